@@ -1,0 +1,35 @@
+# The README's commands. `make run` and `make test` set up whatever is missing first.
+VENV  ?= .venv
+TOOLS ?= .tools
+ARGS  ?=
+
+export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+STAMP := $(VENV)/.openforager-installed
+
+.PHONY: setup run test check fix clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt deploy/setup.sh
+	VENV=$(VENV) TOOLS=$(TOOLS) bash deploy/setup.sh
+	touch $@
+
+run: setup
+	forager run $(ARGS)
+
+test: setup
+	python -m pytest
+
+check: setup
+	ruff format --check .
+	ruff check .
+	mypy
+	lint-imports
+
+fix: setup
+	ruff format .
+	ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,88 @@
+"""The `forager` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.config import default_cache_dir, load_settings
+from agent.errors import AgentError
+from telemetry.logs import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forager", description="Run agents that must pay rent.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run one agent (on a local arena unless a chain is set)")
+    run.add_argument("--ticks", type=int, help="stop cleanly after N ticks")
+    run.add_argument("--interval", type=float, help="seconds between ticks")
+    run.add_argument("--port", type=int, help="HTTP port (0 picks a free one)")
+    run.add_argument("--data-dir", type=Path, help="where state, keystore and journal live")
+    run.add_argument("--model", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
+    run.add_argument("--seed", type=int, help="seed for the arena's weather and the model")
+    run.add_argument("--linger", type=float, help="seconds a dead agent keeps serving")
+
+    model = commands.add_parser("model", help="the default model")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    fetch = model_commands.add_parser("fetch", help="download and verify the default model")
+    fetch.add_argument("--cache-dir", type=Path, default=None)
+    path = model_commands.add_parser("path", help="print the verified default model's path")
+    path.add_argument("--cache-dir", type=Path, default=None)
+    return parser
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    if args.ticks is not None:
+        overrides["ticks"] = args.ticks
+    if args.interval is not None:
+        overrides["interval_s"] = args.interval
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    if args.linger is not None:
+        overrides["linger_s"] = args.linger
+    if args.port is not None:
+        nested.setdefault("http", {})["port"] = args.port
+    if args.model is not None:
+        nested.setdefault("model", {})["path"] = args.model
+    if args.seed is not None:
+        nested.setdefault("model", {})["seed"] = args.seed
+        nested.setdefault("arena", {})["seed"] = args.seed
+    return overrides | nested
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.daemon import Daemon  # heavy imports only for the command that needs them
+
+    settings = load_settings(**_run_overrides(args))
+    configure_logging(settings.telemetry.log_level)
+    return Daemon(settings).run()
+
+
+def _model(args: argparse.Namespace) -> int:
+    from agent.model_store import fetch_default, locate_default
+
+    cache_dir = args.cache_dir or default_cache_dir()
+    found = fetch_default(cache_dir) if args.model_command == "fetch" else locate_default(cache_dir)
+    print(found)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _model(args)
+    except AgentError as exc:
+        print(f"forager: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The one settings object, parsed once at start.
+
+Sources, strongest first: CLI flags (applied by the CLI), `FORAGER_*` environment variables
+(nested sections with `__`, e.g. `FORAGER_RENT__AMOUNT`), a TOML file named by
+`FORAGER_CONFIG`, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from agent.errors import ConfigError
+
+_ADDRESS_FIELDS = ("stable_token", "risk_token", "pool", "router", "landlord")
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "openforager"
+
+
+class ModelSettings(BaseModel):
+    """The local language model."""
+
+    path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M")
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = Field(None, ge=1, description="default: the machine's cores, max 8")
+    n_gpu_layers: int = Field(0, ge=-1)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    max_tokens: int = Field(96, ge=1, le=1024)
+    seed: int = 0
+
+
+class ChainSettings(BaseModel):
+    """A live chain. With no `rpc_url` the agent starts its own local arena."""
+
+    rpc_url: str | None = None
+    chain_id: int | None = None
+    stable_token: str | None = None
+    risk_token: str | None = None
+    pool: str | None = None
+    router: str | None = None
+    landlord: str | None = None
+    receipt_timeout_s: float = Field(30.0, gt=0)
+
+    def missing(self) -> list[str]:
+        """Names of the settings a live chain still needs."""
+        names = ["chain_id", *_ADDRESS_FIELDS]
+        return [f"FORAGER_CHAIN__{n.upper()}" for n in names if getattr(self, n) is None]
+
+
+class ArenaSettings(BaseModel):
+    """The embedded local world."""
+
+    anvil: str = Field("anvil", description="anvil binary (name on PATH or a path)")
+    seed: int = 0
+    liquidity_stable: Decimal = Field(Decimal(100_000), gt=0)
+    start_price: Decimal = Field(Decimal(2), gt=0)
+    drift: float = 0.0
+    volatility: float = Field(0.01, ge=0.0, le=0.5)
+    weather_interval_s: float = Field(1.0, ge=0.0, description="0 stops the weather")
+    agent_native: Decimal = Field(Decimal(10), ge=0, description="ETH for gas")
+    agent_stable: Decimal = Field(Decimal(500), ge=0)
+    agent_risk: Decimal = Field(Decimal(0), ge=0)
+
+
+class RentSettings(BaseModel):
+    """What survival costs."""
+
+    amount: Decimal = Field(Decimal(5), gt=0, description="stable units per period")
+    period_ticks: int = Field(10, ge=1)
+    grace_ticks: int = Field(5, ge=0)
+
+
+class PolicySettings(BaseModel):
+    """The guard's limits. Everything not allowed here is denied."""
+
+    max_swap_pct: int = Field(50, ge=0, le=100, description="of the sold balance, per action")
+    max_swap_stable: Decimal = Field(Decimal(100), ge=0, description="stable value per action")
+    reserve_periods: int = Field(2, ge=0, description="rent periods of stable never spent")
+    max_slippage_bps: int = Field(100, ge=0, le=5000)
+    deadline_s: int = Field(120, ge=10)
+
+
+class WalletSettings(BaseModel):
+    """Where the key lives."""
+
+    keystore: Path | None = None
+    password_file: Path | None = None
+    password: SecretStr | None = None
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class TelemetrySettings(BaseModel):
+    service_name: str = "openforager"
+    log_level: str = "info"
+    capture_content: bool = Field(False, description="put prompt and completion text in spans")
+
+
+class Settings(BaseSettings):
+    """Every setting of one agent."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FORAGER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("forager-data")
+    interval_s: float = Field(5.0, gt=0)
+    ticks: int | None = Field(None, ge=1, description="stop after this many ticks")
+    linger_s: float = Field(30.0, ge=0, description="how long a dead agent keeps serving")
+    generation: int = Field(0, ge=0)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    model: ModelSettings = ModelSettings()
+    chain: ChainSettings = ChainSettings()
+    arena: ArenaSettings = ArenaSettings()
+    rent: RentSettings = RentSettings()
+    policy: PolicySettings = PolicySettings()
+    wallet: WalletSettings = WalletSettings()
+    http: HttpSettings = HttpSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+
+    @field_validator("data_dir", "cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get("FORAGER_CONFIG")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+    @property
+    def uses_arena(self) -> bool:
+        return self.chain.rpc_url is None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Parse settings once; a bad value raises `ConfigError` naming it and what was expected."""
+    toml_file = os.environ.get("FORAGER_CONFIG")
+    if toml_file and not Path(toml_file).is_file():
+        raise ConfigError(f"FORAGER_CONFIG={toml_file!r} is not a readable TOML file")
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    if not settings.uses_arena and settings.chain.missing():
+        raise ConfigError(
+            "FORAGER_CHAIN__RPC_URL is set, so a live chain also needs: "
+            + ", ".join(settings.chain.missing())
+        )
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = "FORAGER_" + "__".join(str(p).upper() for p in error["loc"])
+        # Never echo the offending input: it may be a secret.
+        lines.append(f"{name}: {error['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

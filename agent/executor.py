@@ -1,0 +1,78 @@
+"""Act: carry out a policy-approved Action with real signed transactions."""
+
+from __future__ import annotations
+
+import structlog
+
+from agent.records import Action, Outcome, Token
+from wallets.chain import Receipt
+from wallets.dex import UniswapV2
+from wallets.errors import TxError, WalletError
+from wallets.tokens import Erc20
+from wallets.transactions import TxSender
+
+log = structlog.get_logger()
+
+
+class Executor:
+    """Sends the transactions an Action needs; every failure becomes a failed Outcome."""
+
+    def __init__(
+        self, sender: TxSender, dex: UniswapV2, tokens: dict[Token, Erc20], landlord: str
+    ) -> None:
+        self._sender = sender
+        self._dex = dex
+        self._tokens = tokens
+        self._landlord = landlord
+
+    def execute(self, action: Action) -> Outcome:
+        if action.kind == "hold":
+            return Outcome(status="held")
+        hashes: list[str] = []
+        try:
+            if action.kind == "pay_rent":
+                return self._pay_rent(action.amount_in, hashes)
+            return self._swap(action, hashes)
+        except WalletError as exc:
+            if isinstance(exc, TxError) and exc.tx_hash and exc.tx_hash not in hashes:
+                hashes.append(exc.tx_hash)
+            log.warning("action_failed", kind=action.kind, error=str(exc), tx_hashes=hashes)
+            return Outcome(status="failed", tx_hashes=tuple(hashes), error=str(exc))
+
+    def _pay_rent(self, amount: int, hashes: list[str]) -> Outcome:
+        """Transfer `amount` of the stable token to the landlord."""
+        stable = self._tokens["stable"]
+        receipt = self._send(
+            stable.address, stable.transfer_data(self._landlord, amount), "rent", hashes
+        )
+        log.info("rent_paid", amount=amount, tx_hash=receipt.tx_hash, landlord=self._landlord)
+        return Outcome("ok", tuple(hashes), receipt.gas_used, amount_in=amount)
+
+    def _swap(self, action: Action, hashes: list[str]) -> Outcome:
+        assert action.sell is not None and action.buy is not None, "a swap names both tokens"
+        sell, buy = self._tokens[action.sell], self._tokens[action.buy]
+        owner = self._sender.address
+        before = buy.balance_of(owner)
+        approve = self._send(
+            sell.address, sell.approve_data(self._dex.router, action.amount_in), "approve", hashes
+        )
+        data = self._dex.swap_data(
+            action.amount_in, action.min_out, sell.address, buy.address, owner, action.deadline
+        )
+        log.info(
+            "swap_submitted",
+            sell=action.sell,
+            buy=action.buy,
+            amount_in=action.amount_in,
+            min_out=action.min_out,
+        )
+        swap = self._send(self._dex.router, data, "swap", hashes)
+        received = buy.balance_of(owner) - before
+        log.info("swap_confirmed", tx_hash=swap.tx_hash, amount_out=received)
+        gas = approve.gas_used + swap.gas_used
+        return Outcome("ok", tuple(hashes), gas, action.amount_in, received)
+
+    def _send(self, to: str, data: bytes, purpose: str, hashes: list[str]) -> Receipt:
+        receipt = self._sender.send(to, data, purpose)
+        hashes.append(receipt.tx_hash)
+        return receipt

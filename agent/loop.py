@@ -1,0 +1,243 @@
+"""The loop: one tick is sense → decide → guard → act → survive → record.
+
+Each stage takes the previous stage's value and returns a new one; the tick record carries
+them all. The `Agent` owns the wallet for its whole life: ticks never overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from opentelemetry import trace
+
+from agent.brain import Decider
+from agent.executor import Executor
+from agent.policy import Limits, guard
+from agent.records import Action, Decision, Observation, Outcome, RentStatus, TickRecord, Veto
+from agent.senses import Sensor
+from agent.store import Store
+from agent.survival import death_cause, fitness_delta, is_past_grace, net_worth, runway
+
+log = structlog.get_logger()
+tracer = trace.get_tracer("openforager.agent")
+
+_RECENT = 5
+
+
+@dataclass(frozen=True)
+class RentTerms:
+    amount: int
+    period_ticks: int
+    grace_ticks: int
+
+
+class Agent:
+    """One living agent: its stages, its memory, and whether it is still alive."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        generation: int,
+        sensor: Sensor,
+        decider: Decider,
+        limits: Limits,
+        executor: Executor,
+        rent: RentTerms,
+        store: Store,
+        on_record: Callable[[TickRecord], None] | None = None,
+    ) -> None:
+        self.agent_id = agent_id
+        self.generation = generation
+        self._sensor = sensor
+        self._decider = decider
+        self._limits = limits
+        self._executor = executor
+        self._rent = rent
+        self._store = store
+        self._on_record = on_record
+        self._lock = threading.Lock()
+        self.age = store.age()
+        self.paid_periods = store.paid_periods()
+        self.death_cause = store.death()
+        self.last_record: TickRecord | None = None
+        self.last_tick_at: float | None = None
+        self._recent: deque[str] = deque(maxlen=_RECENT)
+        self._prices: deque[float] = deque(maxlen=_RECENT)
+        for past in reversed(store.records(limit=_RECENT)):
+            self._prices.append(float(past["observation"]["price"]))
+            self._recent.append(_summary_of(past))
+
+    @property
+    def alive(self) -> bool:
+        return self.death_cause is None
+
+    @property
+    def model(self) -> str:
+        return self._decider.name
+
+    def rent_status(self) -> RentStatus:
+        return RentStatus(self._rent.amount, self._rent.period_ticks, self.age, self.paid_periods)
+
+    def tick(self) -> TickRecord | None:
+        """Live one tick; return its record, or None if the agent is dead."""
+        with self._lock:
+            if not self.alive:
+                return None
+            return self._tick()
+
+    def _tick(self) -> TickRecord:
+        started = time.time()
+        n = self.age
+        attrs: dict[str, str | int] = {
+            "agent.id": self.agent_id,
+            "agent.generation": self.generation,
+            "agent.tick": n,
+        }
+        with tracer.start_as_current_span("tick", attributes=attrs) as span:
+            log.info("tick_started", tick=n)
+            with tracer.start_as_current_span("sense"):
+                obs = self._sensor.sense(n, self.rent_status(), tuple(self._recent))
+            span.set_attribute("chain.block", obs.block)
+            with tracer.start_as_current_span("decide"):
+                decision = self._decide(obs)
+            with tracer.start_as_current_span("guard"):
+                verdict = guard(decision, obs, self._limits)
+            with tracer.start_as_current_span("act"):
+                outcome = self._act(verdict)
+            with tracer.start_as_current_span("survive"):
+                rent_outcome = self._collect_rent()
+            with tracer.start_as_current_span("record"):
+                record = self._record(started, obs, decision, verdict, outcome, rent_outcome)
+        return record
+
+    def _decide(self, obs: Observation) -> Decision:
+        decision = self._decider.decide(obs, tuple(self._prices))
+        log.info(
+            "decision_made",
+            action=decision.action,
+            amount_pct=decision.amount_pct,
+            valid=decision.valid,
+            error=decision.error,
+            reason=decision.reason,
+            latency_s=round(decision.latency_s, 3),
+            completion_tokens=decision.completion_tokens,
+        )
+        return decision
+
+    def _act(self, verdict: Action | Veto) -> Outcome:
+        if isinstance(verdict, Veto):
+            log.info("action_vetoed", rule=verdict.rule, detail=verdict.detail)
+            return Outcome(status="vetoed", error=f"{verdict.rule}: {verdict.detail}")
+        outcome = self._executor.execute(verdict)
+        if verdict.kind == "pay_rent" and outcome.status == "ok":
+            self.paid_periods += outcome.amount_in // self._rent.amount
+        return outcome
+
+    def _collect_rent(self) -> Outcome | None:
+        """Pay whatever rent is owed now; a shortfall starts (or continues) the grace period."""
+        status = self.rent_status()
+        if status.arrears == 0:
+            return None
+        balance = self._sensor.balances().stable
+        if balance < status.amount_due:
+            log.warning(
+                "rent_missed",
+                owed=status.amount_due,
+                stable=balance,
+                overdue_ticks=status.overdue_ticks,
+                grace_ticks=self._rent.grace_ticks,
+            )
+            return Outcome(
+                status="failed",
+                error=f"insufficient stable: hold {balance}, owe {status.amount_due}",
+            )
+        outcome = self._executor.execute(Action(kind="pay_rent", amount_in=status.amount_due))
+        if outcome.status == "ok":
+            self.paid_periods += status.arrears
+        return outcome
+
+    def _record(
+        self,
+        started: float,
+        obs: Observation,
+        decision: Decision,
+        verdict: Action | Veto,
+        outcome: Outcome,
+        rent_outcome: Outcome | None,
+    ) -> TickRecord:
+        after_balances = self._sensor.balances()
+        reserve_stable, reserve_risk = self._sensor.reserves()
+        worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk)
+        worth_after = net_worth(after_balances, reserve_stable, reserve_risk)
+        rent_after = self.rent_status()
+        died = is_past_grace(rent_after, self._rent.grace_ticks)
+        cause = death_cause(rent_after, self._rent.grace_ticks) if died else None
+        runway_before = runway(worth_before, self._rent.amount)
+        runway_after = runway(worth_after, self._rent.amount)
+        record = TickRecord(
+            agent_id=self.agent_id,
+            generation=self.generation,
+            tick=obs.tick,
+            started_at=started,
+            finished_at=time.time(),
+            observation=obs,
+            decision=decision,
+            action=verdict if isinstance(verdict, Action) else None,
+            veto=verdict if isinstance(verdict, Veto) else None,
+            outcome=outcome,
+            rent_outcome=rent_outcome,
+            balances_after=after_balances,
+            net_worth_before=worth_before,
+            net_worth_after=worth_after,
+            runway_before=runway_before,
+            runway_after=runway_after,
+            fitness_delta=fitness_delta(runway_before, runway_after, died),
+            alive=not died,
+            death_cause=cause,
+            model=self._decider.name,
+        )
+        self._store.append(record, self.paid_periods)
+        self.age = obs.tick + 1
+        self.last_record = record
+        self.last_tick_at = record.finished_at
+        self._prices.append(obs.price)
+        self._recent.append(_summary(record))
+        log.info(
+            "tick_finished",
+            tick=record.tick,
+            block=obs.block,
+            price=round(obs.price, 6),
+            net_worth=worth_after,
+            runway=round(runway_after, 2),
+            outcome=outcome.status,
+            rent=None if rent_outcome is None else rent_outcome.status,
+        )
+        if died:
+            self.death_cause = cause
+            log.warning("agent_died", tick=record.tick, cause=cause, net_worth=worth_after)
+        if self._on_record is not None:
+            self._on_record(record)
+        return record
+
+
+def _summary(record: TickRecord) -> str:
+    """A short, model-readable line about one past tick (our own words, never chain strings)."""
+    if record.veto is not None:
+        return f"tick {record.tick}: {record.decision.action} refused ({record.veto.rule})"
+    return f"tick {record.tick}: {record.decision.action} {record.outcome.status}"
+
+
+def _summary_of(past: dict[str, object]) -> str:
+    decision = past["decision"]
+    veto = past["veto"]
+    outcome = past["outcome"]
+    assert isinstance(decision, dict) and isinstance(outcome, dict), "stored records are dicts"
+    if isinstance(veto, dict):
+        return f"tick {past['tick']}: {decision['action']} refused ({veto['rule']})"
+    return f"tick {past['tick']}: {decision['action']} {outcome['status']}"

@@ -1,0 +1,103 @@
+"""The guard: a deterministic, default-deny policy between the model and the wallet.
+
+The model proposes; only this module builds an `Action`. Every amount is computed here from
+the observation, in integer base units; caps clamp, and anything unsafe is vetoed with the
+rule that refused it. Pure functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.records import Action, Decision, Observation, Token, Veto
+from wallets.dex import amount_out, min_out
+
+_POOL_FEE_BPS = 30
+_BPS = 10_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The policy's bounds, in base units where they are amounts."""
+
+    max_swap_pct: int
+    max_swap_stable: int
+    reserve_stable: int
+    max_slippage_bps: int
+    deadline_s: int
+    min_native: int = 10**15  # gas money below which no transaction is attempted
+
+
+def guard(decision: Decision, obs: Observation, limits: Limits) -> Action | Veto:
+    """Turn a decision into a bounded Action, or refuse it."""
+    if decision.action == "hold":
+        return Action(kind="hold")
+    if obs.balances.native < limits.min_native:
+        return Veto(
+            "gas_floor", f"native balance {obs.balances.native} wei is below {limits.min_native}"
+        )
+    if decision.action == "pay_rent":
+        return _pay_rent(obs)
+    if decision.action == "buy_risk":
+        return _swap(obs, limits, "stable", "risk", decision.amount_pct)
+    if decision.action == "sell_risk":
+        return _swap(obs, limits, "risk", "stable", decision.amount_pct)
+    return Veto("unknown_action", f"action {decision.action!r} is not allowed")
+
+
+def _pay_rent(obs: Observation) -> Action | Veto:
+    due = obs.rent.amount_due
+    if due == 0:
+        return Veto("no_rent_due", "no rent is owed now")
+    if obs.balances.stable < due:
+        return Veto("insufficient_stable", f"owe {due}, hold {obs.balances.stable}")
+    return Action(kind="pay_rent", amount_in=due)
+
+
+def _swap(obs: Observation, limits: Limits, sell: Token, buy: Token, pct: int) -> Action | Veto:
+    balance = obs.balances.stable if sell == "stable" else obs.balances.risk
+    amount = balance * min(pct, limits.max_swap_pct) // 100
+    reserve_in, reserve_out = (
+        (obs.reserve_stable, obs.reserve_risk)
+        if sell == "stable"
+        else (obs.reserve_risk, obs.reserve_stable)
+    )
+    amount = min(amount, _stable_cap_in(sell, limits.max_swap_stable, obs))
+    if sell == "stable":
+        spendable = obs.balances.stable - limits.reserve_stable
+        if spendable <= 0:
+            return Veto(
+                "reserve_floor",
+                f"stable {obs.balances.stable} is at or below the reserve {limits.reserve_stable}",
+            )
+        amount = min(amount, spendable)
+    if amount <= 0:
+        return Veto("zero_amount", f"{pct}% of {balance} {sell} within caps is nothing")
+    expected = amount_out(amount, reserve_in, reserve_out, _POOL_FEE_BPS)
+    fair = amount * reserve_out // reserve_in if reserve_in else 0
+    if expected == 0 or fair == 0:
+        return Veto("dust", f"selling {amount} {sell} would return nothing")
+    impact_bps = (fair - expected) * _BPS // fair
+    if impact_bps > limits.max_slippage_bps + _POOL_FEE_BPS:
+        return Veto(
+            "price_impact",
+            f"selling {amount} {sell} moves the price {impact_bps} bps "
+            f"(limit {limits.max_slippage_bps} + fee {_POOL_FEE_BPS})",
+        )
+    return Action(
+        kind="swap",
+        sell=sell,
+        buy=buy,
+        amount_in=amount,
+        min_out=min_out(expected, limits.max_slippage_bps),
+        deadline=obs.timestamp + limits.deadline_s,
+    )
+
+
+def _stable_cap_in(sell: Token, cap_stable: int, obs: Observation) -> int:
+    """The per-action value cap expressed in units of the token sold."""
+    if sell == "stable":
+        return cap_stable
+    if obs.reserve_stable == 0:
+        return 0
+    return cap_stable * obs.reserve_risk // obs.reserve_stable

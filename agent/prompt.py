@@ -1,0 +1,126 @@
+"""Prompt building and decision parsing. Pure functions.
+
+The prompt puts everything stable (role, rules, answer format) first and the per-tick
+observation last, so llama.cpp can reuse the cached prefix from one tick to the next.
+Only numbers from the observation enter the prompt; no string read from the chain does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agent.records import Observation
+from agent.survival import net_worth, runway
+
+ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent")
+# A few sizes rather than any integer: a small model given 0..100 mostly answers 0.
+AMOUNTS = (10, 25, 50, 100)
+MAX_REASON_CHARS = 160
+
+DECISION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "enum": list(ACTIONS)},
+        "amount_pct": {"type": "integer", "enum": list(AMOUNTS)},
+        "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
+    },
+    "required": ["action", "amount_pct", "reason"],
+}
+
+SYSTEM_PROMPT = """You are an autonomous trading agent living on a blockchain.
+You hold two tokens: STABLE (a dollar) and RISK (its price in STABLE moves every block).
+You must pay rent in STABLE every period. If you cannot pay before the grace period ends, you die.
+Your goal: stay alive as long as possible and grow your net worth in STABLE.
+
+Each turn you see the market and your wallet, then choose one action:
+- hold: do nothing.
+- buy_risk: spend amount_pct percent of your STABLE to buy RISK.
+- sell_risk: sell amount_pct percent of your RISK for STABLE.
+- pay_rent: pay the rent that is owed now.
+Trades pay a 0.3% fee and gas. A guard may refuse unsafe actions.
+Answer with one JSON object:
+{"action": ..., "amount_pct": 10, 25, 50 or 100, "reason": short text}."""
+
+
+@dataclass(frozen=True)
+class ParsedDecision:
+    """A decider's answer after parsing and validation."""
+
+    action: str
+    amount_pct: int
+    reason: str
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+def _units(amount: int, decimals: int) -> float:
+    return float(amount / 10**decimals)
+
+
+def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
+    """The per-tick part of the prompt: the observation as short numeric lines."""
+    sd, rd = obs.stable_decimals, obs.risk_decimals
+    worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk)
+    rent = obs.rent
+    lines = [
+        f"Tick {obs.tick}.",
+        f"RISK price: {obs.price:.4f} STABLE.",
+    ]
+    if recent_prices:
+        lines.append("Recent prices: " + ", ".join(f"{p:.4f}" for p in recent_prices) + ".")
+    owed = (
+        f"OWED NOW: {_units(rent.amount_due, sd):.2f} STABLE, overdue {rent.overdue_ticks} ticks."
+    )
+    due = owed if rent.arrears else f"next due in {rent.ticks_until_due} ticks."
+    lines += [
+        f"Wallet: {_units(obs.balances.stable, sd):.2f} STABLE, "
+        f"{_units(obs.balances.risk, rd):.4f} RISK, gas {_units(obs.balances.native, 18):.4f} ETH.",
+        f"Net worth: {_units(worth, sd):.2f} STABLE, "
+        f"enough for {runway(worth, rent.amount):.1f} rent periods.",
+        f"Rent: {_units(rent.amount, sd):.2f} STABLE every {rent.period_ticks} ticks; {due}",
+    ]
+    if obs.recent:
+        lines.append("Your last actions: " + "; ".join(obs.recent) + ".")
+    lines.append("Choose your action.")
+    return "\n".join(lines)
+
+
+def build_messages(
+    obs: Observation, system_prompt: str = SYSTEM_PROMPT, recent_prices: tuple[float, ...] = ()
+) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": describe(obs, recent_prices)},
+    ]
+
+
+def parse_decision(raw: str) -> ParsedDecision:
+    """Parse and validate a decider's raw JSON; anything wrong becomes `hold` with the reason.
+
+    The grammar only guarantees the shape; ranges and lengths are checked here.
+    """
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _hold(f"not JSON: {exc.msg} at char {exc.pos}")
+    if not isinstance(data, dict):
+        return _hold(f"expected a JSON object, got {type(data).__name__}")
+    action, pct, reason = data.get("action"), data.get("amount_pct"), data.get("reason", "")
+    if action not in ACTIONS:
+        return _hold(f"action {action!r} is not one of {', '.join(ACTIONS)}")
+    if not isinstance(pct, int) or isinstance(pct, bool):
+        return _hold(f"amount_pct {pct!r} is not an integer")
+    if not 0 <= pct <= 100:
+        return _hold(f"amount_pct {pct} is outside 0..100")
+    if not isinstance(reason, str):
+        return _hold(f"reason {reason!r} is not a string")
+    return ParsedDecision(action, pct, reason[:MAX_REASON_CHARS])
+
+
+def _hold(error: str) -> ParsedDecision:
+    return ParsedDecision("hold", 0, "", error=error)

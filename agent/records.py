@@ -1,0 +1,160 @@
+"""The values that flow through a tick, each frozen.
+
+Observation → Decision → Action (or Veto) → Outcome → TickRecord. Amounts are integers in
+base units; prices are floats in whole stable units per whole risk unit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+ActionKind = Literal["hold", "swap", "pay_rent"]
+Token = Literal["stable", "risk"]
+
+
+@dataclass(frozen=True)
+class Balances:
+    native: int
+    stable: int
+    risk: int
+
+
+@dataclass(frozen=True)
+class RentStatus:
+    """Where the agent stands with its landlord at a tick.
+
+    Rent for period k falls due at tick k * period_ticks; `paid_periods` counts the periods
+    paid so far, oldest first.
+    """
+
+    amount: int  # per period, stable base units
+    period_ticks: int
+    age: int  # ticks lived before this one
+    paid_periods: int
+
+    @property
+    def due_periods(self) -> int:
+        return self.age // self.period_ticks + 1
+
+    @property
+    def arrears(self) -> int:
+        return max(0, self.due_periods - self.paid_periods)
+
+    @property
+    def amount_due(self) -> int:
+        return self.arrears * self.amount
+
+    @property
+    def overdue_ticks(self) -> int:
+        """How long the oldest unpaid period has been due (0 when nothing is owed)."""
+        return self.age - self.paid_periods * self.period_ticks if self.arrears else 0
+
+    @property
+    def ticks_until_due(self) -> int:
+        """Ticks until the next rent falls due (0 when something is owed now)."""
+        return 0 if self.arrears else self.paid_periods * self.period_ticks - self.age
+
+    def paid(self, periods: int) -> RentStatus:
+        return dataclasses.replace(self, paid_periods=self.paid_periods + periods)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the agent sees at a tick: numbers only, never strings from the chain."""
+
+    tick: int
+    block: int
+    timestamp: int
+    balances: Balances
+    reserve_stable: int
+    reserve_risk: int
+    price: float
+    gas_price: int
+    rent: RentStatus
+    stable_decimals: int
+    risk_decimals: int
+    recent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the decider proposed and how; `valid` is False when it became a forced hold."""
+
+    action: str
+    amount_pct: int
+    reason: str
+    valid: bool
+    error: str | None = None
+    raw: str = ""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    finish_reason: str = ""
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Action:
+    """A validated, bounded instruction, built only by the policy."""
+
+    kind: ActionKind
+    sell: Token | None = None
+    buy: Token | None = None
+    amount_in: int = 0
+    min_out: int = 0
+    deadline: int = 0
+
+
+@dataclass(frozen=True)
+class Veto:
+    """The policy's refusal: which rule, and why."""
+
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened when an action (or the rent) was carried out."""
+
+    status: Literal["ok", "failed", "vetoed", "held", "skipped"]
+    tx_hashes: tuple[str, ...] = ()
+    gas_used: int = 0
+    amount_in: int = 0
+    amount_out: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """One tick, whole: what it saw, wanted, was allowed, did, and what it cost."""
+
+    agent_id: str
+    generation: int
+    tick: int
+    started_at: float
+    finished_at: float
+    observation: Observation
+    decision: Decision
+    action: Action | None
+    veto: Veto | None
+    outcome: Outcome
+    rent_outcome: Outcome | None
+    balances_after: Balances
+    net_worth_before: int
+    net_worth_after: int
+    runway_before: float
+    runway_after: float
+    fitness_delta: float
+    alive: bool
+    death_cause: str | None = None
+    model: str = ""
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

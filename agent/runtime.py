@@ -1,0 +1,28 @@
+"""What a running daemon exposes to HTTP: its parts, filled in as start-up proceeds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from agent.config import Settings
+from agent.loop import Agent
+from agent.store import Store
+from wallets.chain import Chain
+
+
+@dataclass
+class Runtime:
+    """Mutable holder of the daemon's parts; HTTP handlers only read it."""
+
+    settings: Settings
+    started_at: float = field(default_factory=time.time)
+    agent: Agent | None = None
+    chain: Chain | None = None
+    store: Store | None = None
+    address: str | None = None
+    chain_id: int | None = None
+    landlord: str | None = None
+    scheduler_running: bool = False
+    startup_error: str | None = None
+    stopping: bool = False

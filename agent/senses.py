@@ -1,0 +1,59 @@
+"""Sense: read the chain into an Observation."""
+
+from __future__ import annotations
+
+from agent.records import Balances, Observation, RentStatus
+from wallets.chain import Chain
+from wallets.dex import UniswapV2
+from wallets.tokens import Erc20
+
+
+class Sensor:
+    """Reads the agent's wallet and market into numbers."""
+
+    def __init__(
+        self, chain: Chain, dex: UniswapV2, stable: Erc20, risk: Erc20, owner: str
+    ) -> None:
+        self._chain = chain
+        self._dex = dex
+        self._stable = stable
+        self._risk = risk
+        self._owner = owner
+        self.stable_decimals = stable.decimals()
+        self.risk_decimals = risk.decimals()
+
+    def balances(self) -> Balances:
+        return Balances(
+            native=self._chain.native_balance(self._owner),
+            stable=self._stable.balance_of(self._owner),
+            risk=self._risk.balance_of(self._owner),
+        )
+
+    def reserves(self) -> tuple[int, int]:
+        """(stable, risk) reserves of the pool."""
+        r = self._dex.reserves(self._stable.address, self._risk.address)
+        return r.of(self._stable.address), r.of(self._risk.address)
+
+    def price(self, reserve_stable: int, reserve_risk: int) -> float:
+        if reserve_risk == 0:
+            return 0.0
+        scale = 10 ** (self.risk_decimals - self.stable_decimals)
+        return float(reserve_stable * scale / reserve_risk)
+
+    def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation:
+        head = self._chain.head()
+        reserve_stable, reserve_risk = self.reserves()
+        return Observation(
+            tick=tick,
+            block=head.number,
+            timestamp=head.timestamp,
+            balances=self.balances(),
+            reserve_stable=reserve_stable,
+            reserve_risk=reserve_risk,
+            price=self.price(reserve_stable, reserve_risk),
+            gas_price=self._chain.gas_price(),
+            rent=rent,
+            stable_decimals=self.stable_decimals,
+            risk_decimals=self.risk_decimals,
+            recent=recent,
+        )

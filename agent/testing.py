@@ -1,0 +1,39 @@
+"""Test doubles for the runtime's ports (used by tests and benchmarks, never by the daemon)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from agent.prompt import parse_decision
+from agent.records import Decision, Observation
+
+
+class FakeDecider:
+    """Answers with queued raw texts, in order, through the real parser; then holds."""
+
+    def __init__(self, answers: Iterable[str] = ()) -> None:
+        self._answers = deque(answers)
+        self.seen: list[Observation] = []
+
+    @property
+    def name(self) -> str:
+        return "fake"
+
+    def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
+        self.seen.append(obs)
+        raw = (
+            self._answers.popleft()
+            if self._answers
+            else '{"action": "hold", "amount_pct": 0, "reason": "queue empty"}'
+        )
+        parsed = parse_decision(raw)
+        return Decision(
+            action=parsed.action,
+            amount_pct=parsed.amount_pct,
+            reason=parsed.reason,
+            valid=parsed.valid,
+            error=parsed.error,
+            raw=raw,
+            model="fake",
+        )

@@ -1,0 +1,177 @@
+"""The composition root: build every concrete part of an agent from settings, in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import structlog
+from eth_account.signers.local import LocalAccount
+
+from agent.brain import Decider, LlamaDecider
+from agent.config import Settings
+from agent.errors import ConfigError
+from agent.executor import Executor
+from agent.loop import Agent, RentTerms
+from agent.model_store import locate_default
+from agent.policy import Limits
+from agent.senses import Sensor
+from agent.store import Store
+from arena.local import ArenaConfig, LocalArena
+from arena.world import ArenaInfo
+from wallets.chain import Chain, checksum
+from wallets.dex import UniswapV2
+from wallets.errors import KeystoreError
+from wallets.journal import Journal
+from wallets.keystore import create_keystore, load_keystore, read_password, write_private_file
+from wallets.tokens import Erc20
+from wallets.transactions import TxSender
+
+log = structlog.get_logger()
+
+_MAX_DEFAULT_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Market:
+    """Addresses of the world the agent lives in."""
+
+    rpc_url: str
+    chain_id: int
+    stable_token: str
+    risk_token: str
+    pool: str
+    router: str
+    landlord: str
+
+
+def market_from_settings(settings: Settings) -> Market:
+    c = settings.chain
+    assert c.rpc_url and c.chain_id is not None, "load_settings checks a live chain is complete"
+    fields = {"stable_token": c.stable_token, "risk_token": c.risk_token, "pool": c.pool}
+    fields |= {"router": c.router, "landlord": c.landlord}
+    checked = {}
+    for name, value in fields.items():
+        try:
+            checked[name] = checksum(value or "")
+        except ValueError as exc:
+            raise ConfigError(f"FORAGER_CHAIN__{name.upper()}: {exc}") from None
+    return Market(rpc_url=c.rpc_url, chain_id=c.chain_id, **checked)
+
+
+def market_from_arena(info: ArenaInfo) -> Market:
+    return Market(
+        rpc_url=info.rpc_url,
+        chain_id=info.chain_id,
+        stable_token=info.stable_token,
+        risk_token=info.risk_token,
+        pool=info.pool,
+        router=info.router,
+        landlord=info.landlord,
+    )
+
+
+def build_arena(settings: Settings) -> LocalArena:
+    a = settings.arena
+    return LocalArena(
+        ArenaConfig(
+            anvil=a.anvil,
+            seed=a.seed,
+            liquidity_stable=a.liquidity_stable,
+            start_price=a.start_price,
+            drift=a.drift,
+            volatility=a.volatility,
+            weather_interval_s=a.weather_interval_s,
+            state_dir=settings.data_dir / "arena",
+            cache_dir=settings.cache_dir / "contracts",
+        )
+    )
+
+
+def open_wallet(settings: Settings, create_if_missing: bool) -> LocalAccount:
+    """Load the agent's key; on the arena, create a keystore and password file on first run."""
+    data_dir = settings.data_dir
+    keystore = settings.wallet.keystore or data_dir / "keystore.json"
+    password_file = settings.wallet.password_file
+    if settings.wallet.password is None and password_file is None:
+        password_file = data_dir / "keystore.password"
+    if not keystore.exists() and create_if_missing:
+        if password_file is not None and not password_file.exists():
+            write_private_file(password_file, pysecrets.token_urlsafe(24))
+        password = _password(settings, password_file)
+        account = create_keystore(keystore, password)
+        log.info("keystore_created", keystore=str(keystore), address=account.address)
+        return account
+    return load_keystore(keystore, _password(settings, password_file))
+
+
+def _password(settings: Settings, password_file: Path | None) -> str:
+    if settings.wallet.password is not None:
+        return settings.wallet.password.get_secret_value()
+    if password_file is None:
+        raise KeystoreError("no keystore password: set FORAGER_WALLET__PASSWORD_FILE")
+    return read_password(password_file)
+
+
+def build_decider(settings: Settings) -> Decider:
+    m = settings.model
+    path = m.path or locate_default(settings.cache_dir)
+    threads = m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS)
+    return LlamaDecider(
+        path,
+        n_ctx=m.n_ctx,
+        n_threads=threads,
+        n_gpu_layers=m.n_gpu_layers,
+        temperature=m.temperature,
+        max_tokens=m.max_tokens,
+        seed=m.seed,
+    )
+
+
+def to_base(amount: Decimal, decimals: int) -> int:
+    return int(amount * (Decimal(10) ** decimals))
+
+
+def build_agent(
+    settings: Settings,
+    market: Market,
+    account: LocalAccount,
+    decider: Decider,
+    store: Store,
+) -> tuple[Agent, Chain, TxSender]:
+    """Connect to the market and assemble the loop's stages."""
+    chain = Chain(market.rpc_url)
+    chain.check_chain_id(market.chain_id)
+    for name in ("stable_token", "risk_token", "pool", "router"):
+        chain.require_code(name, getattr(market, name))
+    stable, risk = Erc20(chain, market.stable_token), Erc20(chain, market.risk_token)
+    dex = UniswapV2(chain, market.router, market.pool)
+    journal = Journal(settings.data_dir / "journal.sqlite")
+    sender = TxSender(chain, account, journal, market.chain_id, settings.chain.receipt_timeout_s)
+    sender.reconcile()
+    sensor = Sensor(chain, dex, stable, risk, account.address)
+    sd = sensor.stable_decimals
+    rent_amount = to_base(settings.rent.amount, sd)
+    p = settings.policy
+    limits = Limits(
+        max_swap_pct=p.max_swap_pct,
+        max_swap_stable=to_base(p.max_swap_stable, sd),
+        reserve_stable=rent_amount * p.reserve_periods,
+        max_slippage_bps=p.max_slippage_bps,
+        deadline_s=p.deadline_s,
+    )
+    executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)
+    agent = Agent(
+        agent_id=store.agent_id(),
+        generation=settings.generation,
+        sensor=sensor,
+        decider=decider,
+        limits=limits,
+        executor=executor,
+        rent=RentTerms(rent_amount, settings.rent.period_ticks, settings.rent.grace_ticks),
+        store=store,
+    )
+    return agent, chain, sender

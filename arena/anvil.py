@@ -1,0 +1,107 @@
+"""Runs an anvil node on a free loopback port, optionally persisting its state to a file."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from arena.errors import AnvilError
+
+_START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Anvil:
+    """One anvil process. `start` returns once it answers JSON-RPC."""
+
+    def __init__(
+        self,
+        binary: str = "anvil",
+        chain_id: int = 31337,
+        port: int | None = None,
+        state_file: Path | None = None,
+    ) -> None:
+        self.binary = binary
+        self.chain_id = chain_id
+        self.port = port or free_port()
+        self.state_file = state_file
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        path = shutil.which(self.binary)
+        if path is None:
+            raise AnvilError(
+                f"anvil binary {self.binary!r} not found on PATH; run `make setup` "
+                "or set FORAGER_ARENA__ANVIL to its path"
+            )
+        args = [path, "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--chain-id", str(self.chain_id), "--silent"]
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        self._wait_ready()
+        if self.state_file and self.state_file.exists():
+            self.rpc("anvil_loadState", [self.state_file.read_text().strip()])
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise AnvilError(f"anvil exited at start (code {self._proc.returncode}): {err}")
+            try:
+                self.rpc("eth_chainId", [])
+            except AnvilError:
+                time.sleep(0.05)
+                continue
+            return
+        self.stop()
+        raise AnvilError(f"anvil did not answer on {self.url} within {_START_TIMEOUT_S:.0f} s")
+
+    def rpc(self, method: str, params: list[object]) -> object:
+        """One raw JSON-RPC call (used for anvil_* methods web3 does not wrap)."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        try:
+            reply = requests.post(self.url, json=body, timeout=30).json()
+        except (requests.RequestException, ValueError) as exc:
+            raise AnvilError(f"{method} on {self.url} failed: {exc}") from exc
+        if "error" in reply:
+            raise AnvilError(f"{method} on {self.url} failed: {reply['error']}")
+        return reply.get("result")
+
+    def save_state(self) -> None:
+        """Write the chain's state to `state_file` so a restart continues the same world."""
+        if self.state_file is None:
+            return
+        state = self.rpc("anvil_dumpState", [])
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(str(state))
+        tmp.replace(self.state_file)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._proc = None

@@ -1,0 +1,167 @@
+"""Market weather: a noise trader that walks the pool price along a seeded random path.
+
+The path is a geometric random walk of the *target* price, drawn from `random.Random(seed)`;
+each step the trader swaps through the router so the pool's price lands on the target. Same
+seed, same path; the agent's own trades move the price until the next step pulls it back.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from math import isqrt
+
+import structlog
+from web3 import Web3
+
+from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo
+
+log = structlog.get_logger()
+
+_SCALE = 10 ** (RISK_DECIMALS - STABLE_DECIMALS)
+_FEE_NUM, _FEE_DEN = 997, 1000
+
+_ROUTER_ABI = [
+    {
+        "name": "swapExactTokensForTokens",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            {"name": "amountIn", "type": "uint256"},
+            {"name": "amountOutMin", "type": "uint256"},
+            {"name": "path", "type": "address[]"},
+            {"name": "to", "type": "address"},
+            {"name": "deadline", "type": "uint256"},
+        ],
+        "outputs": [{"name": "amounts", "type": "uint256[]"}],
+    },
+]
+_POOL_ABI = [
+    {
+        "name": "getReserves",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [
+            {"name": "", "type": "uint256"},
+            {"name": "", "type": "uint256"},
+            {"name": "", "type": "uint256"},
+        ],
+    },
+]
+
+
+@dataclass(frozen=True)
+class WeatherParams:
+    """The shape of the random walk: per-step drift and volatility of the log price."""
+
+    seed: int = 0
+    drift: float = 0.0
+    volatility: float = 0.01
+
+
+class PricePath:
+    """The seeded sequence of target prices (stable per risk)."""
+
+    def __init__(self, start: Decimal, params: WeatherParams) -> None:
+        self._rng = random.Random(params.seed)  # noqa: S311 -- a simulation, not cryptography
+        self._log_price = math.log(float(start))
+        self._params = params
+        self.step = 0
+
+    def next(self) -> float:
+        shock = self._rng.gauss(self._params.drift, self._params.volatility)
+        self._log_price += shock
+        self.step += 1
+        return math.exp(self._log_price)
+
+    def skip(self, steps: int) -> None:
+        """Fast-forward, so a restarted arena continues the same path."""
+        for _ in range(steps):
+            self.next()
+
+
+def trade_to_target(reserve_stable: int, reserve_risk: int, target: float) -> tuple[str, int]:
+    """Which token to sell, and how much, to move the pool's price to `target`."""
+    k = reserve_stable * reserve_risk
+    ratio = Decimal(target) / _SCALE  # stable base units per risk base unit
+    want_stable = isqrt(int(Decimal(k) * ratio))
+    if want_stable > reserve_stable:
+        return "stable", (want_stable - reserve_stable) * _FEE_DEN // _FEE_NUM
+    want_risk = isqrt(int(Decimal(k) / ratio))
+    return "risk", max(0, want_risk - reserve_risk) * _FEE_DEN // _FEE_NUM
+
+
+def pool_price(reserve_stable: int, reserve_risk: int) -> float:
+    """Mid price in whole stable units per whole risk unit."""
+    return float(reserve_stable * _SCALE / reserve_risk)
+
+
+class Weather:
+    """Runs the noise trader against an arena."""
+
+    def __init__(self, w3: Web3, info: ArenaInfo, path: PricePath) -> None:
+        self._w3 = w3
+        self._info = info
+        self._path = path
+        self._router = w3.eth.contract(
+            address=Web3.to_checksum_address(info.router), abi=_ROUTER_ABI
+        )
+        self._pool = w3.eth.contract(address=Web3.to_checksum_address(info.pool), abi=_POOL_ABI)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def steps(self) -> int:
+        return self._path.step
+
+    def reserves(self) -> tuple[int, int]:
+        """(stable, risk) reserves of the pool."""
+        r0, r1, _ = self._pool.functions.getReserves().call()
+        # The pool orders tokens as deployed: token0 is the stable token in the arena.
+        return (int(r0), int(r1))
+
+    def step(self) -> float:
+        """Draw the next target price and trade the pool onto it; return the new price."""
+        target = self._path.next()
+        stable, risk = self.reserves()
+        sell, amount = trade_to_target(stable, risk, target)
+        if amount > 0:
+            sell_token, buy_token = (
+                (self._info.stable_token, self._info.risk_token)
+                if sell == "stable"
+                else (self._info.risk_token, self._info.stable_token)
+            )
+            deadline = int(self._w3.eth.get_block("latest")["timestamp"]) + 600
+            fn = self._router.functions.swapExactTokensForTokens(
+                amount, 0, [sell_token, buy_token], self._info.weather_trader, deadline
+            )
+            tx_hash = fn.transact({"from": self._info.weather_trader})
+            self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.02)
+        stable, risk = self.reserves()
+        return pool_price(stable, risk)
+
+    def start(self, interval_s: float) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(interval_s,), name="market-weather", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                price = self.step()
+            except Exception as exc:
+                log.warning("weather_step_failed", error=str(exc))
+                continue
+            log.debug("weather_stepped", step=self._path.step, price=round(price, 6))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

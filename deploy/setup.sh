@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything an agent needs, idempotently. Used by `make setup` and by the Dockerfile,
+# so what CI tests is what the image installs.
+#
+#   VENV     virtualenv to create/use            (default: .venv)
+#   TOOLS    where npm installs anvil and cast   (default: .tools)
+#   EXTRAS   pip extras of the project           (default: dev; empty for an image)
+#   EDITABLE 1 installs the project editable     (default: 1)
+#   FORAGER_CACHE_DIR  wheel, model and contract cache (default: ~/.cache/openforager)
+#   CMAKE_ARGS         passed to the llama.cpp build (e.g. -DGGML_CUDA=on); part of the cache key
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+TOOLS=${TOOLS:-$ROOT/.tools}
+EXTRAS=${EXTRAS-dev}
+EDITABLE=${EDITABLE:-1}
+CACHE=${FORAGER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/openforager}
+LLAMA_VERSION=0.3.36
+ANVIL_VERSION=1.7.1
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. Python environment.
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+# 2. llama-cpp-python has no wheels on PyPI: build it once per build flags, keep the wheel.
+flags_key=$(printf '%s' "${CMAKE_ARGS:-}" | sha256sum | cut -c1-12)
+WHEELS="$CACHE/wheels/llama-$LLAMA_VERSION-$flags_key"
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  say "building llama-cpp-python $LLAMA_VERSION from source (about 3-15 minutes, once)"
+  "${PIP[@]}" wheel --no-deps --wheel-dir "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+fi
+
+# 3. The project and its pinned dependencies.
+target="$ROOT"
+[ -n "$EXTRAS" ] && target="$ROOT[$EXTRAS]"
+editable=()
+[ "$EDITABLE" = "1" ] && editable=(-e)
+say "installing the project into $VENV"
+"${PIP[@]}" install -q --find-links "$WHEELS" -c "$ROOT/constraints.txt" "${editable[@]}" "$target"
+
+# 4. The chain: anvil (and cast, an independent client for tests) pinned from npm.
+if [ ! -x "$TOOLS/bin/anvil" ] || ! "$TOOLS/bin/anvil" --version | grep -q "$ANVIL_VERSION"; then
+  say "installing anvil and cast $ANVIL_VERSION from npm"
+  mkdir -p "$TOOLS/bin"
+  npm install --prefix "$TOOLS" --no-audit --no-fund --silent \
+    "@foundry-rs/anvil@$ANVIL_VERSION" "@foundry-rs/cast@$ANVIL_VERSION"
+  platform=$(node -p 'process.platform + "-" + ({x64: "amd64", arm64: "arm64"}[process.arch] || process.arch)')
+  for tool in anvil cast; do
+    ln -sf "../node_modules/@foundry-rs/$tool-$platform/bin/$tool" "$TOOLS/bin/$tool"
+  done
+fi
+
+# 5. The default model, verified by SHA-256.
+say "fetching the default model"
+"$VENV/bin/forager" model fetch --cache-dir "$CACHE" >/dev/null
+say "ready: $("$TOOLS/bin/anvil" --version | head -1), model in $CACHE/models"

@@ -1,0 +1,61 @@
+"""Settings: one object, environment and TOML sources, clear errors that name the input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_settings
+from agent.errors import ConfigError
+
+
+def test_defaults_run_on_the_arena():
+    """With no chain configured the agent uses the local arena."""
+    settings = load_settings()
+    assert settings.uses_arena and settings.http.port == 8080
+    assert settings.rent.period_ticks > 0 and settings.rent.amount > 0
+
+
+def test_environment_overrides_nested_sections(monkeypatch: pytest.MonkeyPatch):
+    """FORAGER_SECTION__KEY sets nested settings."""
+    monkeypatch.setenv("FORAGER_RENT__AMOUNT", "7.5")
+    monkeypatch.setenv("FORAGER_POLICY__MAX_SWAP_PCT", "20")
+    settings = load_settings()
+    assert str(settings.rent.amount) == "7.5" and settings.policy.max_swap_pct == 20
+
+
+def test_bad_value_names_the_variable_and_not_the_value(monkeypatch: pytest.MonkeyPatch):
+    """A bad value is reported by its variable name and the rule, without echoing it."""
+    monkeypatch.setenv("FORAGER_POLICY__MAX_SWAP_PCT", "250")
+    with pytest.raises(ConfigError, match="FORAGER_POLICY__MAX_SWAP_PCT") as info:
+        load_settings()
+    assert "250" not in str(info.value).split(":", 1)[0]
+
+
+def test_live_chain_needs_its_addresses(monkeypatch: pytest.MonkeyPatch):
+    """Setting an RPC URL without the market's addresses lists what is missing."""
+    monkeypatch.setenv("FORAGER_CHAIN__RPC_URL", "http://127.0.0.1:1")
+    with pytest.raises(ConfigError, match="FORAGER_CHAIN__ROUTER"):
+        load_settings()
+
+
+def test_toml_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """FORAGER_CONFIG names a TOML file whose sections fill the settings."""
+    config = tmp_path / "agent.toml"
+    config.write_text("interval_s = 2.5\n[rent]\ngrace_ticks = 9\n")
+    monkeypatch.setenv("FORAGER_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.interval_s == 2.5 and settings.rent.grace_ticks == 9
+    monkeypatch.setenv("FORAGER_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match=r"missing\.toml"):
+        load_settings()
+
+
+def test_unknown_setting_is_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A misspelt key in the TOML file is an error, not silently ignored."""
+    config = tmp_path / "agent.toml"
+    config.write_text("intreval_s = 2\n")
+    monkeypatch.setenv("FORAGER_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="INTREVAL_S"):
+        load_settings()

@@ -1,0 +1,142 @@
+"""`forager run` as a user runs it: a real process, real anvil, real model, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from eth_account import Account
+
+from tests.conftest import ForagerProcess
+
+REQUIRED_STATE_KEYS = {
+    "agent_id",
+    "alive",
+    "tick",
+    "block",
+    "balances",
+    "price",
+    "net_worth",
+    "runway_periods",
+    "last_decision",
+    "last_outcome",
+    "rent",
+}
+
+
+def stored_ticks(data_dir: Path) -> list[int]:
+    with sqlite3.connect(data_dir / "state.sqlite") as db:
+        return [row[0] for row in db.execute("SELECT tick FROM ticks ORDER BY tick")]
+
+
+def test_runs_serves_state_and_stops_on_sigterm(tmp_path: Path, forager: list[ForagerProcess]):
+    """While running it serves health, readiness, state and actions; SIGTERM exits 0."""
+    agent = ForagerProcess(tmp_path / "data", "--interval", "0.5")
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=1)
+    health = agent.get("/healthz")
+    assert health.status_code == 200 and health.json()["ok"] is True
+    assert health.json()["seconds_since_last_tick"] is not None
+    assert agent.get("/readyz").json()["ready"] is True
+    state = agent.get("/state").json()
+    assert state.keys() >= REQUIRED_STATE_KEYS
+    assert state["alive"] is True and state["tick"] >= 1
+    assert state["balances"]["stable"] > 0 and state["price"] > 0
+    assert state["last_decision"]["action"] in {"hold", "buy_risk", "sell_risk", "pay_rent"}
+    actions = agent.get("/actions?limit=5").json()["actions"]
+    rent = [a for a in actions if a["kind"] == "rent"]
+    assert rent and rent[-1]["status"] == "ok" and rent[-1]["tx_hashes"][0].startswith("0x")
+    assert agent.terminate() == 0
+    events = [e["event"] for e in agent.events()]
+    assert events.count("tick_started") == events.count("tick_finished")
+    assert events[-1] == "agent_stopped"
+    assert all(line.startswith("{") for line in agent.lines if line.strip())
+
+
+def test_ticks_flag_stops_cleanly_and_restart_resumes_same_agent(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """--ticks N exits 0 after N ticks; a restart on the data dir is the same agent, older."""
+    data = tmp_path / "data"
+    first = ForagerProcess(data, "--ticks", "2", "--interval", "0.2")
+    forager.append(first)
+    assert first.wait() == 0
+    started = first.wait_event("agent_started")
+    last = [e for e in first.events() if e["event"] == "tick_finished"][-1]
+    second = ForagerProcess(data, "--ticks", "2", "--interval", "0.2")
+    forager.append(second)
+    assert second.wait() == 0
+    again = second.wait_event("agent_started")
+    assert (again["agent_id"], again["address"]) == (started["agent_id"], started["address"])
+    assert again["age"] == 2
+    assert second.wait_event("arena_started")["fresh"] is False
+    assert [e["tick"] for e in second.events() if e["event"] == "tick_started"] == [2, 3]
+    assert stored_ticks(data) == [0, 1, 2, 3]
+    with sqlite3.connect(data / "state.sqlite") as db:
+        rows = db.execute("SELECT record FROM ticks WHERE tick IN (1, 2) ORDER BY tick").fetchall()
+    before, after = (json.loads(r[0]) for r in rows)
+    # The world persisted: the money at the end of run 1 is there at the start of run 2.
+    assert after["observation"]["balances"]["stable"] == before["balances_after"]["stable"]
+    assert last["tick"] == 1
+
+
+def test_agent_that_cannot_pay_dies_and_says_so(tmp_path: Path, forager: list[ForagerProcess]):
+    """Underfunded, it misses rent, dies after grace, serves alive=false, then exits 0."""
+    agent = ForagerProcess(
+        tmp_path / "data",
+        "--interval",
+        "0.3",
+        "--linger",
+        "4",
+        env={"FORAGER_ARENA__AGENT_STABLE": "1", "FORAGER_RENT__GRACE_TICKS": "2"},
+    )
+    forager.append(agent)
+    died = agent.wait_event("agent_died")
+    assert died["tick"] == 2 and "rent unpaid" in died["cause"]
+    state = agent.get("/state").json()
+    assert state["alive"] is False and "rent unpaid" in state["death_cause"]
+    assert agent.get("/healthz").json()["agent_alive"] is False
+    assert agent.wait(timeout=30) == 0
+    assert stored_ticks(tmp_path / "data") == [0, 1, 2]
+
+
+def test_private_key_never_leaves_the_process(tmp_path: Path, forager: list[ForagerProcess]):
+    """Neither the key nor the password appears in logs or HTTP responses."""
+    data = tmp_path / "data"
+    agent = ForagerProcess(data, "--interval", "0.3")
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=1)
+    bodies = [agent.get(p).text for p in ("/state", "/healthz", "/readyz", "/actions")]
+    assert agent.terminate() == 0
+    password = (data / "keystore.password").read_text()
+    key = Account.decrypt(json.loads((data / "keystore.json").read_text()), password).hex()
+    everything = "\n".join([*agent.lines, *bodies]).lower()
+    assert key.lower().removeprefix("0x") not in everything
+    assert password.lower() not in everything
+    assert oct((data / "keystore.json").stat().st_mode)[-3:] == "600"
+    assert oct((data / "keystore.password").stat().st_mode)[-3:] == "600"
+
+
+def test_second_daemon_on_same_data_dir_refuses(tmp_path: Path, forager: list[ForagerProcess]):
+    """One signer per key: a second process on the same data dir exits non-zero."""
+    data = tmp_path / "data"
+    first = ForagerProcess(data, "--interval", "1")
+    forager.append(first)
+    first.wait_event("agent_started")
+    second = ForagerProcess(data, "--interval", "1")
+    forager.append(second)
+    assert second.wait(timeout=60) == 2
+    assert "in use by another forager" in second.wait_event("agent_start_failed")["error"]
+    assert first.terminate() == 0
+
+
+def test_bad_model_path_fails_clearly(tmp_path: Path, forager: list[ForagerProcess]):
+    """A missing --model file is a clear start-up error naming the path, exit 2."""
+    missing = tmp_path / "nope.gguf"
+    agent = ForagerProcess(tmp_path / "data", "--model", str(missing))
+    forager.append(agent)
+    assert agent.wait(timeout=60) == 2
+    failure = agent.wait_event("agent_start_failed")
+    assert str(missing) in failure["error"] and "GGUF" in failure["error"]
+    assert agent.wait_event("agent_stopped")

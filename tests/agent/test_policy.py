@@ -1,0 +1,106 @@
+"""The guard: default-deny, caps, reserve floor, slippage bound — pure logic."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agent.policy import Limits, guard
+from agent.records import Action, Balances, Decision, Observation, RentStatus, Veto
+from wallets.dex import amount_out
+
+RENT = 5_000_000
+LIMITS = Limits(
+    max_swap_pct=50,
+    max_swap_stable=100_000_000,
+    reserve_stable=2 * RENT,
+    max_slippage_bps=100,
+    deadline_s=120,
+)
+
+
+def obs(
+    stable: int = 500_000_000, risk: int = 0, native: int = 10**19, paid: int = 1
+) -> Observation:
+    return Observation(
+        tick=3,
+        block=10,
+        timestamp=1_000,
+        balances=Balances(native=native, stable=stable, risk=risk),
+        reserve_stable=100_000 * 10**6,
+        reserve_risk=50_000 * 10**18,
+        price=2.0,
+        gas_price=1,
+        rent=RentStatus(amount=RENT, period_ticks=10, age=3, paid_periods=paid),
+        stable_decimals=6,
+        risk_decimals=18,
+    )
+
+
+def decide(action: str, pct: int = 50) -> Decision:
+    return Decision(action=action, amount_pct=pct, reason="", valid=True)
+
+
+def test_hold_is_allowed():
+    """A hold decision becomes a hold action."""
+    assert guard(decide("hold"), obs(), LIMITS) == Action(kind="hold")
+
+
+def test_buy_is_capped_by_value_and_bounded_by_independent_min_out():
+    """A buy is clamped to the per-action cap and carries min output and a deadline."""
+    verdict = guard(decide("buy_risk", 100), obs(), LIMITS)
+    assert isinstance(verdict, Action)
+    assert verdict.kind == "swap" and (verdict.sell, verdict.buy) == ("stable", "risk")
+    assert verdict.amount_in == 100_000_000  # 50 % of 500 = 250, capped at 100 stable
+    expected = amount_out(100_000_000, 100_000 * 10**6, 50_000 * 10**18)
+    assert verdict.min_out == expected * 9_900 // 10_000
+    assert verdict.deadline == 1_000 + 120
+
+
+def test_buy_never_spends_the_rent_reserve():
+    """Buying stops at the reserve floor; at the floor it is vetoed."""
+    near = guard(decide("buy_risk", 50), obs(stable=12 * 10**6), LIMITS)
+    assert isinstance(near, Action) and near.amount_in == 2 * 10**6
+    at_floor = guard(decide("buy_risk", 50), obs(stable=2 * RENT), LIMITS)
+    assert isinstance(at_floor, Veto) and at_floor.rule == "reserve_floor"
+
+
+def test_sell_of_nothing_is_vetoed():
+    """Selling risk with no risk held is refused as zero amount."""
+    verdict = guard(decide("sell_risk", 100), obs(risk=0), LIMITS)
+    assert isinstance(verdict, Veto) and verdict.rule == "zero_amount"
+
+
+def test_sell_is_capped_by_stable_value():
+    """A sell is clamped so its value does not exceed the per-action cap."""
+    verdict = guard(decide("sell_risk", 50), obs(risk=1_000 * 10**18), LIMITS)
+    assert isinstance(verdict, Action)
+    assert verdict.amount_in == 100_000_000 * (50_000 * 10**18) // (100_000 * 10**6)
+
+
+def test_price_impact_beyond_bound_is_vetoed():
+    """A trade that would move a shallow pool too far is refused."""
+    shallow = dataclasses.replace(obs(), reserve_stable=1_000 * 10**6, reserve_risk=500 * 10**18)
+    verdict = guard(decide("buy_risk", 50), shallow, LIMITS)
+    assert isinstance(verdict, Veto) and verdict.rule == "price_impact"
+
+
+def test_pay_rent_only_when_owed_and_affordable():
+    """pay_rent pays exactly what is owed; nothing owed or too little stable is vetoed."""
+    owed = guard(decide("pay_rent"), obs(paid=0), LIMITS)
+    assert owed == Action(kind="pay_rent", amount_in=RENT)
+    nothing = guard(decide("pay_rent"), obs(paid=1), LIMITS)
+    assert isinstance(nothing, Veto) and nothing.rule == "no_rent_due"
+    broke = guard(decide("pay_rent"), obs(stable=1, paid=0), LIMITS)
+    assert isinstance(broke, Veto) and broke.rule == "insufficient_stable"
+
+
+def test_no_gas_means_no_transaction():
+    """Without gas money every transacting action is vetoed."""
+    verdict = guard(decide("buy_risk"), obs(native=0), LIMITS)
+    assert isinstance(verdict, Veto) and verdict.rule == "gas_floor"
+
+
+def test_unknown_action_is_denied():
+    """Anything the policy does not know is denied by default."""
+    verdict = guard(decide("replicate"), obs(), LIMITS)
+    assert isinstance(verdict, Veto) and verdict.rule == "unknown_action"

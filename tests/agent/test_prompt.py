@@ -1,0 +1,88 @@
+"""Prompt building and decision parsing — pure logic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages, parse_decision
+from agent.records import Balances, Observation, RentStatus
+
+
+def observation(tick: int = 7, paid: int = 1) -> Observation:
+    return Observation(
+        tick=tick,
+        block=123,
+        timestamp=1_700_000_000,
+        balances=Balances(native=2 * 10**18, stable=480_000_000, risk=10 * 10**18),
+        reserve_stable=100_000 * 10**6,
+        reserve_risk=50_000 * 10**18,
+        price=2.0,
+        gas_price=10**9,
+        rent=RentStatus(amount=5_000_000, period_ticks=10, age=tick, paid_periods=paid),
+        stable_decimals=6,
+        risk_decimals=18,
+        recent=("tick 6: hold held",),
+    )
+
+
+def test_stable_part_comes_first_and_does_not_change_between_ticks():
+    """The system prompt is identical every tick; only the last message varies."""
+    first, second = build_messages(observation(7)), build_messages(observation(8))
+    assert first[0] == second[0] == {"role": "system", "content": SYSTEM_PROMPT}
+    assert first[-1]["role"] == "user" and first[-1]["content"] != second[-1]["content"]
+
+
+def test_observation_is_rendered_as_numbers():
+    """Balances, price, net worth, runway and rent appear in whole units."""
+    text = build_messages(observation())[-1]["content"]
+    assert "480.00 STABLE" in text and "10.0000 RISK" in text
+    assert "RISK price: 2.0000" in text
+    assert "Net worth: 500.00 STABLE" in text and "100.0 rent periods" in text
+    assert "next due in 3 ticks" in text
+
+
+def test_owed_rent_is_shouted():
+    """When rent is owed the prompt says how much and for how long."""
+    text = build_messages(observation(tick=12, paid=1))[-1]["content"]
+    assert "OWED NOW: 5.00 STABLE, overdue 2 ticks" in text
+
+
+def test_valid_decision_parses():
+    """A well-formed answer is accepted as is."""
+    parsed = parse_decision('{"action": "sell_risk", "amount_pct": 25, "reason": "take profit"}')
+    assert (parsed.action, parsed.amount_pct, parsed.reason, parsed.valid) == (
+        "sell_risk",
+        25,
+        "take profit",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ('{"action": "buy_risk", "amount_pct": 103, "reason": ""}', "outside 0..100"),
+        ('{"action": "buy_risk", "amount_pct": -1, "reason": ""}', "outside 0..100"),
+        ('{"action": "buy_risk", "amount_pct": "all", "reason": ""}', "not an integer"),
+        ('{"action": "buy_risk", "amount_pct": true, "reason": ""}', "not an integer"),
+        ('{"action": "drain", "amount_pct": 10, "reason": ""}', "not one of"),
+        ('{"action": "hold", "amount_pct": 10, "reason": 5}', "not a string"),
+        ('["hold"]', "expected a JSON object"),
+        ('{"action":', "not JSON"),
+    ],
+)
+def test_invalid_decision_becomes_hold_with_reason(raw: str, why: str):
+    """Anything that does not parse or validate becomes hold, and says why."""
+    parsed = parse_decision(raw)
+    assert parsed.action == "hold" and not parsed.valid
+    assert parsed.error is not None and why in parsed.error
+
+
+def test_schema_enumerates_actions_and_amounts():
+    """The grammar schema constrains the action and the amount to known values."""
+    props = DECISION_SCHEMA["properties"]
+    assert props["action"]["enum"] == ["hold", "buy_risk", "sell_risk", "pay_rent"]
+    assert all(0 < a <= 100 for a in props["amount_pct"]["enum"])
+    assert json.loads(json.dumps(DECISION_SCHEMA)) == DECISION_SCHEMA

@@ -1,0 +1,54 @@
+"""JSON log lines: trace context on every event, secrets masked wherever they appear."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+from opentelemetry.sdk.trace import TracerProvider
+
+from telemetry.logs import configure_logging
+from telemetry.redaction import REDACTED, secrets
+
+
+def capture() -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    return stream
+
+
+def test_events_are_json_with_trace_ids():
+    """Inside a span, an event carries that span's trace_id and span_id."""
+    stream = capture()
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("tick") as span:
+        structlog.get_logger().info("tick_started", tick=3)
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    ctx = span.get_span_context()
+    assert line["event"] == "tick_started" and line["tick"] == 3
+    assert line["trace_id"] == format(ctx.trace_id, "032x")
+    assert line["span_id"] == format(ctx.span_id, "016x")
+
+
+def test_registered_secrets_and_secret_keys_are_masked():
+    """A registered key is masked inside any value; secret-named fields are masked whole."""
+    stream = capture()
+    key = "0x" + "5e" * 32
+    secrets.register(key)
+    structlog.get_logger().info(
+        "oops", detail=f"failed with {key}", nested={"k": [key[2:]]}, password="hunter22"
+    )
+    text = stream.getvalue()
+    assert key[2:] not in text and "hunter22" not in text
+    line = json.loads(text.splitlines()[-1])
+    assert line["password"] == REDACTED and REDACTED in line["detail"]
+
+
+def test_library_logging_is_json_too():
+    """Standard-library warnings (uvicorn, APScheduler) come out as JSON lines."""
+    stream = capture()
+    logging.getLogger("apscheduler.scheduler").warning("job skipped")
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["event"] == "job skipped" and line["level"] == "warning"

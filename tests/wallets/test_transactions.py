@@ -1,0 +1,105 @@
+"""sign → journal → broadcast → reconcile, against a real anvil."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from arena.local import LocalArena
+from tests.conftest import cast_balance
+from wallets.chain import Chain
+from wallets.errors import SigningHalted, TxReverted
+from wallets.journal import Journal
+from wallets.tokens import Erc20
+from wallets.transactions import TxSender
+
+
+def funded_sender(arena: LocalArena, tmp_path: Path) -> tuple[TxSender, Chain, Journal, object]:
+    info = arena.info
+    assert info is not None
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**18, stable=100 * 10**6, risk=0)
+    chain = Chain(info.rpc_url)
+    journal = Journal(tmp_path / "journal.sqlite")
+    return TxSender(chain, account, journal, info.chain_id), chain, journal, account
+
+
+def test_sent_transaction_is_journalled_and_mined(arena: LocalArena, tmp_path: Path):
+    """A transfer is journalled with its signed bytes and settles as mined."""
+    sender, chain, journal, _ = funded_sender(arena, tmp_path)
+    info = arena.info
+    assert info is not None
+    token = Erc20(chain, info.stable_token)
+    receipt = sender.send(token.address, token.transfer_data(info.landlord, 1_000), "rent")
+    assert receipt.status == 1
+    entries = journal.entries(sender.address)
+    assert [(e.tx_hash, e.status, e.nonce) for e in entries] == [(receipt.tx_hash, "mined", 0)]
+    assert len(entries[0].raw) > 100
+    assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == 1_000
+
+
+def test_reconcile_resends_the_same_bytes_after_a_crash(arena: LocalArena, tmp_path: Path):
+    """A transaction journalled but never broadcast is re-sent as the same hash, once."""
+    sender, chain, journal, account = funded_sender(arena, tmp_path)
+    info = arena.info
+    assert info is not None
+    token = Erc20(chain, info.stable_token)
+    # Simulate a crash between journal and broadcast: sign and journal by hand.
+    tx = {
+        "chainId": info.chain_id,
+        "to": token.address,
+        "data": token.transfer_data(info.landlord, 2_000),
+        "value": 0,
+        "nonce": 0,
+        "gas": 100_000,
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 10**9,
+        "type": 2,
+    }
+    signed = account.sign_transaction(tx)  # type: ignore[attr-defined]
+    tx_hash = "0x" + bytes(signed.hash).hex()
+    journal.record(tx_hash, 0, sender.address, "rent", signed.raw_transaction)
+    restarted = TxSender(chain, account, journal, info.chain_id)  # type: ignore[arg-type]
+    receipts = restarted.reconcile()
+    assert [r.tx_hash for r in receipts] == [tx_hash]
+    assert restarted.reconcile() == []  # settled: nothing is sent twice
+    assert chain.nonce(sender.address, "latest") == 1
+    assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == 2_000
+
+
+def test_foreign_nonce_halts_signing(arena: LocalArena, tmp_path: Path):
+    """A transaction from the same key that the journal does not know halts signing."""
+    sender, chain, _journal, account = funded_sender(arena, tmp_path)
+    info = arena.info
+    assert info is not None
+    token = Erc20(chain, info.stable_token)
+    sender.send(token.address, token.transfer_data(info.landlord, 1), "rent")
+    foreign = account.sign_transaction(  # type: ignore[attr-defined]
+        {
+            "chainId": info.chain_id,
+            "to": info.landlord,
+            "value": 1,
+            "nonce": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        }
+    )
+    chain.send_raw(foreign.raw_transaction)
+    with pytest.raises(SigningHalted, match="did not sign"):
+        sender.send(token.address, token.transfer_data(info.landlord, 1), "rent")
+    assert sender.halted is not None
+
+
+def test_doomed_transaction_is_refused_before_signing(arena: LocalArena, tmp_path: Path):
+    """A transfer of more than the balance fails at estimation: clear error, nothing signed."""
+    sender, chain, journal, _ = funded_sender(arena, tmp_path)
+    info = arena.info
+    assert info is not None
+    token = Erc20(chain, info.stable_token)
+    with pytest.raises(TxReverted, match="insufficient balance"):
+        sender.send(token.address, token.transfer_data(info.landlord, 10**12), "rent")
+    assert journal.entries(sender.address) == []

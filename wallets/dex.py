@@ -1,0 +1,129 @@
+"""A Uniswap-V2-style DEX: pair reserves, router quotes and swap calldata.
+
+`amount_out` reproduces the constant-product formula locally, so the minimum output of a swap
+is computed independently of the router it is sent to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wallets.chain import Chain, calldata, checksum, rpc_errors
+
+_FEE_DENOMINATOR = 10_000
+
+ROUTER_ABI: list[dict[str, Any]] = [
+    {
+        "name": "getAmountsOut",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [
+            {"name": "amountIn", "type": "uint256"},
+            {"name": "path", "type": "address[]"},
+        ],
+        "outputs": [{"name": "amounts", "type": "uint256[]"}],
+    },
+    {
+        "name": "swapExactTokensForTokens",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            {"name": "amountIn", "type": "uint256"},
+            {"name": "amountOutMin", "type": "uint256"},
+            {"name": "path", "type": "address[]"},
+            {"name": "to", "type": "address"},
+            {"name": "deadline", "type": "uint256"},
+        ],
+        "outputs": [{"name": "amounts", "type": "uint256[]"}],
+    },
+]
+
+PAIR_ABI: list[dict[str, Any]] = [
+    {
+        "name": "getReserves",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [
+            {"name": "reserve0", "type": "uint112"},
+            {"name": "reserve1", "type": "uint112"},
+            {"name": "blockTimestampLast", "type": "uint32"},
+        ],
+    },
+    {
+        "name": "token0",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "address"}],
+    },
+]
+
+
+def amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
+    """Output of an exact-input constant-product swap after the pool fee."""
+    if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
+        return 0
+    with_fee = amount_in * (_FEE_DENOMINATOR - fee_bps)
+    return with_fee * reserve_out // (reserve_in * _FEE_DENOMINATOR + with_fee)
+
+
+def min_out(expected: int, slippage_bps: int) -> int:
+    """The least output accepted when `expected` may slip by `slippage_bps`."""
+    return expected * (_FEE_DENOMINATOR - slippage_bps) // _FEE_DENOMINATOR
+
+
+@dataclass(frozen=True)
+class Reserves:
+    """Pool reserves keyed by token address (checksummed)."""
+
+    by_token: dict[str, int]
+
+    def of(self, token: str) -> int:
+        return self.by_token[checksum(token)]
+
+
+class UniswapV2:
+    """A router and the one pair the agent trades."""
+
+    def __init__(self, chain: Chain, router: str, pair: str) -> None:
+        self.router = checksum(router)
+        self.pair = checksum(pair)
+        self._router = chain.contract(self.router, ROUTER_ABI)
+        self._pair = chain.contract(self.pair, PAIR_ABI)
+        self._token0: str | None = None
+
+    def reserves(self, token_a: str, token_b: str) -> Reserves:
+        """Current reserves of the pair, by token."""
+        with rpc_errors(f"getReserves on {self.pair}"):
+            if self._token0 is None:
+                self._token0 = checksum(self._pair.functions.token0().call())
+            r0, r1, _ = self._pair.functions.getReserves().call()
+        a, b = checksum(token_a), checksum(token_b)
+        other = b if self._token0 == a else a
+        return Reserves({self._token0: int(r0), other: int(r1)})
+
+    def quote(self, amount_in: int, sell: str, buy: str) -> int:
+        """The router's own quote for an exact-input swap."""
+        with rpc_errors(f"getAmountsOut on {self.router}"):
+            amounts = self._router.functions.getAmountsOut(
+                amount_in, [checksum(sell), checksum(buy)]
+            ).call()
+        return int(amounts[-1])
+
+    def swap_data(
+        self, amount_in: int, minimum_out: int, sell: str, buy: str, to: str, deadline: int
+    ) -> bytes:
+        return calldata(
+            self._router.encode_abi(
+                "swapExactTokensForTokens",
+                args=[
+                    amount_in,
+                    minimum_out,
+                    [checksum(sell), checksum(buy)],
+                    checksum(to),
+                    deadline,
+                ],
+            )
+        )

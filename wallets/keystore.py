@@ -1,0 +1,87 @@
+"""Encrypted key files (Web3 Secret Storage v3, as eth-account writes them).
+
+Files are written with mode 0600 and atomically; loading fails closed with a `KeystoreError`
+that names the file and never the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from telemetry.redaction import secrets
+from wallets.errors import KeystoreError
+
+_FILE_MODE = 0o600
+
+
+def create_keystore(path: Path, password: str) -> LocalAccount:
+    """Generate a fresh key, write it encrypted to `path` (must not exist) and return it."""
+    if path.exists():
+        raise KeystoreError(f"keystore {path} already exists; refusing to overwrite it")
+    account: LocalAccount = Account.create()
+    write_keystore(path, account, password)
+    secrets.register(account.key.hex())
+    return account
+
+
+def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
+    """Encrypt `account` with `password` into `path`, mode 0600, atomically."""
+    document = Account.encrypt(account.key, password)
+    write_private_file(path, json.dumps(document))
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by the owner only, replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def load_keystore(path: Path, password: str) -> LocalAccount:
+    """Decrypt the keystore at `path`; raise `KeystoreError` on any problem."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise KeystoreError(f"keystore {path} does not exist") from exc
+    except (OSError, ValueError) as exc:
+        raise KeystoreError(f"keystore {path} is not a readable JSON key file") from exc
+    try:
+        key = Account.decrypt(document, password)
+    except ValueError as exc:
+        # eth-account says "MAC mismatch" both for a wrong password and a tampered file.
+        if "MAC" in str(exc):
+            raise KeystoreError(
+                f"keystore {path} could not be decrypted: wrong password or tampered file"
+            ) from exc
+        raise KeystoreError(
+            f"keystore {path} is malformed: expected Web3 Secret Storage v3"
+        ) from exc
+    except (KeyError, TypeError) as exc:
+        raise KeystoreError(
+            f"keystore {path} is malformed: expected Web3 Secret Storage v3"
+        ) from exc
+    secrets.register(key.hex())
+    account: LocalAccount = Account.from_key(key)
+    return account
+
+
+def read_password(path: Path) -> str:
+    """Read a password file (trailing newline stripped); fail closed if absent or empty."""
+    try:
+        password = path.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise KeystoreError(f"password file {path} cannot be read") from exc
+    if not password:
+        raise KeystoreError(f"password file {path} is empty")
+    secrets.register(password)
+    return password

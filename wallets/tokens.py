@@ -1,0 +1,73 @@
+"""ERC-20 tokens: balances, allowances, and the calldata for transfers and approvals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wallets.chain import Chain, calldata, checksum, rpc_errors
+
+ERC20_ABI: list[dict[str, Any]] = [
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "allowance",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "decimals",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+    },
+    {
+        "name": "transfer",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+    {
+        "name": "approve",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+]
+
+
+class Erc20:
+    """One ERC-20 token contract."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.address = checksum(address)
+        self._contract = chain.contract(self.address, ERC20_ABI)
+
+    def balance_of(self, owner: str) -> int:
+        with rpc_errors(f"balanceOf on {self.address}"):
+            return int(self._contract.functions.balanceOf(checksum(owner)).call())
+
+    def allowance(self, owner: str, spender: str) -> int:
+        with rpc_errors(f"allowance on {self.address}"):
+            return int(
+                self._contract.functions.allowance(checksum(owner), checksum(spender)).call()
+            )
+
+    def decimals(self) -> int:
+        with rpc_errors(f"decimals on {self.address}"):
+            return int(self._contract.functions.decimals().call())
+
+    def transfer_data(self, to: str, amount: int) -> bytes:
+        return calldata(self._contract.encode_abi("transfer", args=[checksum(to), amount]))
+
+    def approve_data(self, spender: str, amount: int) -> bytes:
+        return calldata(self._contract.encode_abi("approve", args=[checksum(spender), amount]))
