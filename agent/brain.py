@@ -24,6 +24,8 @@ class Decider(Protocol):
 
     def decide(self, obs: Observation, recent_prices: tuple[float, ...]) -> Decision: ...
 
+    def close(self) -> None: ...
+
 
 class LlamaDecider:
     """A local language model, constrained to answer with the decision schema."""
@@ -66,6 +68,11 @@ class LlamaDecider:
     @property
     def name(self) -> str:
         return self._name
+
+    def close(self) -> None:
+        """Free the model (llama.cpp memory and file handles)."""
+        with self._lock:
+            self._llm.close()
 
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
         messages = build_messages(obs, self.system_prompt, recent_prices)

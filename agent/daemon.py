@@ -20,8 +20,10 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from agent.api import create_app
+from agent.brain import Decider
 from agent.config import Settings
 from agent.errors import AgentError, ConfigError
+from agent.runtime import Runtime
 from agent.store import Store
 from agent.wiring import (
     build_agent,
@@ -30,13 +32,13 @@ from agent.wiring import (
     market_from_arena,
     market_from_settings,
     open_wallet,
-    to_base,
 )
 from arena.errors import ArenaError
 from arena.local import LocalArena
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS
 from telemetry.tracing import configure_tracing, shutdown_tracing
 from wallets.errors import ChainUnavailable, WalletError
+from wallets.tokens import to_base
 
 log = structlog.get_logger()
 
@@ -49,8 +51,6 @@ class Daemon:
     """One agent process."""
 
     def __init__(self, settings: Settings) -> None:
-        from agent.runtime import Runtime
-
         self.settings = settings
         self.runtime = Runtime(settings)
         self.http_port: int | None = None
@@ -61,6 +61,7 @@ class Daemon:
         self._http_thread: threading.Thread | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._lock_file: IO[str] | None = None
+        self._decider: Decider | None = None
 
     def run(self) -> int:
         """Run until stopped; return the process exit code."""
@@ -147,7 +148,7 @@ class Daemon:
         account = open_wallet(settings, create_if_missing=settings.uses_arena)
         if self._arena is not None:
             self._fund_if_new(self._arena, account.address)
-        decider = build_decider(settings)
+        decider = self._decider = build_decider(settings)
         agent, chain, _sender = build_agent(settings, market, account, decider, store)
         self.runtime.chain = chain
         self.runtime.address = account.address
@@ -246,6 +247,8 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)  # finishes the tick in progress
             self.runtime.scheduler_running = False
+        if self._decider is not None:
+            self._decider.close()
         if self._arena is not None:
             try:
                 self._arena.down()

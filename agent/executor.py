@@ -66,11 +66,22 @@ class Executor:
             amount_in=action.amount_in,
             min_out=action.min_out,
         )
-        swap = self._send(self._dex.router, data, "swap", hashes)
+        try:
+            swap = self._send(self._dex.router, data, "swap", hashes)
+        except TxError:
+            self._revoke(sell, hashes)
+            raise
         received = buy.balance_of(owner) - before
         log.info("swap_confirmed", tx_hash=swap.tx_hash, amount_out=received)
         gas = approve.gas_used + swap.gas_used
         return Outcome("ok", tuple(hashes), gas, action.amount_in, received)
+
+    def _revoke(self, token: Erc20, hashes: list[str]) -> None:
+        """After a failed swap, take back the approval it left behind."""
+        try:
+            self._send(token.address, token.approve_data(self._dex.router, 0), "revoke", hashes)
+        except WalletError as exc:
+            log.warning("approval_revoke_failed", token=token.address, error=str(exc))
 
     def _send(self, to: str, data: bytes, purpose: str, hashes: list[str]) -> Receipt:
         receipt = self._sender.send(to, data, purpose)

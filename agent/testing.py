@@ -20,6 +20,9 @@ class FakeDecider:
     def name(self) -> str:
         return "fake"
 
+    def close(self) -> None:
+        """Nothing to free."""
+
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
         self.seen.append(obs)
         raw = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets as pysecrets
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import structlog
@@ -27,7 +26,7 @@ from wallets.dex import UniswapV2
 from wallets.errors import KeystoreError
 from wallets.journal import Journal
 from wallets.keystore import create_keystore, load_keystore, read_password, write_private_file
-from wallets.tokens import Erc20
+from wallets.tokens import Erc20, to_base
 from wallets.transactions import TxSender
 
 log = structlog.get_logger()
@@ -129,10 +128,6 @@ def build_decider(settings: Settings) -> Decider:
         max_tokens=m.max_tokens,
         seed=m.seed,
     )
-
-
-def to_base(amount: Decimal, decimals: int) -> int:
-    return int(amount * (Decimal(10) ** decimals))
 
 
 def build_agent(

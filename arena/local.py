@@ -68,7 +68,7 @@ class LocalArena:
         params = WeatherParams(self.config.seed, self.config.drift, self.config.volatility)
         path = PricePath(self.config.start_price, params)
         path.skip(self._saved_weather_step())
-        self.weather = Weather(self.w3, self.info, path)
+        self.weather = Weather(self.w3, self.info, path, self.artefacts)
         log.info(
             "arena_started",
             rpc_url=self.info.rpc_url,

@@ -17,41 +17,13 @@ from math import isqrt
 import structlog
 from web3 import Web3
 
+from arena.compiler import Artefact
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo
 
 log = structlog.get_logger()
 
 _SCALE = 10 ** (RISK_DECIMALS - STABLE_DECIMALS)
 _FEE_NUM, _FEE_DEN = 997, 1000
-
-_ROUTER_ABI = [
-    {
-        "name": "swapExactTokensForTokens",
-        "type": "function",
-        "stateMutability": "nonpayable",
-        "inputs": [
-            {"name": "amountIn", "type": "uint256"},
-            {"name": "amountOutMin", "type": "uint256"},
-            {"name": "path", "type": "address[]"},
-            {"name": "to", "type": "address"},
-            {"name": "deadline", "type": "uint256"},
-        ],
-        "outputs": [{"name": "amounts", "type": "uint256[]"}],
-    },
-]
-_POOL_ABI = [
-    {
-        "name": "getReserves",
-        "type": "function",
-        "stateMutability": "view",
-        "inputs": [],
-        "outputs": [
-            {"name": "", "type": "uint256"},
-            {"name": "", "type": "uint256"},
-            {"name": "", "type": "uint256"},
-        ],
-    },
-]
 
 
 @dataclass(frozen=True)
@@ -103,14 +75,15 @@ def pool_price(reserve_stable: int, reserve_risk: int) -> float:
 class Weather:
     """Runs the noise trader against an arena."""
 
-    def __init__(self, w3: Web3, info: ArenaInfo, path: PricePath) -> None:
+    def __init__(
+        self, w3: Web3, info: ArenaInfo, path: PricePath, artefacts: dict[str, Artefact]
+    ) -> None:
         self._w3 = w3
         self._info = info
         self._path = path
-        self._router = w3.eth.contract(
-            address=Web3.to_checksum_address(info.router), abi=_ROUTER_ABI
-        )
-        self._pool = w3.eth.contract(address=Web3.to_checksum_address(info.pool), abi=_POOL_ABI)
+        router, pool = Web3.to_checksum_address(info.router), Web3.to_checksum_address(info.pool)
+        self._router = w3.eth.contract(address=router, abi=artefacts["Router"].abi)
+        self._pool = w3.eth.contract(address=pool, abi=artefacts["Pool"].abi)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 

@@ -39,9 +39,11 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def decider(model_path: Path) -> LlamaDecider:
+def decider(model_path: Path) -> Iterator[LlamaDecider]:
     """One real model per test process (a Llama object is not thread-safe; load it once)."""
-    return LlamaDecider(model_path, n_ctx=2048, n_threads=2, temperature=0.3, max_tokens=96)
+    model = LlamaDecider(model_path, n_ctx=2048, n_threads=2, temperature=0.3, max_tokens=96)
+    yield model
+    model.close()
 
 
 @pytest.fixture

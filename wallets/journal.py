@@ -69,10 +69,6 @@ class Journal:
                 (status, gas_used, time.time(), tx_hash),
             )
 
-    def unsettled(self, sender: str) -> list[JournalEntry]:
-        """Signed transactions with no known receipt, oldest nonce first."""
-        return self._select("WHERE sender = ? AND status = 'signed' ORDER BY nonce", sender)
-
     def next_nonce(self, sender: str) -> int | None:
         """One past the highest nonce we signed, or None if we never signed."""
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from wallets.chain import Chain, calldata, checksum, rpc_errors
@@ -43,6 +44,11 @@ ERC20_ABI: list[dict[str, Any]] = [
         "outputs": [{"name": "", "type": "bool"}],
     },
 ]
+
+
+def to_base(amount: Decimal, decimals: int) -> int:
+    """Whole token units to integer base units."""
+    return int(amount * (Decimal(10) ** decimals))
 
 
 class Erc20:

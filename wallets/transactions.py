@@ -65,13 +65,18 @@ class TxSender:
         return self._signer.address
 
     def reconcile(self) -> list[Receipt]:
-        """Re-send every journalled transaction without a receipt; then align the nonce.
+        """Re-send journalled transactions the chain does not have; then align the nonce.
 
-        Run at start. The same signed bytes go out again, so an intent is never re-decided.
+        Run at start. That covers a crash between journal and broadcast, and a chain that
+        forgot mined transactions (a reorg, or a local arena restored from an older state).
+        The same signed bytes go out again, so an intent is never re-decided.
         """
         receipts = []
         with self._lock:
-            for entry in self._journal.unsettled(self.address):
+            chain_next = self._chain.nonce(self.address, "latest")
+            for entry in self._journal.entries(self.address):
+                if entry.status != "signed" and entry.nonce < chain_next:
+                    continue
                 receipt = self._chain.receipt(entry.tx_hash)
                 if receipt is None:
                     self._broadcast(entry.raw, entry.tx_hash)

@@ -103,3 +103,19 @@ def test_doomed_transaction_is_refused_before_signing(arena: LocalArena, tmp_pat
     with pytest.raises(TxReverted, match="insufficient balance"):
         sender.send(token.address, token.transfer_data(info.landlord, 10**12), "rent")
     assert journal.entries(sender.address) == []
+
+
+def test_reconcile_resends_what_a_rolled_back_chain_forgot(arena: LocalArena, tmp_path: Path):
+    """If the chain loses a mined transaction, restart re-sends the journal's bytes, same hash."""
+    sender, chain, journal, account = funded_sender(arena, tmp_path)
+    info = arena.info
+    assert info is not None
+    token = Erc20(chain, info.stable_token)
+    snapshot = arena.anvil.rpc("evm_snapshot", [])
+    receipt = sender.send(token.address, token.transfer_data(info.landlord, 3_000), "rent")
+    arena.anvil.rpc("evm_revert", [snapshot])
+    assert chain.receipt(receipt.tx_hash) is None  # the chain forgot it
+    restarted = TxSender(chain, account, journal, info.chain_id)  # type: ignore[arg-type]
+    assert [r.tx_hash for r in restarted.reconcile()] == [receipt.tx_hash]
+    assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == 3_000
+    assert chain.nonce(sender.address, "latest") == 1
