@@ -54,6 +54,8 @@ def _health(runtime: Runtime) -> dict[str, Any]:
     reasons = []
     if runtime.startup_error:
         reasons.append(f"start-up failed: {runtime.startup_error}")
+    if runtime.sender is not None and runtime.sender.halted:
+        reasons.append(runtime.sender.halted)
     if agent is not None and agent.alive and not runtime.scheduler_running and not runtime.stopping:
         reasons.append("scheduler is not running")
     stale_after = _STALE_INTERVALS * interval + _DECISION_SLACK_S
@@ -64,6 +66,7 @@ def _health(runtime: Runtime) -> dict[str, Any]:
         "reasons": reasons,
         "agent_alive": None if agent is None else agent.alive,
         "scheduler_running": runtime.scheduler_running,
+        "signer_halted": runtime.sender is not None and runtime.sender.halted is not None,
         "seconds_since_last_tick": since,
         "interval_s": interval,
         "uptime_s": round(time.time() - runtime.started_at, 3),

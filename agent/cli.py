@@ -11,6 +11,7 @@ from typing import Any
 from agent.config import default_cache_dir, load_settings
 from agent.errors import AgentError
 from telemetry.logs import configure_logging
+from wallets.errors import WalletError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +26,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
     run.add_argument("--seed", type=int, help="seed for the arena's weather and the model")
     run.add_argument("--linger", type=float, help="seconds a dead agent keeps serving")
+    run.add_argument("--keystore", type=Path, help="the agent's key file (Web3 Secret Storage v3)")
+    run.add_argument("--password-file", type=Path, help="file holding the keystore's password")
+
+    wallet = commands.add_parser("wallet", help="create, import or inspect a keystore")
+    wallet_commands = wallet.add_subparsers(dest="wallet_command", required=True)
+    for name, text in (
+        ("new", "create a keystore with a fresh key; print its address"),
+        ("address", "decrypt a keystore; print its address"),
+        ("import", "encrypt a private key read from stdin into a new keystore"),
+    ):
+        sub = wallet_commands.add_parser(name, help=text)
+        sub.add_argument("--keystore", type=Path, required=True)
+        sub.add_argument("--password-file", type=Path, required=True)
 
     model = commands.add_parser("model", help="the default model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
@@ -50,6 +64,10 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         nested.setdefault("http", {})["port"] = args.port
     if args.model is not None:
         nested.setdefault("model", {})["path"] = args.model
+    if args.keystore is not None:
+        nested.setdefault("wallet", {})["keystore"] = args.keystore
+    if args.password_file is not None:
+        nested.setdefault("wallet", {})["password_file"] = args.password_file
     if args.seed is not None:
         nested.setdefault("model", {})["seed"] = args.seed
         nested.setdefault("arena", {})["seed"] = args.seed
@@ -73,13 +91,26 @@ def _model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wallet(args: argparse.Namespace) -> int:
+    from wallets import keystore
+
+    password = keystore.read_password(args.password_file)
+    if args.wallet_command == "new":
+        account = keystore.create_keystore(args.keystore, password)
+    elif args.wallet_command == "import":
+        account = keystore.import_key(args.keystore, sys.stdin.readline(), password)
+    else:
+        account = keystore.load_keystore(args.keystore, password)
+    print(account.address)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"run": _run, "model": _model, "wallet": _wallet}
     try:
-        if args.command == "run":
-            return _run(args)
-        return _model(args)
-    except AgentError as exc:
+        return commands[args.command](args)
+    except (AgentError, WalletError) as exc:
         print(f"forager: {exc}", file=sys.stderr)
         return 2
 

@@ -149,8 +149,9 @@ class Daemon:
         if self._arena is not None:
             self._fund_if_new(self._arena, account.address)
         decider = self._decider = build_decider(settings)
-        agent, chain, _sender = build_agent(settings, market, account, decider, store)
+        agent, chain, sender = build_agent(settings, market, account, decider, store)
         self.runtime.chain = chain
+        self.runtime.sender = sender
         self.runtime.address = account.address
         self.runtime.chain_id = market.chain_id
         self.runtime.landlord = market.landlord
@@ -207,6 +208,8 @@ class Daemon:
             return
         try:
             record = agent.tick()
+            if self.runtime.sender is not None:
+                self.runtime.sender.audit()
         except ChainUnavailable as exc:
             log.warning("tick_skipped", error=str(exc))
             return

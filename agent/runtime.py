@@ -9,6 +9,7 @@ from agent.config import Settings
 from agent.loop import Agent
 from agent.store import Store
 from wallets.chain import Chain
+from wallets.transactions import TxSender
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     agent: Agent | None = None
     chain: Chain | None = None
+    sender: TxSender | None = None
     store: Store | None = None
     address: str | None = None
     chain_id: int | None = None

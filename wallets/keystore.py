@@ -29,6 +29,24 @@ def create_keystore(path: Path, password: str) -> LocalAccount:
     return account
 
 
+def import_key(path: Path, private_key: str, password: str) -> LocalAccount:
+    """Encrypt an existing hex private key into a new keystore at `path`."""
+    if path.exists():
+        raise KeystoreError(f"keystore {path} already exists; refusing to overwrite it")
+    text = private_key.strip()
+    digits = text.removeprefix("0x")
+    if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        # Never echo the input: it may be a key with a typo.
+        raise KeystoreError("private key on stdin must be 64 hex digits, optionally 0x-prefixed")
+    secrets.register(digits)
+    try:
+        account: LocalAccount = Account.from_key(bytes.fromhex(digits))
+    except ValueError as exc:
+        raise KeystoreError("private key on stdin is not a valid secp256k1 key") from exc
+    write_keystore(path, account, password)
+    return account
+
+
 def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
     """Encrypt `account` with `password` into `path`, mode 0600, atomically."""
     document = Account.encrypt(account.key, password)

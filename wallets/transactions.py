@@ -138,18 +138,31 @@ class TxSender:
         status = "mined" if receipt.status == 1 else "reverted"
         self._journal.settle(receipt.tx_hash, status, receipt.gas_used)
 
+    def audit(self) -> str | None:
+        """Check the chain for a nonce this signer did not use; return why signing halted."""
+        with self._lock:
+            if self.halted is None and self._nonce is not None:
+                self._check_foreign(self._chain.nonce(self.address, "latest"), self._nonce)
+        return self.halted
+
     def _next_nonce(self) -> int:
         if self._nonce is None:
             self._nonce = self._aligned_nonce()
-        chain_nonce = self._chain.nonce(self.address, "latest")
-        if chain_nonce > self._nonce:
-            self.halted = (
-                f"nonce {self._nonce} of {self.address} was used by a transaction "
-                f"this agent did not sign (chain is at {chain_nonce}); signing halted"
-            )
-            log.error("signing_halted", reason=self.halted)
+        self._check_foreign(self._chain.nonce(self.address, "latest"), self._nonce)
+        if self.halted:
             raise SigningHalted(self.halted)
         return self._nonce
+
+    def _check_foreign(self, chain_nonce: int, ours: int) -> None:
+        if chain_nonce > ours:
+            self._halt(
+                f"nonce {ours} of {self.address} was used by a transaction "
+                f"this agent did not sign (chain is at {chain_nonce}); signing halted"
+            )
+
+    def _halt(self, reason: str) -> None:
+        self.halted = reason
+        log.error("signing_halted", reason=reason)
 
     def _aligned_nonce(self) -> int:
         journal_next = self._journal.next_nonce(self.address)
@@ -157,10 +170,8 @@ class TxSender:
         if journal_next is None:
             return chain_next
         if chain_next > journal_next:
-            self.halted = (
+            self._halt(
                 f"chain nonce {chain_next} of {self.address} is past the journal's "
                 f"{journal_next}: a foreign transaction used this key; signing halted"
             )
-            log.error("signing_halted", reason=self.halted)
-            return journal_next
         return journal_next

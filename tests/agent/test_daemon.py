@@ -7,8 +7,10 @@ import sqlite3
 from pathlib import Path
 
 from eth_account import Account
+from web3 import Web3
 
-from tests.conftest import ForagerProcess
+from tests.conftest import ForagerProcess, cast
+from wallets.keystore import create_keystore
 
 REQUIRED_STATE_KEYS = {
     "agent_id",
@@ -102,7 +104,7 @@ def test_agent_that_cannot_pay_dies_and_says_so(tmp_path: Path, forager: list[Fo
 
 
 def test_private_key_never_leaves_the_process(tmp_path: Path, forager: list[ForagerProcess]):
-    """Neither the key nor the password appears in logs or HTTP responses."""
+    """Neither key nor password is in the logs, HTTP responses, or any file the run wrote."""
     data = tmp_path / "data"
     agent = ForagerProcess(data, "--interval", "0.3")
     forager.append(agent)
@@ -111,7 +113,12 @@ def test_private_key_never_leaves_the_process(tmp_path: Path, forager: list[Fora
     assert agent.terminate() == 0
     password = (data / "keystore.password").read_text()
     key = Account.decrypt(json.loads((data / "keystore.json").read_text()), password).hex()
-    everything = "\n".join([*agent.lines, *bodies]).lower()
+    produced = [
+        p.read_bytes().decode("latin-1")
+        for p in data.rglob("*")
+        if p.is_file() and p.name not in ("keystore.json", "keystore.password")
+    ]
+    everything = "\n".join([*agent.lines, *bodies, *produced]).lower()
     assert key.lower().removeprefix("0x") not in everything
     assert password.lower() not in everything
     assert oct((data / "keystore.json").stat().st_mode)[-3:] == "600"
@@ -140,3 +147,85 @@ def test_bad_model_path_fails_clearly(tmp_path: Path, forager: list[ForagerProce
     failure = agent.wait_event("agent_start_failed")
     assert str(missing) in failure["error"] and "GGUF" in failure["error"]
     assert agent.wait_event("agent_stopped")
+
+
+def test_foreign_transaction_halts_signing_and_turns_health_red(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """A transaction from the agent's key that it did not sign makes /healthz 503."""
+    data = tmp_path / "data"
+    agent = ForagerProcess(
+        data,
+        "--interval",
+        "0.3",
+        env={"FORAGER_POLICY__MAX_SWAP_PCT": "0", "FORAGER_RENT__PERIOD_TICKS": "1000"},
+    )
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=1)
+    assert agent.get("/healthz").status_code == 200
+    rpc_url = agent.wait_event("arena_started")["rpc_url"]
+    password = (data / "keystore.password").read_text()
+    key = Account.decrypt(json.loads((data / "keystore.json").read_text()), password)
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    me = Account.from_key(key)
+    foreign = me.sign_transaction(
+        {
+            "chainId": w3.eth.chain_id,
+            "to": me.address,
+            "value": 0,
+            "nonce": w3.eth.get_transaction_count(me.address),
+            "gas": 21_000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        }
+    )
+    w3.eth.send_raw_transaction(foreign.raw_transaction)
+    agent.wait_event("signing_halted")
+    health = agent.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["signer_halted"] is True
+    assert any("did not sign" in r for r in health.json()["reasons"])
+    assert agent.terminate() == 0
+
+
+def test_run_with_given_keystore_and_wrong_password_fails_closed(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """--keystore with the wrong --password-file exits 2 naming the file; no key is created."""
+    keystore = tmp_path / "k.json"
+    create_keystore(keystore, "the-right-one")
+    wrong = tmp_path / "pw"
+    wrong.write_text("not-the-right-one\n")
+    data = tmp_path / "data"
+    agent = ForagerProcess(
+        data, "--keystore", str(keystore), "--password-file", str(wrong), "--ticks", "1"
+    )
+    forager.append(agent)
+    assert agent.wait(timeout=60) == 2
+    failure = agent.wait_event("agent_start_failed")
+    assert str(keystore) in failure["error"] and "wrong password" in failure["error"]
+    assert not (data / "keystore.json").exists()
+
+
+def test_run_uses_a_keystore_made_by_cast(tmp_path: Path, forager: list[ForagerProcess]):
+    """A keystore from Foundry's `cast wallet new` runs an agent as is."""
+    entry = json.loads(
+        cast("wallet", "new", str(tmp_path), "--unsafe-password", "cast-pass-1", "--json")
+    )[0]
+    pw = tmp_path / "pw"
+    pw.write_text("cast-pass-1")
+    agent = ForagerProcess(
+        tmp_path / "data",
+        "--keystore",
+        entry["path"],
+        "--password-file",
+        str(pw),
+        "--ticks",
+        "1",
+        "--interval",
+        "0.2",
+    )
+    forager.append(agent)
+    assert agent.wait() == 0
+    assert agent.wait_event("agent_started")["address"].lower() == entry["address"].lower()
