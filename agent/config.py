@@ -89,6 +89,8 @@ class PolicySettings(BaseModel):
     max_swap_pct: int = Field(50, ge=0, le=100, description="of the sold balance, per action")
     max_swap_stable: Decimal = Field(Decimal(100), ge=0, description="stable value per action")
     reserve_periods: int = Field(2, ge=0, description="rent periods of stable never spent")
+    window_hour_stable: Decimal = Field(Decimal(300), ge=0, description="swapped per rolling hour")
+    window_day_stable: Decimal = Field(Decimal(1500), ge=0, description="swapped per rolling day")
     max_slippage_bps: int = Field(100, ge=0, le=5000)
     deadline_s: int = Field(120, ge=10)
 

@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from agent.brain import Decider
 from agent.executor import Executor
-from agent.policy import Limits, guard
+from agent.policy import Limits, Spent, guard
 from agent.records import Action, Decision, Observation, Outcome, RentStatus, TickRecord, Veto
 from agent.senses import Sensor
 from agent.store import Store
@@ -27,6 +27,8 @@ log = structlog.get_logger()
 tracer = trace.get_tracer("openforager.agent")
 
 _RECENT = 5
+_HOUR_S = 3_600.0
+_DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Agent:
             with tracer.start_as_current_span("decide"):
                 decision = self._decide(obs)
             with tracer.start_as_current_span("guard"):
-                verdict = guard(decision, obs, self._limits)
+                verdict = guard(decision, obs, self._limits, self._spent())
             with tracer.start_as_current_span("act"):
                 outcome = self._act(verdict)
             with tracer.start_as_current_span("survive"):
@@ -115,6 +117,12 @@ class Agent:
             with tracer.start_as_current_span("record"):
                 record = self._record(started, obs, decision, verdict, outcome, rent_outcome)
         return record
+
+    def _spent(self) -> Spent:
+        now = time.time()
+        return Spent(
+            hour=self._store.spent_since(now - _HOUR_S), day=self._store.spent_since(now - _DAY_S)
+        )
 
     def _decide(self, obs: Observation) -> Decision:
         decision = self._decider.decide(obs, tuple(self._prices))

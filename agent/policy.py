@@ -25,10 +25,22 @@ class Limits:
     reserve_stable: int
     max_slippage_bps: int
     deadline_s: int
+    window_hour_stable: int = 2**255
+    window_day_stable: int = 2**255
     min_native: int = 10**15  # gas money below which no transaction is attempted
 
 
-def guard(decision: Decision, obs: Observation, limits: Limits) -> Action | Veto:
+@dataclass(frozen=True)
+class Spent:
+    """Stable value already swapped in the rolling windows (from the durable store)."""
+
+    hour: int = 0
+    day: int = 0
+
+
+def guard(
+    decision: Decision, obs: Observation, limits: Limits, spent: Spent | None = None
+) -> Action | Veto:
     """Turn a decision into a bounded Action, or refuse it."""
     if decision.action == "hold":
         return Action(kind="hold")
@@ -38,10 +50,11 @@ def guard(decision: Decision, obs: Observation, limits: Limits) -> Action | Veto
         )
     if decision.action == "pay_rent":
         return _pay_rent(obs)
+    spent = spent or Spent()
     if decision.action == "buy_risk":
-        return _swap(obs, limits, "stable", "risk", decision.amount_pct)
+        return _swap(obs, limits, spent, "stable", "risk", decision.amount_pct)
     if decision.action == "sell_risk":
-        return _swap(obs, limits, "risk", "stable", decision.amount_pct)
+        return _swap(obs, limits, spent, "risk", "stable", decision.amount_pct)
     return Veto("unknown_action", f"action {decision.action!r} is not allowed")
 
 
@@ -54,7 +67,20 @@ def _pay_rent(obs: Observation) -> Action | Veto:
     return Action(kind="pay_rent", amount_in=due)
 
 
-def _swap(obs: Observation, limits: Limits, sell: Token, buy: Token, pct: int) -> Action | Veto:
+def _swap(
+    obs: Observation, limits: Limits, spent: Spent, sell: Token, buy: Token, pct: int
+) -> Action | Veto:
+    cap_value = min(
+        limits.max_swap_stable,
+        limits.window_hour_stable - spent.hour,
+        limits.window_day_stable - spent.day,
+    )
+    if cap_value <= 0:
+        return Veto(
+            "window_cap",
+            f"swapped {spent.hour} in the last hour and {spent.day} in the last day "
+            f"(caps {limits.window_hour_stable} and {limits.window_day_stable})",
+        )
     balance = obs.balances.stable if sell == "stable" else obs.balances.risk
     amount = balance * min(pct, limits.max_swap_pct) // 100
     reserve_in, reserve_out = (
@@ -62,7 +88,7 @@ def _swap(obs: Observation, limits: Limits, sell: Token, buy: Token, pct: int) -
         if sell == "stable"
         else (obs.reserve_risk, obs.reserve_stable)
     )
-    amount = min(amount, _stable_cap_in(sell, limits.max_swap_stable, obs))
+    amount = min(amount, _stable_cap_in(sell, cap_value, obs))
     if sell == "stable":
         spendable = obs.balances.stable - limits.reserve_stable
         if spendable <= 0:
@@ -91,6 +117,7 @@ def _swap(obs: Observation, limits: Limits, sell: Token, buy: Token, pct: int) -
         amount_in=amount,
         min_out=min_out(expected, limits.max_slippage_bps),
         deadline=obs.timestamp + limits.deadline_s,
+        value_stable=amount if sell == "stable" else amount * reserve_out // reserve_in,
     )
 
 

@@ -108,6 +108,7 @@ class Action:
     amount_in: int = 0
     min_out: int = 0
     deadline: int = 0
+    value_stable: int = 0  # what a swap sells, valued in stable base units when decided
 
 
 @dataclass(frozen=True)

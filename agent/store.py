@@ -101,6 +101,9 @@ class Store:
                 "amount_out": outcome.amount_out,
                 "error": outcome.error,
                 "veto": None if kind != "action" or record.veto is None else record.veto.rule,
+                "value_stable": (
+                    record.action.value_stable if kind == "action" and record.action else 0
+                ),
             }
             rows.append((record.tick, record.finished_at, name, outcome.status, json.dumps(detail)))
         with self._lock:
@@ -160,6 +163,16 @@ class Store:
             {"tick": t, "at": at, "kind": k, "status": s, **json.loads(d)}
             for t, at, k, s, d in rows
         ]
+
+    def spent_since(self, since: float) -> int:
+        """Stable value of the swaps that went through since `since` (a Unix time)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(json_extract(detail, '$.value_stable')), 0) FROM actions "
+                "WHERE kind = 'swap' AND status = 'ok' AND at >= ?",
+                (since,),
+            ).fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -156,6 +156,8 @@ def build_agent(
         max_swap_stable=to_base(p.max_swap_stable, sd),
         reserve_stable=rent_amount * p.reserve_periods,
         max_slippage_bps=p.max_slippage_bps,
+        window_hour_stable=to_base(p.window_hour_stable, sd),
+        window_day_stable=to_base(p.window_day_stable, sd),
         deadline_s=p.deadline_s,
     )
     executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)

@@ -125,3 +125,27 @@ def test_pay_rent_decision_pays_what_is_owed(arena: LocalArena, tmp_path: Path):
     assert record.rent_outcome is None  # already paid by the decision
     assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == RENT
     assert agent.paid_periods == 1
+
+
+def test_window_spend_survives_a_restart(arena: LocalArena, tmp_path: Path):
+    """Swaps counted in the rolling window still count after the agent is rebuilt."""
+    info = arena.info
+    assert info is not None
+    buy = '{"action": "buy_risk", "amount_pct": 50, "reason": "buy"}'
+    caps = {"max_swap_stable": "10", "window_hour_stable": "15"}
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=0)
+    settings = settings_for(tmp_path, policy=caps)
+    store = Store(settings.data_dir / "state.sqlite")
+    store.put("paid_periods", "1")
+    market = market_from_arena(info)
+    first, _, _ = build_agent(settings, market, account, FakeDecider([buy]), store)
+    one = first.tick()
+    assert one is not None and one.action is not None and one.action.amount_in == 10 * 10**6
+    store.close()
+    store = Store(settings.data_dir / "state.sqlite")  # a restart: same data dir
+    again, _, _ = build_agent(settings, market, account, FakeDecider([buy, buy]), store)
+    two, three = again.tick(), again.tick()
+    assert two is not None and two.action is not None and two.action.amount_in == 5 * 10**6
+    assert three is not None and three.veto is not None and three.veto.rule == "window_cap"
+    assert store.spent_since(0) == 15 * 10**6

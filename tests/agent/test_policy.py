@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.policy import Limits, guard
+from agent.policy import Limits, Spent, guard
 from agent.records import Action, Balances, Decision, Observation, RentStatus, Veto
 from wallets.dex import amount_out
 
@@ -104,3 +104,16 @@ def test_unknown_action_is_denied():
     """Anything the policy does not know is denied by default."""
     verdict = guard(decide("replicate"), obs(), LIMITS)
     assert isinstance(verdict, Veto) and verdict.rule == "unknown_action"
+
+
+def test_rolling_windows_clamp_then_veto():
+    """Spend already in the hour or day window shrinks the next swap, then refuses it."""
+    limits = dataclasses.replace(LIMITS, window_hour_stable=150_000_000, window_day_stable=10**12)
+    clamped = guard(decide("buy_risk", 50), obs(), limits, Spent(hour=120_000_000))
+    assert isinstance(clamped, Action) and clamped.amount_in == 30_000_000
+    assert clamped.value_stable == 30_000_000
+    full = guard(decide("buy_risk", 50), obs(), limits, Spent(hour=150_000_000))
+    assert isinstance(full, Veto) and full.rule == "window_cap"
+    day = dataclasses.replace(LIMITS, window_day_stable=50_000_000)
+    by_day = guard(decide("buy_risk", 50), obs(), day, Spent(hour=0, day=50_000_000))
+    assert isinstance(by_day, Veto) and by_day.rule == "window_cap"
