@@ -52,7 +52,9 @@ class ChainSettings(BaseModel):
     pool: str | None = None
     router: str | None = None
     landlord: str | None = None
-    receipt_timeout_s: float = Field(30.0, gt=0)
+    receipt_timeout_s: float = Field(30.0, gt=0, description="before a stuck tx is replaced")
+    confirmations: int = Field(1, ge=1, description="blocks before an action counts as done")
+    fee_cap_gwei: Decimal = Field(Decimal(500), gt=0, description="most a replacement may pay")
 
     def missing(self) -> list[str]:
         """Names of the settings a live chain still needs."""

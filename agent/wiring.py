@@ -145,7 +145,16 @@ def build_agent(
     stable, risk = Erc20(chain, market.stable_token), Erc20(chain, market.risk_token)
     dex = UniswapV2(chain, market.router, market.pool)
     journal = Journal(settings.data_dir / "journal.sqlite")
-    sender = TxSender(chain, account, journal, market.chain_id, settings.chain.receipt_timeout_s)
+    c = settings.chain
+    sender = TxSender(
+        chain,
+        account,
+        journal,
+        market.chain_id,
+        c.receipt_timeout_s,
+        confirmations=c.confirmations,
+        fee_cap_wei=to_base(c.fee_cap_gwei, 9),
+    )
     sender.reconcile()
     sensor = Sensor(chain, dex, stable, risk, account.address)
     sd = sensor.stable_decimals

@@ -9,6 +9,7 @@
     └── TxError
         ├── TxReverted              mined with status 0: this action failed, carry on
         ├── TxNotMined              no receipt in time: transient, reconcile later
+        ├── FeeCeilingReached       a replacement would pay more than the fee ceiling
         └── SigningHalted           a nonce was used by a transaction we do not know: halt
 
 Foreign exceptions are translated only at the boundary (`wallets.chain.rpc_errors`), always
@@ -66,6 +67,13 @@ class TxReverted(TxError):
 
 class TxNotMined(TxError):
     """No receipt arrived in time; the journal still holds the signed bytes."""
+
+
+class FeeCeilingReached(TxError):
+    """Replacing a stuck transaction would pay more than the configured fee ceiling."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class SigningHalted(TxError):

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS txs (
     sender TEXT NOT NULL,
     purpose TEXT NOT NULL,
     raw BLOB NOT NULL,
-    status TEXT NOT NULL,          -- signed | mined | reverted
+    status TEXT NOT NULL,          -- signed | mined | reverted | replaced | dropped
     gas_used INTEGER,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
@@ -69,11 +69,30 @@ class Journal:
                 (status, gas_used, time.time(), tx_hash),
             )
 
+    def mark_replaced(self, sender: str, nonce: int, keep: str) -> None:
+        """Mark every other transaction signed for `nonce` as replaced by `keep`."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE txs SET status = 'replaced', updated_at = ? "
+                "WHERE sender = ? AND nonce = ? AND tx_hash != ?",
+                (time.time(), sender.lower(), nonce, keep),
+            )
+
+    def drop(self, sender: str, nonce: int) -> None:
+        """Mark a nonce's signed transactions as never accepted by any node."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE txs SET status = 'dropped', updated_at = ? "
+                "WHERE sender = ? AND nonce = ? AND status = 'signed'",
+                (time.time(), sender.lower(), nonce),
+            )
+
     def next_nonce(self, sender: str) -> int | None:
         """One past the highest nonce we signed, or None if we never signed."""
         with self._lock:
             row = self._db.execute(
-                "SELECT MAX(nonce) FROM txs WHERE sender = ?", (sender.lower(),)
+                "SELECT MAX(nonce) FROM txs WHERE sender = ? AND status != 'dropped'",
+                (sender.lower(),),
             ).fetchone()
         return None if row[0] is None else int(row[0]) + 1
 

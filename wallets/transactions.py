@@ -7,18 +7,44 @@ nonce we did not sign, signing halts until an operator looks.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 import structlog
 
 from wallets.chain import Chain, Receipt
-from wallets.errors import ChainError, SigningHalted, TxReverted
-from wallets.journal import Journal
+from wallets.errors import (
+    ChainError,
+    FeeCeilingReached,
+    SigningHalted,
+    TxNotMined,
+    TxReverted,
+)
+from wallets.journal import Journal, JournalEntry
 
 log = structlog.get_logger()
 
 _PRIORITY_FEE = 1_000_000_000  # 1 gwei
 _GAS_HEADROOM = 1.25
+_POLL_S = 0.05
+_BUMP_BPS = 11_250  # replacements raise both fees by 12.5 %
+_MIN_BUMP_BPS = 11_000  # geth refuses a replacement that raises either fee by less than 10 %
+_BPS = 10_000
+
+
+def bumped_fees(max_fee: int, priority_fee: int, ceiling: int, floor: int = 0) -> tuple[int, int]:
+    """Fees for a replacement: both raised by at least 10 %, at least `floor` (what the
+    current base fee needs), never above `ceiling`."""
+    new_max = max(-(-max_fee * _BUMP_BPS // _BPS), floor)
+    new_priority = -(-priority_fee * _BUMP_BPS // _BPS)
+    new_max = min(new_max, ceiling)
+    new_priority = min(new_priority, new_max)
+    for old, new in ((max_fee, new_max), (priority_fee, new_priority)):
+        if new * _BPS < old * _MIN_BUMP_BPS:
+            raise FeeCeilingReached(
+                f"raising fee {old} by 10 % would pass the ceiling of {ceiling} wei"
+            )
+    return new_max, new_priority
 
 
 class SignedTx(Protocol):
@@ -50,12 +76,17 @@ class TxSender:
         journal: Journal,
         chain_id: int,
         receipt_timeout_s: float = 30.0,
+        *,
+        confirmations: int = 1,
+        fee_cap_wei: int = 500 * 10**9,
     ) -> None:
         self._chain = chain
         self._signer = signer
         self._journal = journal
         self._chain_id = chain_id
         self._timeout = receipt_timeout_s
+        self._confirmations = confirmations
+        self._fee_cap = fee_cap_wei
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self.halted: str | None = None
@@ -69,41 +100,128 @@ class TxSender:
 
         Run at start. That covers a crash between journal and broadcast, and a chain that
         forgot mined transactions (a reorg, or a local arena restored from an older state).
-        The same signed bytes go out again, so an intent is never re-decided.
+        The same signed bytes go out again, so an intent is never re-decided. Of several
+        entries for one nonce (replacements), the one that mined, else the newest, is re-sent.
         """
         receipts = []
         with self._lock:
             chain_next = self._chain.nonce(self.address, "latest")
+            groups: dict[int, list[JournalEntry]] = {}
             for entry in self._journal.entries(self.address):
-                if entry.status != "signed" and entry.nonce < chain_next:
+                if entry.status == "dropped":
                     continue
-                receipt = self._chain.receipt(entry.tx_hash)
+                groups.setdefault(entry.nonce, []).append(entry)
+            for nonce, group in sorted(groups.items()):
+                final = [e for e in group if e.status in ("mined", "reverted")]
+                if final and nonce < chain_next:
+                    continue
+                receipt = self._first_receipt([e.tx_hash for e in group])
                 if receipt is None:
-                    self._broadcast(entry.raw, entry.tx_hash)
-                    receipt = self._chain.wait_receipt(entry.tx_hash, self._timeout)
-                self._settle(receipt)
+                    chosen = final[0] if final else group[-1]
+                    self._broadcast(chosen.raw, chosen.tx_hash)
+                    receipt = self._wait_mined([e.tx_hash for e in group])
+                if receipt is None:
+                    raise TxNotMined(f"journalled nonce {nonce} not mined after re-sending")
+                self._settle(receipt, nonce)
                 receipts.append(receipt)
-                log.info("tx_reconciled", tx_hash=entry.tx_hash, nonce=entry.nonce)
+                log.info("tx_reconciled", tx_hash=receipt.tx_hash, nonce=nonce)
             self._nonce = self._aligned_nonce()
         return receipts
 
     def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt:
-        """Send one transaction and wait for it; raise `TxReverted` if it reverts."""
+        """Send one transaction and wait until it is confirmed; raise `TxReverted` if it reverts.
+
+        A transaction not mined within the receipt timeout is replaced (same nonce, both fees
+        raised by at least 10 %) until it mines or the fee ceiling is reached.
+        """
         with self._lock:
             if self.halted:
                 raise SigningHalted(self.halted)
             nonce = self._next_nonce()
             tx = self._build(to, data, value, nonce)
+            receipt = self._deliver(tx, purpose)
+        if receipt.status != 1:
+            raise TxReverted(f"{purpose} reverted", tx_hash=receipt.tx_hash)
+        return receipt
+
+    def _deliver(self, tx: dict[str, Any], purpose: str) -> Receipt:
+        nonce = int(tx["nonce"])
+        hashes: list[str] = []
+        raws: dict[str, bytes] = {}
+        accepted = False
+        while True:
             signed = self._signer.sign_transaction(tx)
             tx_hash = "0x" + bytes(signed.hash).hex()
             self._journal.record(tx_hash, nonce, self.address, purpose, signed.raw_transaction)
             self._nonce = nonce + 1
-            self._broadcast(signed.raw_transaction, tx_hash)
-            receipt = self._chain.wait_receipt(tx_hash, self._timeout)
-            self._settle(receipt)
-        if receipt.status != 1:
-            raise TxReverted(f"{purpose} reverted", tx_hash=tx_hash)
+            hashes.append(tx_hash)
+            raws[tx_hash] = signed.raw_transaction
+            try:
+                self._broadcast(signed.raw_transaction, tx_hash)
+                accepted = True
+            except ChainError as exc:
+                if not _is_fee_rejection(exc):
+                    self._abandon(nonce, accepted)
+                    raise
+                log.warning("tx_fee_rejected", tx_hash=tx_hash, error=str(exc))
+            receipt = self._wait_mined(hashes) if accepted else None
+            if receipt is not None:
+                break
+            floor = 2 * self._chain.head().base_fee + tx["maxPriorityFeePerGas"]
+            try:
+                fees = bumped_fees(
+                    tx["maxFeePerGas"], tx["maxPriorityFeePerGas"], self._fee_cap, floor
+                )
+            except FeeCeilingReached as exc:
+                self._abandon(nonce, accepted)
+                raise TxNotMined(f"{purpose} not mined: {exc}", tx_hash=tx_hash) from exc
+            tx = {**tx, "maxFeePerGas": fees[0], "maxPriorityFeePerGas": fees[1]}
+            log.warning("tx_replaced", nonce=nonce, tx_hash=tx_hash, max_fee=fees[0])
+        receipt = self._confirmed(receipt, raws)
+        self._settle(receipt, nonce)
         return receipt
+
+    def _abandon(self, nonce: int, accepted: bool) -> None:
+        """Give a nonce back if no node ever accepted a transaction for it."""
+        if not accepted:
+            self._journal.drop(self.address, nonce)
+            self._nonce = nonce
+
+    def _confirmed(self, receipt: Receipt, raws: dict[str, bytes]) -> Receipt:
+        """Wait for the configured confirmations; re-send the same bytes if a reorg drops it."""
+        deadline = time.monotonic() + self._timeout * 4
+        while self._confirmations > 1 and time.monotonic() < deadline:
+            if self._chain.head().number < receipt.block_number + self._confirmations - 1:
+                time.sleep(_POLL_S)
+                continue
+            again = self._chain.receipt(receipt.tx_hash)
+            if again is not None and again.block_number == receipt.block_number:
+                return again
+            log.warning("tx_reorged", tx_hash=receipt.tx_hash, block=receipt.block_number)
+            self._broadcast(raws[receipt.tx_hash], receipt.tx_hash)
+            mined = self._wait_mined([receipt.tx_hash])
+            if mined is None:
+                raise TxNotMined("re-sent after a reorg, not mined", tx_hash=receipt.tx_hash)
+            receipt = mined
+        if self._confirmations > 1 and time.monotonic() >= deadline:
+            raise TxNotMined("not confirmed in time", tx_hash=receipt.tx_hash)
+        return receipt
+
+    def _first_receipt(self, hashes: list[str]) -> Receipt | None:
+        for tx_hash in hashes:
+            receipt = self._chain.receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+        return None
+
+    def _wait_mined(self, hashes: list[str]) -> Receipt | None:
+        """The receipt of whichever of `hashes` mines first, or None at the timeout."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            receipt = self._first_receipt(hashes)
+            if receipt is not None or time.monotonic() >= deadline:
+                return receipt
+            time.sleep(_POLL_S)
 
     def _build(self, to: str, data: bytes, value: int, nonce: int) -> dict[str, Any]:
         head = self._chain.head()
@@ -134,9 +252,10 @@ class TxSender:
             raise
         log.info("tx_broadcast", tx_hash=tx_hash)
 
-    def _settle(self, receipt: Receipt) -> None:
+    def _settle(self, receipt: Receipt, nonce: int) -> None:
         status = "mined" if receipt.status == 1 else "reverted"
         self._journal.settle(receipt.tx_hash, status, receipt.gas_used)
+        self._journal.mark_replaced(self.address, nonce, keep=receipt.tx_hash)
 
     def audit(self) -> str | None:
         """Check the chain for a nonce this signer did not use; return why signing halted."""
@@ -175,3 +294,9 @@ class TxSender:
                 f"{journal_next}: a foreign transaction used this key; signing halted"
             )
         return journal_next
+
+
+def _is_fee_rejection(exc: ChainError) -> bool:
+    """True when a node refused a transaction only because its fees are too low."""
+    text = str(exc).lower()
+    return any(part in text for part in ("base fee", "underpriced", "fee too low"))

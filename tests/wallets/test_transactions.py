@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,10 @@ from eth_account import Account
 from arena.local import LocalArena
 from tests.conftest import cast_balance
 from wallets.chain import Chain
-from wallets.errors import SigningHalted, TxReverted
+from wallets.errors import FeeCeilingReached, SigningHalted, TxReverted
 from wallets.journal import Journal
 from wallets.tokens import Erc20
-from wallets.transactions import TxSender
+from wallets.transactions import TxSender, bumped_fees
 
 
 def funded_sender(arena: LocalArena, tmp_path: Path) -> tuple[TxSender, Chain, Journal, object]:
@@ -119,3 +120,76 @@ def test_reconcile_resends_what_a_rolled_back_chain_forgot(arena: LocalArena, tm
     assert [r.tx_hash for r in restarted.reconcile()] == [receipt.tx_hash]
     assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == 3_000
     assert chain.nonce(sender.address, "latest") == 1
+
+
+def test_bumped_fees_raise_both_by_at_least_ten_percent():
+    """Replacement fees follow geth's rule: both fees up >= 10 %, capped by the ceiling."""
+    new_max, new_tip = bumped_fees(100, 10, ceiling=10**6)
+    assert new_max * 100 >= 100 * 110 and new_tip * 100 >= 10 * 110
+    assert bumped_fees(1, 1, ceiling=10**6) == (2, 2)  # rounding up never stalls at tiny fees
+    assert bumped_fees(100, 10, ceiling=111) == (111, 12)
+    with pytest.raises(FeeCeilingReached, match="ceiling"):
+        bumped_fees(100, 10, ceiling=105)
+
+
+class Miner:
+    """Mines a block every 0.1 s with the base fee pinned (automine off)."""
+
+    def __init__(self, arena: LocalArena, base_fee: int | None = None) -> None:
+        self.arena, self.base_fee = arena, base_fee
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            if self.base_fee is not None:
+                self.arena.anvil.rpc("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee)])
+            self.arena.anvil.rpc("evm_mine", [])
+
+    def __enter__(self) -> Miner:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def test_stuck_transaction_is_replaced_until_it_mines(arena: LocalArena, tmp_path: Path):
+    """A base-fee spike strands a tx; bumped replacements get exactly one of them mined."""
+    info = arena.info
+    assert info is not None
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**18, stable=100 * 10**6, risk=0)
+    chain = Chain(info.rpc_url)
+    journal = Journal(tmp_path / "journal.sqlite")
+    sender = TxSender(chain, account, journal, info.chain_id, receipt_timeout_s=0.6)
+    token = Erc20(chain, info.stable_token)
+    first_max_fee = 2 * chain.head().base_fee + 10**9
+    arena.anvil.rpc("evm_setAutomine", [False])
+    with Miner(arena, base_fee=first_max_fee * 3 // 2):
+        receipt = sender.send(token.address, token.transfer_data(info.landlord, 7_000), "rent")
+    arena.anvil.rpc("evm_setAutomine", [True])
+    entries = journal.entries(account.address)
+    assert receipt.status == 1 and len(entries) >= 2
+    assert {e.nonce for e in entries} == {0}
+    assert [e.status for e in entries].count("mined") == 1
+    assert {e.status for e in entries} == {"mined", "replaced"}
+    assert chain.nonce(account.address, "latest") == 1
+    assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == 7_000
+
+
+def test_action_waits_for_its_confirmations(arena: LocalArena, tmp_path: Path):
+    """With confirmations=3, send returns only once two more blocks sit on top."""
+    info = arena.info
+    assert info is not None
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**18, stable=100 * 10**6, risk=0)
+    chain = Chain(info.rpc_url)
+    sender = TxSender(
+        chain, account, Journal(tmp_path / "j.sqlite"), info.chain_id, 5.0, confirmations=3
+    )
+    token = Erc20(chain, info.stable_token)
+    with Miner(arena):
+        receipt = sender.send(token.address, token.transfer_data(info.landlord, 1), "rent")
+        assert chain.head().number >= receipt.block_number + 2
