@@ -117,6 +117,17 @@ class Chain:
         with rpc_errors("eth_sendRawTransaction"):
             return "0x" + bytes(self.w3.eth.send_raw_transaction(raw)).hex()
 
+    def transaction_known(self, tx_hash: str) -> bool:
+        """True if the node has `tx_hash` in its pool or in a block."""
+        try:
+            with rpc_errors("eth_getTransactionByHash"):
+                found = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except ChainError as exc:
+            if isinstance(exc.__cause__, TransactionNotFound):
+                return False
+            raise
+        return found is not None
+
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of `tx_hash`, or None while it is not mined."""
         try:

@@ -78,6 +78,15 @@ class Journal:
                 (time.time(), sender.lower(), nonce, keep),
             )
 
+    def has_unsettled(self, sender: str) -> bool:
+        """True while a signed transaction has no known outcome."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM txs WHERE sender = ? AND status = 'signed' LIMIT 1",
+                (sender.lower(),),
+            ).fetchone()
+        return row is not None
+
     def drop(self, sender: str, nonce: int) -> None:
         """Mark a nonce's signed transactions as never accepted by any node."""
         with self._lock:

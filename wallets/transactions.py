@@ -15,6 +15,7 @@ import structlog
 from wallets.chain import Chain, Receipt
 from wallets.errors import (
     ChainError,
+    ChainUnavailable,
     FeeCeilingReached,
     SigningHalted,
     TxNotMined,
@@ -27,6 +28,7 @@ log = structlog.get_logger()
 _PRIORITY_FEE = 1_000_000_000  # 1 gwei
 _GAS_HEADROOM = 1.25
 _POLL_S = 0.05
+_MAX_RESENDS = 3
 _BUMP_BPS = 11_250  # replacements raise both fees by 12.5 %
 _MIN_BUMP_BPS = 11_000  # geth refuses a replacement that raises either fee by less than 10 %
 _BPS = 10_000
@@ -103,29 +105,32 @@ class TxSender:
         The same signed bytes go out again, so an intent is never re-decided. Of several
         entries for one nonce (replacements), the one that mined, else the newest, is re-sent.
         """
-        receipts = []
         with self._lock:
-            chain_next = self._chain.nonce(self.address, "latest")
-            groups: dict[int, list[JournalEntry]] = {}
-            for entry in self._journal.entries(self.address):
-                if entry.status == "dropped":
-                    continue
-                groups.setdefault(entry.nonce, []).append(entry)
-            for nonce, group in sorted(groups.items()):
-                final = [e for e in group if e.status in ("mined", "reverted")]
-                if final and nonce < chain_next:
-                    continue
-                receipt = self._first_receipt([e.tx_hash for e in group])
-                if receipt is None:
-                    chosen = final[0] if final else group[-1]
-                    self._broadcast(chosen.raw, chosen.tx_hash)
-                    receipt = self._wait_mined([e.tx_hash for e in group])
-                if receipt is None:
-                    raise TxNotMined(f"journalled nonce {nonce} not mined after re-sending")
-                self._settle(receipt, nonce)
-                receipts.append(receipt)
-                log.info("tx_reconciled", tx_hash=receipt.tx_hash, nonce=nonce)
-            self._nonce = self._aligned_nonce()
+            return self._reconcile()
+
+    def _reconcile(self) -> list[Receipt]:
+        receipts = []
+        chain_next = self._chain.nonce(self.address, "latest")
+        groups: dict[int, list[JournalEntry]] = {}
+        for entry in self._journal.entries(self.address):
+            if entry.status == "dropped":
+                continue
+            groups.setdefault(entry.nonce, []).append(entry)
+        for nonce, group in sorted(groups.items()):
+            final = [e for e in group if e.status in ("mined", "reverted")]
+            if final and nonce < chain_next:
+                continue
+            receipt = self._first_receipt([e.tx_hash for e in group])
+            if receipt is None:
+                chosen = final[0] if final else group[-1]
+                self._broadcast(chosen.raw, chosen.tx_hash)
+                receipt = self._wait_mined([e.tx_hash for e in group])
+            if receipt is None:
+                raise TxNotMined(f"journalled nonce {nonce} not mined after re-sending")
+            self._settle(receipt, nonce)
+            receipts.append(receipt)
+            log.info("tx_reconciled", tx_hash=receipt.tx_hash, nonce=nonce)
+        self._nonce = self._aligned_nonce()
         return receipts
 
     def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt:
@@ -137,6 +142,8 @@ class TxSender:
         with self._lock:
             if self.halted:
                 raise SigningHalted(self.halted)
+            if self._journal.has_unsettled(self.address):
+                self._reconcile()  # an earlier send was cut short: settle it first
             nonce = self._next_nonce()
             tx = self._build(to, data, value, nonce)
             receipt = self._deliver(tx, purpose)
@@ -148,7 +155,7 @@ class TxSender:
         nonce = int(tx["nonce"])
         hashes: list[str] = []
         raws: dict[str, bytes] = {}
-        accepted = False
+        accepted, resends = False, 0
         while True:
             signed = self._signer.sign_transaction(tx)
             tx_hash = "0x" + bytes(signed.hash).hex()
@@ -156,15 +163,16 @@ class TxSender:
             self._nonce = nonce + 1
             hashes.append(tx_hash)
             raws[tx_hash] = signed.raw_transaction
-            try:
-                self._broadcast(signed.raw_transaction, tx_hash)
-                accepted = True
-            except ChainError as exc:
-                if not _is_fee_rejection(exc):
-                    self._abandon(nonce, accepted)
-                    raise
-                log.warning("tx_fee_rejected", tx_hash=tx_hash, error=str(exc))
+            accepted = self._offer(signed.raw_transaction, tx_hash, nonce, accepted) or accepted
             receipt = self._wait_mined(hashes) if accepted else None
+            while receipt is None and accepted and resends < _MAX_RESENDS:
+                if self._chain.transaction_known(tx_hash):
+                    break
+                # Gone from the pool: the journal's bytes go out again, unchanged.
+                resends += 1
+                log.warning("tx_dropped_resent", tx_hash=tx_hash, attempt=resends)
+                self._broadcast(signed.raw_transaction, tx_hash)
+                receipt = self._wait_mined(hashes)
             if receipt is not None:
                 break
             floor = 2 * self._chain.head().base_fee + tx["maxPriorityFeePerGas"]
@@ -180,6 +188,22 @@ class TxSender:
         receipt = self._confirmed(receipt, raws)
         self._settle(receipt, nonce)
         return receipt
+
+    def _offer(self, raw: bytes, tx_hash: str, nonce: int, accepted: bool) -> bool:
+        """Broadcast; True when a node may now hold the transaction."""
+        try:
+            self._broadcast(raw, tx_hash)
+        except ChainUnavailable as exc:
+            # The request may have arrived even though the answer did not: look for it.
+            log.warning("tx_broadcast_unanswered", tx_hash=tx_hash, error=str(exc))
+            return True
+        except ChainError as exc:
+            if not _is_fee_rejection(exc):
+                self._abandon(nonce, accepted)
+                raise
+            log.warning("tx_fee_rejected", tx_hash=tx_hash, error=str(exc))
+            return False
+        return True
 
     def _abandon(self, nonce: int, accepted: bool) -> None:
         """Give a nonce back if no node ever accepted a transaction for it."""

@@ -5,12 +5,25 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
+import pytest
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
 from telemetry.logs import configure_logging
 from telemetry.redaction import REDACTED, secrets
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Each test here reconfigures logging; put the defaults back for the tests after it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def capture() -> io.StringIO:
