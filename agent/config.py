@@ -46,6 +46,7 @@ class ChainSettings(BaseModel):
     """A live chain. With no `rpc_url` the agent starts its own local arena."""
 
     rpc_url: str | None = None
+    rpc_urls: list[str] = Field(default_factory=list, description="fallback RPC endpoints")
     chain_id: int | None = None
     stable_token: str | None = None
     risk_token: str | None = None

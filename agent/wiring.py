@@ -45,6 +45,7 @@ class Market:
     pool: str
     router: str
     landlord: str
+    fallback_urls: tuple[str, ...] = ()
 
 
 def market_from_settings(settings: Settings) -> Market:
@@ -58,7 +59,9 @@ def market_from_settings(settings: Settings) -> Market:
             checked[name] = checksum(value or "")
         except ValueError as exc:
             raise ConfigError(f"FORAGER_CHAIN__{name.upper()}: {exc}") from None
-    return Market(rpc_url=c.rpc_url, chain_id=c.chain_id, **checked)
+    return Market(
+        rpc_url=c.rpc_url, chain_id=c.chain_id, fallback_urls=tuple(c.rpc_urls), **checked
+    )
 
 
 def market_from_arena(info: ArenaInfo) -> Market:
@@ -138,7 +141,7 @@ def build_agent(
     store: Store,
 ) -> tuple[Agent, Chain, TxSender]:
     """Connect to the market and assemble the loop's stages."""
-    chain = Chain(market.rpc_url)
+    chain = Chain([market.rpc_url, *market.fallback_urls], chain_id=market.chain_id)
     chain.check_chain_id(market.chain_id)
     for name in ("stable_token", "risk_token", "pool", "router"):
         chain.require_code(name, getattr(market, name))

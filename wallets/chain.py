@@ -13,6 +13,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception
 
+from telemetry.redaction import secrets
 from wallets.errors import (
     ChainError,
     ChainUnavailable,
@@ -21,6 +22,7 @@ from wallets.errors import (
     TxReverted,
     WrongChain,
 )
+from wallets.rpc import FailoverProvider
 
 
 @contextmanager
@@ -29,13 +31,14 @@ def rpc_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise ChainUnavailable(f"{what}: RPC unreachable ({type(exc).__name__})") from exc
+        text = secrets.scrub(str(exc))[:300]
+        raise ChainUnavailable(f"{what}: RPC unreachable: {text}") from exc
     except ContractLogicError as exc:
         raise TxReverted(f"{what}: reverted: {exc.message or exc}") from exc
     except TimeExhausted as exc:
         raise TxNotMined(f"{what}: no receipt in time") from exc
     except (Web3Exception, requests.RequestException, ValueError) as exc:
-        raise ChainError(f"{what}: {exc}") from exc
+        raise ChainError(f"{what}: {secrets.scrub(str(exc))}") from exc
 
 
 @dataclass(frozen=True)
@@ -61,17 +64,32 @@ class Receipt:
 class Chain:
     """A JSON-RPC endpoint, with the calls the runtime needs and nothing else."""
 
-    def __init__(self, rpc_url: str, timeout_s: float = 10.0) -> None:
-        self.rpc_url = rpc_url
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    def __init__(
+        self, rpc_urls: str | Sequence[str], timeout_s: float = 10.0, chain_id: int | None = None
+    ) -> None:
+        urls = [rpc_urls] if isinstance(rpc_urls, str) else list(rpc_urls)
+        self.provider = FailoverProvider(urls, chain_id, timeout_s=timeout_s)
+        self.w3 = Web3(self.provider)
+
+    @property
+    def rpc_url(self) -> str:
+        """The endpoint in use now."""
+        return self.provider.active_url
 
     def chain_id(self) -> int:
         with rpc_errors("eth_chainId"):
             return int(self.w3.eth.chain_id)
 
     def check_chain_id(self, expected: int) -> None:
-        """Raise `WrongChain` unless the endpoint serves `expected`."""
-        actual = self.chain_id()
+        """Raise `WrongChain` unless the endpoints serve `expected`; pin it for every switch."""
+        self.provider.expected_chain_id = expected
+        try:
+            actual = self.chain_id()
+        except ChainUnavailable:
+            wrong = self.provider.excluded
+            if wrong and len(wrong) == len(self.provider.urls):
+                raise WrongChain(expected, -1) from None
+            raise
         if actual != expected:
             raise WrongChain(expected, actual)
 

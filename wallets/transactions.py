@@ -163,15 +163,16 @@ class TxSender:
             self._nonce = nonce + 1
             hashes.append(tx_hash)
             raws[tx_hash] = signed.raw_transaction
-            accepted = self._offer(signed.raw_transaction, tx_hash, nonce, accepted) or accepted
+            offered = self._offer(signed.raw_transaction, tx_hash, nonce, accepted)
+            accepted = accepted or offered
             receipt = self._wait_mined(hashes) if accepted else None
-            while receipt is None and accepted and resends < _MAX_RESENDS:
+            while receipt is None and offered and resends < _MAX_RESENDS:
                 if self._chain.transaction_known(tx_hash):
                     break
                 # Gone from the pool: the journal's bytes go out again, unchanged.
                 resends += 1
                 log.warning("tx_dropped_resent", tx_hash=tx_hash, attempt=resends)
-                self._broadcast(signed.raw_transaction, tx_hash)
+                offered = self._offer(signed.raw_transaction, tx_hash, nonce, accepted)
                 receipt = self._wait_mined(hashes)
             if receipt is not None:
                 break

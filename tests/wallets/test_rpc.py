@@ -1,0 +1,94 @@
+"""RPC failover, chain-id checks and retries, through a loopback fault proxy to a real anvil."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from arena.anvil import free_port
+from arena.local import LocalArena
+from tests.fault_proxy import FaultProxy
+from wallets.chain import Chain
+from wallets.errors import ChainUnavailable, WrongChain
+from wallets.journal import Journal
+from wallets.tokens import Erc20
+from wallets.transactions import TxSender
+
+
+@pytest.fixture
+def proxies(arena: LocalArena) -> Iterator[list[FaultProxy]]:
+    made = [FaultProxy(arena.anvil.url), FaultProxy(arena.anvil.url)]
+    yield made
+    for proxy in made:
+        proxy.close()
+
+
+def test_dead_endpoint_fails_over_to_the_next(proxies: list[FaultProxy]):
+    """With the first endpoint answering 502, reads go to the second."""
+    bad, good = proxies
+    bad.mode = "502"
+    chain = Chain([bad.url, good.url], chain_id=31337)
+    assert chain.head().number > 0
+    assert chain.rpc_url == good.url
+    assert "eth_getBlockByNumber" in good.methods
+
+
+def test_wrong_chain_endpoint_is_excluded_and_never_signed_for(
+    arena: LocalArena, proxies: list[FaultProxy], tmp_path: Path
+):
+    """An endpoint claiming another chain id is excluded; transactions go only to the other."""
+    liar, honest = proxies
+    liar.mode = "chain:999"
+    info = arena.info
+    assert info is not None
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**18, stable=10**6, risk=0)
+    chain = Chain([liar.url, honest.url])
+    chain.check_chain_id(31337)
+    sender = TxSender(chain, account, Journal(tmp_path / "j.sqlite"), 31337)
+    token = Erc20(chain, info.stable_token)
+    assert sender.send(token.address, token.transfer_data(info.landlord, 5), "rent").status == 1
+    assert set(liar.methods) == {"eth_chainId"}
+    assert "eth_sendRawTransaction" in honest.methods
+    assert liar.url in chain.provider.excluded
+
+
+def test_all_endpoints_on_the_wrong_chain_is_a_wrong_chain_error(proxies: list[FaultProxy]):
+    """If every endpoint serves another chain, start-up fails with WrongChain."""
+    for proxy in proxies:
+        proxy.mode = "chain:5"
+    with pytest.raises(WrongChain):
+        Chain([p.url for p in proxies]).check_chain_id(31337)
+
+
+@pytest.mark.parametrize("mode", ["429", "rpc_limit", "drop"])
+def test_transient_errors_are_retried_with_backoff(proxies: list[FaultProxy], mode: str):
+    """Rate limits (HTTP 429 or inside a 200 body) and dropped connections are retried."""
+    proxy = proxies[0]
+    proxy.mode, proxy.faults_left = mode, 2
+    chain = Chain([proxy.url], chain_id=31337)
+    assert chain.head().number > 0
+    assert len(proxy.methods) >= 3  # two faults, then the answer
+
+
+def test_unreachable_chain_is_chain_unavailable_in_bounded_time(proxies: list[FaultProxy]):
+    """When every endpoint keeps failing, the caller gets ChainUnavailable, not a hang."""
+    for proxy in proxies:
+        proxy.mode = "drop"
+    chain = Chain([p.url for p in proxies])
+    started = time.monotonic()
+    with pytest.raises(ChainUnavailable, match="every RPC endpoint failed"):
+        chain.head()
+    assert time.monotonic() - started < 30
+
+
+def test_api_key_in_an_rpc_url_never_reaches_an_error():
+    """A key carried in the URL path is masked in exceptions (and so in logs)."""
+    keyed = f"http://127.0.0.1:{free_port()}/v3/sk-live-abcdef0123456789"  # nothing listens
+    with pytest.raises(ChainUnavailable) as info:
+        Chain([keyed]).head()
+    assert "sk-live-abcdef0123456789" not in str(info.value)
