@@ -84,6 +84,8 @@ def _readiness(runtime: Runtime) -> dict[str, Any]:
             chain_ok = True
         except ChainError as exc:
             reasons.append(f"chain unreachable: {exc}")
+    if runtime.chain_error and not chain_ok:
+        reasons.append(f"last tick held: {runtime.chain_error}")
     return {
         "ready": not reasons and chain_ok,
         "reasons": reasons,

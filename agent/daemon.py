@@ -211,11 +211,14 @@ class Daemon:
             if self.runtime.sender is not None:
                 self.runtime.sender.audit()
         except ChainUnavailable as exc:
-            log.warning("tick_skipped", error=str(exc))
+            # Nothing can be sensed or sent: the agent holds, and tries again next tick.
+            self.runtime.chain_error = str(exc)
+            log.warning("tick_held", reason="chain unreachable", error=str(exc))
             return
         except Exception as exc:
             log.exception("tick_failed", error=str(exc))
             return
+        self.runtime.chain_error = None
         if record is None:
             return
         self._ticks_run += 1

@@ -27,4 +27,5 @@ class Runtime:
     landlord: str | None = None
     scheduler_running: bool = False
     startup_error: str | None = None
+    chain_error: str | None = None
     stopping: bool = False

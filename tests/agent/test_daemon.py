@@ -9,7 +9,9 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
+from arena.local import LocalArena
 from tests.conftest import ForagerProcess, cast
+from tests.fault_proxy import FaultProxy
 from wallets.keystore import create_keystore
 
 REQUIRED_STATE_KEYS = {
@@ -229,3 +231,45 @@ def test_run_uses_a_keystore_made_by_cast(tmp_path: Path, forager: list[ForagerP
     forager.append(agent)
     assert agent.wait() == 0
     assert agent.wait_event("agent_started")["address"].lower() == entry["address"].lower()
+
+
+def test_chain_outage_holds_ticks_and_recovers(
+    arena: LocalArena, tmp_path: Path, forager: list[ForagerProcess]
+):
+    """Live mode through a fault proxy: an outage holds ticks, /readyz says why, then resumes."""
+    info = arena.info
+    assert info is not None
+    proxy = FaultProxy(arena.anvil.url)
+    keystore, pw = tmp_path / "k.json", tmp_path / "pw"
+    pw.write_text("live-pass-1")
+    account = create_keystore(keystore, "live-pass-1")
+    arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=0)
+    env = {
+        "FORAGER_CHAIN__RPC_URL": proxy.url,
+        "FORAGER_CHAIN__CHAIN_ID": str(info.chain_id),
+        "FORAGER_CHAIN__STABLE_TOKEN": info.stable_token,
+        "FORAGER_CHAIN__RISK_TOKEN": info.risk_token,
+        "FORAGER_CHAIN__POOL": info.pool,
+        "FORAGER_CHAIN__ROUTER": info.router,
+        "FORAGER_CHAIN__LANDLORD": info.landlord,
+        "FORAGER_WALLET__KEYSTORE": str(keystore),
+        "FORAGER_WALLET__PASSWORD_FILE": str(pw),
+    }
+    agent = ForagerProcess(tmp_path / "data", "--interval", "0.5", env=env)
+    forager.append(agent)
+    try:
+        assert agent.wait_event("agent_started")["arena"] is False
+        agent.wait_event("tick_finished", tick=1)
+        proxy.mode = "drop"
+        agent.wait_event("tick_held")
+        ready = agent.get("/readyz")
+        assert ready.status_code == 503
+        assert any("unreachable" in r for r in ready.json()["reasons"])
+        held = len([e for e in agent.events() if e["event"] == "tick_finished"])
+        proxy.mode = "pass"
+        resumed = agent.wait_event("tick_finished", tick=held)
+        assert resumed["tick"] == held  # no tick was lost or skipped in the record
+        assert agent.get("/readyz").status_code == 200
+        assert agent.terminate() == 0
+    finally:
+        proxy.close()
