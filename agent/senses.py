@@ -41,17 +41,27 @@ class Sensor:
         return float(reserve_stable * scale / reserve_risk)
 
     def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation:
-        head = self._chain.head()
-        reserve_stable, reserve_risk = self.reserves()
+        """Everything in one JSON-RPC batch: one round trip per tick."""
+        calls = [
+            self._stable.balance_call(self._owner),
+            self._risk.balance_call(self._owner),
+            self._dex.reserves_call(),
+        ]
+        head, gas_price, native, (stable, risk, raw_reserves) = self._chain.read_state(
+            self._owner, calls
+        )
+        reserves = self._dex.decode_reserves(raw_reserves, self._stable.address, self._risk.address)
+        reserve_stable = reserves.of(self._stable.address)
+        reserve_risk = reserves.of(self._risk.address)
         return Observation(
             tick=tick,
             block=head.number,
             timestamp=head.timestamp,
-            balances=self.balances(),
+            balances=Balances(native=native, stable=int(stable), risk=int(risk)),
             reserve_stable=reserve_stable,
             reserve_risk=reserve_risk,
             price=self.price(reserve_stable, reserve_risk),
-            gas_price=self._chain.gas_price(),
+            gas_price=gas_price,
             rent=rent,
             stable_decimals=self.stable_decimals,
             risk_decimals=self.risk_decimals,

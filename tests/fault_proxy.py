@@ -23,6 +23,7 @@ class FaultProxy:
         self.mode = mode
         self.faults_left = faults_left  # None: fault forever; N: fault N times, then pass
         self.methods: list[str] = []
+        self.posts = 0
         self._lock = threading.Lock()
         proxy = self
 
@@ -56,6 +57,7 @@ class FaultProxy:
         payload = json.loads(body)
         calls = payload if isinstance(payload, list) else [payload]
         self.methods.extend(str(c.get("method")) for c in calls)
+        self.posts += 1
         mode = self._mode_now()
         if mode == "drop":
             req.close_connection = True

@@ -11,6 +11,7 @@ import requests
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception
 
 from telemetry.redaction import secrets
@@ -108,6 +109,26 @@ class Chain:
             timestamp=int(block["timestamp"]),
             base_fee=int(block.get("baseFeePerGas", 0)),
         )
+
+    def read_state(
+        self, owner: str, calls: Sequence[ContractFunction]
+    ) -> tuple[Head, int, int, list[Any]]:
+        """Head, gas price, `owner`'s native balance and `calls`' results in one round trip."""
+        who = Web3.to_checksum_address(owner)
+        with rpc_errors("batched state read"), self.w3.batch_requests() as batch:
+            batch.add(self.w3.eth.get_block("latest"))
+            batch.add(self.w3.eth.gas_price)
+            batch.add(self.w3.eth.get_balance(who))
+            for call in calls:
+                batch.add(call)
+            results: list[Any] = list(batch.execute())
+        block, gas_price, native, *rest = results
+        head = Head(
+            number=int(block["number"]),
+            timestamp=int(block["timestamp"]),
+            base_fee=int(block.get("baseFeePerGas", 0)),
+        )
+        return head, int(gas_price), int(native), list(rest)
 
     def gas_price(self) -> int:
         with rpc_errors("eth_gasPrice"):

@@ -6,8 +6,11 @@ is computed independently of the router it is sent to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from web3.contract.contract import ContractFunction
 
 from wallets.chain import Chain, calldata, checksum, rpc_errors
 
@@ -97,12 +100,20 @@ class UniswapV2:
     def reserves(self, token_a: str, token_b: str) -> Reserves:
         """Current reserves of the pair, by token."""
         with rpc_errors(f"getReserves on {self.pair}"):
-            if self._token0 is None:
+            raw = self.reserves_call().call()
+        return self.decode_reserves(raw, token_a, token_b)
+
+    def reserves_call(self) -> ContractFunction:
+        """The getReserves call, unexecuted (to batch it with others)."""
+        return self._pair.functions.getReserves()
+
+    def decode_reserves(self, raw: Sequence[int], token_a: str, token_b: str) -> Reserves:
+        if self._token0 is None:
+            with rpc_errors(f"token0 on {self.pair}"):
                 self._token0 = checksum(self._pair.functions.token0().call())
-            r0, r1, _ = self._pair.functions.getReserves().call()
         a, b = checksum(token_a), checksum(token_b)
         other = b if self._token0 == a else a
-        return Reserves({self._token0: int(r0), other: int(r1)})
+        return Reserves({self._token0: int(raw[0]), other: int(raw[1])})
 
     def quote(self, amount_in: int, sell: str, buy: str) -> int:
         """The router's own quote for an exact-input swap."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from web3.contract.contract import ContractFunction
+
 from wallets.chain import Chain, calldata, checksum, rpc_errors
 
 ERC20_ABI: list[dict[str, Any]] = [
@@ -60,7 +62,11 @@ class Erc20:
 
     def balance_of(self, owner: str) -> int:
         with rpc_errors(f"balanceOf on {self.address}"):
-            return int(self._contract.functions.balanceOf(checksum(owner)).call())
+            return int(self.balance_call(owner).call())
+
+    def balance_call(self, owner: str) -> ContractFunction:
+        """The balanceOf call, unexecuted (to batch it with others)."""
+        return self._contract.functions.balanceOf(checksum(owner))
 
     def allowance(self, owner: str, spender: str) -> int:
         with rpc_errors(f"allowance on {self.address}"):

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from agent.records import RentStatus
+from agent.senses import Sensor
 from arena.anvil import free_port
 from arena.local import LocalArena
 from tests.fault_proxy import FaultProxy
 from wallets.chain import Chain
+from wallets.dex import UniswapV2
 from wallets.errors import ChainUnavailable, WrongChain
 from wallets.journal import Journal
 from wallets.tokens import Erc20
@@ -92,3 +95,19 @@ def test_api_key_in_an_rpc_url_never_reaches_an_error():
     with pytest.raises(ChainUnavailable) as info:
         Chain([keyed]).head()
     assert "sk-live-abcdef0123456789" not in str(info.value)
+
+
+def test_sensing_is_one_round_trip(arena: LocalArena, proxies: list[FaultProxy]):
+    """A tick's observation (block, gas, balances, reserves) costs one HTTP request."""
+    info = arena.info
+    assert info is not None
+    proxy = proxies[0]
+    chain = Chain([proxy.url])
+    stable, risk = Erc20(chain, info.stable_token), Erc20(chain, info.risk_token)
+    sensor = Sensor(chain, UniswapV2(chain, info.router, info.pool), stable, risk, info.faucet)
+    sensor.sense(0, RentStatus(1, 10, 0, 0), ())  # warms caches (the pair's token0)
+    before = proxy.posts
+    obs = sensor.sense(1, RentStatus(1, 10, 1, 0), ())
+    assert proxy.posts - before == 1
+    assert obs.balances.stable == stable.balance_of(info.faucet)
+    assert obs.reserve_stable > 0 and obs.price == pytest.approx(2.0, rel=1e-6)
