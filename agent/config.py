@@ -95,6 +95,9 @@ class PolicySettings(BaseModel):
     window_hour_stable: Decimal = Field(Decimal(300), ge=0, description="swapped per rolling hour")
     window_day_stable: Decimal = Field(Decimal(1500), ge=0, description="swapped per rolling day")
     max_slippage_bps: int = Field(100, ge=0, le=5000)
+    max_deviation_bps: int = Field(
+        500, ge=0, le=5000, description="pool price vs the agent's recent median"
+    )
     deadline_s: int = Field(120, ge=10)
 
 

@@ -6,6 +6,7 @@ them all. The `Agent` owns the wallet for its whole life: ticks never overlap.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import deque
@@ -109,7 +110,7 @@ class Agent:
             with tracer.start_as_current_span("decide"):
                 decision = self._decide(obs)
             with tracer.start_as_current_span("guard"):
-                verdict = guard(decision, obs, self._limits, self._spent())
+                verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
             with tracer.start_as_current_span("act"):
                 outcome = self._act(verdict)
             with tracer.start_as_current_span("survive"):
@@ -117,6 +118,10 @@ class Agent:
             with tracer.start_as_current_span("record"):
                 record = self._record(started, obs, decision, verdict, outcome, rent_outcome)
         return record
+
+    def _reference(self) -> float | None:
+        """The median of the prices this agent saw on its last ticks (None before any)."""
+        return statistics.median(self._prices) if self._prices else None
 
     def _spent(self) -> Spent:
         now = time.time()

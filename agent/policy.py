@@ -27,6 +27,7 @@ class Limits:
     deadline_s: int
     window_hour_stable: int = 2**255
     window_day_stable: int = 2**255
+    max_deviation_bps: int = 500  # from the agent's own recent price history
     min_native: int = 10**15  # gas money below which no transaction is attempted
 
 
@@ -39,9 +40,18 @@ class Spent:
 
 
 def guard(
-    decision: Decision, obs: Observation, limits: Limits, spent: Spent | None = None
+    decision: Decision,
+    obs: Observation,
+    limits: Limits,
+    spent: Spent | None = None,
+    reference_price: float | None = None,
 ) -> Action | Veto:
-    """Turn a decision into a bounded Action, or refuse it."""
+    """Turn a decision into a bounded Action, or refuse it.
+
+    `reference_price` is what the agent itself saw recently (e.g. the median of its last
+    observations); a pool priced too far from it is refused, and the minimum output is the
+    stricter of the pool-based and the reference-based bounds.
+    """
     if decision.action == "hold":
         return Action(kind="hold")
     if obs.balances.native < limits.min_native:
@@ -51,10 +61,18 @@ def guard(
     if decision.action == "pay_rent":
         return _pay_rent(obs)
     spent = spent or Spent()
+    if decision.action in ("buy_risk", "sell_risk") and reference_price:
+        deviation_bps = int(abs(obs.price - reference_price) / reference_price * _BPS)
+        if deviation_bps > limits.max_deviation_bps:
+            return Veto(
+                "price_deviation",
+                f"pool price {obs.price:.6f} is {deviation_bps} bps from the recent "
+                f"reference {reference_price:.6f} (limit {limits.max_deviation_bps})",
+            )
     if decision.action == "buy_risk":
-        return _swap(obs, limits, spent, "stable", "risk", decision.amount_pct)
+        return _swap(obs, limits, spent, "stable", "risk", decision.amount_pct, reference_price)
     if decision.action == "sell_risk":
-        return _swap(obs, limits, spent, "risk", "stable", decision.amount_pct)
+        return _swap(obs, limits, spent, "risk", "stable", decision.amount_pct, reference_price)
     return Veto("unknown_action", f"action {decision.action!r} is not allowed")
 
 
@@ -68,7 +86,13 @@ def _pay_rent(obs: Observation) -> Action | Veto:
 
 
 def _swap(
-    obs: Observation, limits: Limits, spent: Spent, sell: Token, buy: Token, pct: int
+    obs: Observation,
+    limits: Limits,
+    spent: Spent,
+    sell: Token,
+    buy: Token,
+    pct: int,
+    reference_price: float | None = None,
 ) -> Action | Veto:
     cap_value = min(
         limits.max_swap_stable,
@@ -110,12 +134,15 @@ def _swap(
             f"selling {amount} {sell} moves the price {impact_bps} bps "
             f"(limit {limits.max_slippage_bps} + fee {_POOL_FEE_BPS})",
         )
+    floor = min_out(expected, limits.max_slippage_bps)
+    if reference_price:
+        floor = max(floor, _reference_min_out(obs, limits, sell, amount, reference_price))
     return Action(
         kind="swap",
         sell=sell,
         buy=buy,
         amount_in=amount,
-        min_out=min_out(expected, limits.max_slippage_bps),
+        min_out=floor,
         deadline=obs.timestamp + limits.deadline_s,
         value_stable=amount if sell == "stable" else amount * reserve_out // reserve_in,
     )
@@ -128,3 +155,15 @@ def _stable_cap_in(sell: Token, cap_stable: int, obs: Observation) -> int:
     if obs.reserve_stable == 0:
         return 0
     return cap_stable * obs.reserve_risk // obs.reserve_stable
+
+
+def _reference_min_out(
+    obs: Observation, limits: Limits, sell: Token, amount: int, reference_price: float
+) -> int:
+    """The least output acceptable at the agent's own reference price, after fee, slippage
+    and the allowed deviation: a bound the pool's current state cannot move."""
+    scale = 10 ** (obs.risk_decimals - obs.stable_decimals)
+    ratio = reference_price / scale  # stable base units per risk base unit
+    fair = amount / ratio if sell == "stable" else amount * ratio
+    keep_bps = _BPS - _POOL_FEE_BPS - limits.max_slippage_bps - limits.max_deviation_bps
+    return max(0, int(fair * keep_bps / _BPS))

@@ -170,6 +170,7 @@ def build_agent(
         max_slippage_bps=p.max_slippage_bps,
         window_hour_stable=to_base(p.window_hour_stable, sd),
         window_day_stable=to_base(p.window_day_stable, sd),
+        max_deviation_bps=p.max_deviation_bps,
         deadline_s=p.deadline_s,
     )
     executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)

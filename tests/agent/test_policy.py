@@ -117,3 +117,20 @@ def test_rolling_windows_clamp_then_veto():
     day = dataclasses.replace(LIMITS, window_day_stable=50_000_000)
     by_day = guard(decide("buy_risk", 50), obs(), day, Spent(hour=0, day=50_000_000))
     assert isinstance(by_day, Veto) and by_day.rule == "window_cap"
+
+
+def test_pool_far_from_the_agents_own_reference_is_refused():
+    """A pool price 10 % off the agent's recent median is vetoed (manipulation guard)."""
+    verdict = guard(decide("buy_risk", 50), obs(), LIMITS, reference_price=2.2)
+    assert isinstance(verdict, Veto) and verdict.rule == "price_deviation"
+
+
+def test_min_out_is_the_stricter_of_pool_and_reference_bounds():
+    """With a reference, min_out never falls below what the reference price implies."""
+    verdict = guard(decide("sell_risk", 10), obs(risk=10 * 10**18), LIMITS, reference_price=2.09)
+    assert isinstance(verdict, Action)
+    keep = 10_000 - 30 - LIMITS.max_slippage_bps - LIMITS.max_deviation_bps
+    by_reference = int(verdict.amount_in * (2.09 / 10**12) * keep / 10_000)
+    expected = amount_out(verdict.amount_in, 50_000 * 10**18, 100_000 * 10**6)
+    assert verdict.min_out == max(by_reference, expected * 9_900 // 10_000)
+    assert verdict.min_out >= by_reference > 0
