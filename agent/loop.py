@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from opentelemetry import trace
@@ -19,6 +20,7 @@ from opentelemetry import trace
 from agent.brain import Decider
 from agent.executor import Executor
 from agent.policy import Limits, Spent, guard
+from agent.prompt import ACTIONS
 from agent.records import Action, Decision, Observation, Outcome, RentStatus, TickRecord, Veto
 from agent.senses import Sensor
 from agent.store import Store
@@ -28,6 +30,8 @@ log = structlog.get_logger()
 tracer = trace.get_tracer("openforager.agent")
 
 _RECENT = 5
+_STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped"})
+_MAX_RULE_CHARS = 32
 _HOUR_S = 3_600.0
 _DAY_S = 86_400.0
 
@@ -74,7 +78,7 @@ class Agent:
         self._prices: deque[float] = deque(maxlen=_RECENT)
         for past in reversed(store.records(limit=_RECENT)):
             self._prices.append(float(past["observation"]["price"]))
-            self._recent.append(_summary_of(past))
+            self._recent.append(summary_from_store(past))
 
     @property
     def alive(self) -> bool:
@@ -241,16 +245,26 @@ class Agent:
 
 def _summary(record: TickRecord) -> str:
     """A short, model-readable line about one past tick (our own words, never chain strings)."""
-    if record.veto is not None:
-        return f"tick {record.tick}: {record.decision.action} refused ({record.veto.rule})"
-    return f"tick {record.tick}: {record.decision.action} {record.outcome.status}"
+    rule = None if record.veto is None else record.veto.rule
+    return summarize(record.tick, record.decision.action, record.outcome.status, rule)
 
 
-def _summary_of(past: dict[str, object]) -> str:
-    decision = past["decision"]
-    veto = past["veto"]
-    outcome = past["outcome"]
-    assert isinstance(decision, dict) and isinstance(outcome, dict), "stored records are dicts"
-    if isinstance(veto, dict):
-        return f"tick {past['tick']}: {decision['action']} refused ({veto['rule']})"
-    return f"tick {past['tick']}: {decision['action']} {outcome['status']}"
+def summary_from_store(past: dict[str, Any]) -> str:
+    """The same line rebuilt from stored memory, which is data and is checked as such."""
+    veto = past.get("veto")
+    return summarize(
+        past.get("tick"),
+        past.get("decision", {}).get("action"),
+        past.get("outcome", {}).get("status"),
+        veto.get("rule") if isinstance(veto, dict) else None,
+    )
+
+
+def summarize(tick: object, action: object, status: object, rule: object) -> str:
+    """Only known words and integers pass; anything else becomes '?'."""
+    n = tick if isinstance(tick, int) and not isinstance(tick, bool) else "?"
+    act = action if action in ACTIONS else "?"
+    if rule is not None:
+        known = isinstance(rule, str) and rule.isidentifier() and len(rule) <= _MAX_RULE_CHARS
+        return f"tick {n}: {act} refused ({rule if known else '?'})"
+    return f"tick {n}: {act} {status if status in _STATUSES else '?'}"
