@@ -59,3 +59,9 @@ def test_unknown_setting_is_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("FORAGER_CONFIG", str(config))
     with pytest.raises(ConfigError, match="INTREVAL_S"):
         load_settings()
+
+
+def test_fallback_rpc_urls_are_a_json_list(monkeypatch: pytest.MonkeyPatch):
+    """FORAGER_CHAIN__RPC_URLS takes a JSON list of fallback endpoints."""
+    monkeypatch.setenv("FORAGER_CHAIN__RPC_URLS", '["http://127.0.0.1:1", "http://127.0.0.1:2"]')
+    assert load_settings().chain.rpc_urls == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
