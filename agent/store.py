@@ -164,6 +164,31 @@ class Store:
             for t, at, k, s, d in rows
         ]
 
+    def known_tx_hashes(self) -> set[str]:
+        """Every transaction hash the recorded actions mention."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT value FROM actions, json_each(json_extract(detail, '$.tx_hashes'))"
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def add_rebuilt_swaps(self, swaps: list[tuple[str, float, int]]) -> None:
+        """Record swaps found on chain (tx hash, time, stable value) into the spend windows."""
+        rows = [
+            (
+                -1,
+                at,
+                "swap",
+                "ok",
+                json.dumps({"tx_hashes": [h], "value_stable": v, "rebuilt": True}),
+            )
+            for h, at, v in swaps
+        ]
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)", rows
+            )
+
     def spent_since(self, since: float) -> int:
         """Stable value of the swaps that went through since `since` (a Unix time)."""
         with self._lock:

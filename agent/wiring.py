@@ -24,6 +24,7 @@ from arena.world import ArenaInfo
 from wallets.chain import Chain, checksum
 from wallets.dex import UniswapV2
 from wallets.errors import KeystoreError
+from wallets.history import swaps_since
 from wallets.journal import Journal
 from wallets.keystore import create_keystore, load_keystore, read_password, write_private_file
 from wallets.tokens import Erc20, to_base
@@ -32,6 +33,7 @@ from wallets.transactions import TxSender
 log = structlog.get_logger()
 
 _MAX_DEFAULT_THREADS = 8
+_DAY_S = 86_400
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,24 @@ def build_decider(settings: Settings) -> Decider:
     )
 
 
+def rebuild_spend(store: Store, chain: Chain, market: Market, owner: str) -> None:
+    """Count every swap of the last day that the chain has and the store does not.
+
+    That covers a lost data dir (an Akash lease can lose its volume) and a crash between a
+    swap and its tick record: the rolling caps count each swap once, whatever happened.
+    """
+    if chain.nonce(owner, "latest") == 0:
+        return
+    since = chain.head().timestamp - _DAY_S
+    found = swaps_since(chain, owner, market.pool, market.stable_token, market.risk_token, since)
+    known = store.known_tx_hashes()
+    missing = [s for s in found if s.tx_hash not in known]
+    if missing:
+        store.add_rebuilt_swaps([(s.tx_hash, float(s.timestamp), s.value_stable) for s in missing])
+        value = sum(s.value_stable for s in missing)
+        log.info("spend_rebuilt", swaps=len(missing), value_stable=value)
+
+
 def build_agent(
     settings: Settings,
     market: Market,
@@ -159,6 +179,7 @@ def build_agent(
         fee_cap_wei=to_base(c.fee_cap_gwei, 9),
     )
     sender.reconcile()
+    rebuild_spend(store, chain, market, account.address)
     sensor = Sensor(chain, dex, stable, risk, account.address)
     sd = sensor.stable_decimals
     rent_amount = to_base(settings.rent.amount, sd)

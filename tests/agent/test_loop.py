@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,53 @@ def test_window_spend_survives_a_restart(arena: LocalArena, tmp_path: Path):
     assert two is not None and two.action is not None and two.action.amount_in == 5 * 10**6
     assert three is not None and three.veto is not None and three.veto.rule == "window_cap"
     assert store.spent_since(0) == 15 * 10**6
+
+
+def test_lost_data_dir_rebuilds_the_day_spend_from_the_chain(arena: LocalArena, tmp_path: Path):
+    """A new data dir for a wallet that swapped today counts those swaps against the caps."""
+    info = arena.info
+    assert info is not None
+    buy = '{"action": "buy_risk", "amount_pct": 10, "reason": "buy"}'
+    sell = '{"action": "sell_risk", "amount_pct": 50, "reason": "sell"}'
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=10 * 10**18)
+    market = market_from_arena(info)
+    first_settings = settings_for(tmp_path / "first")
+    store = Store(first_settings.data_dir / "state.sqlite")
+    store.put("paid_periods", "1")
+    agent, _, _ = build_agent(first_settings, market, account, FakeDecider([buy, sell]), store)
+    records = [agent.tick(), agent.tick()]
+    assert all(r is not None and r.outcome.status == "ok" for r in records)
+    spent = store.spent_since(0)
+    sold_stable = records[0].action.amount_in if records[0] and records[0].action else 0
+    received = records[1].outcome.amount_out if records[1] else 0
+    # A fresh data dir (the old one is gone) for the same wallet:
+    fresh_settings = settings_for(tmp_path / "second")
+    fresh = Store(fresh_settings.data_dir / "state.sqlite")
+    build_agent(fresh_settings, market, account, FakeDecider(), fresh)
+    assert fresh.spent_since(0) == sold_stable + received
+    assert spent > 0
+    # Built again on the first store, nothing is counted twice.
+    build_agent(first_settings, market, account, FakeDecider(), store)
+    assert store.spent_since(0) == spent
+
+
+def test_swap_lost_to_a_crash_before_its_record_is_still_counted(arena: LocalArena, tmp_path: Path):
+    """If the process died after a swap but before recording it, restart counts it once."""
+    info = arena.info
+    assert info is not None
+    buy = '{"action": "buy_risk", "amount_pct": 10, "reason": "buy"}'
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=0)
+    settings = settings_for(tmp_path)
+    store = Store(settings.data_dir / "state.sqlite")
+    store.put("paid_periods", "1")
+    market = market_from_arena(info)
+    agent, _, _ = build_agent(settings, market, account, FakeDecider([buy]), store)
+    record = agent.tick()
+    assert record is not None and record.action is not None
+    with sqlite3.connect(settings.data_dir / "state.sqlite") as db:
+        db.execute("DELETE FROM actions")  # as if the record never made it to disk
+    assert store.spent_since(0) == 0
+    build_agent(settings, market, account, FakeDecider(), store)
+    assert store.spent_since(0) == record.action.amount_in
