@@ -9,7 +9,7 @@ from wallets.chain import Receipt
 from wallets.dex import UniswapV2
 from wallets.errors import TxError, WalletError
 from wallets.tokens import Erc20
-from wallets.transactions import TxSender
+from wallets.transactions import Sender
 
 log = structlog.get_logger()
 
@@ -18,7 +18,7 @@ class Executor:
     """Sends the transactions an Action needs; every failure becomes a failed Outcome."""
 
     def __init__(
-        self, sender: TxSender, dex: UniswapV2, tokens: dict[Token, Erc20], landlord: str
+        self, sender: Sender, dex: UniswapV2, tokens: dict[Token, Erc20], landlord: str
     ) -> None:
         self._sender = sender
         self._dex = dex

@@ -68,6 +68,15 @@ class Signer(Protocol):
     def sign_transaction(self, transaction_dict: dict[str, Any]) -> SignedTx: ...
 
 
+class Sender(Protocol):
+    """What acting needs from a transaction sender."""
+
+    @property
+    def address(self) -> str: ...
+
+    def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt: ...
+
+
 class TxSender:
     """Signs, journals, broadcasts and waits for transactions from one signer."""
 
