@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from agent.records import TickRecord
 from agent.runtime import Runtime
@@ -35,6 +35,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     def state() -> dict[str, Any]:
         """The one document an operator needs about this agent."""
         return _state(runtime)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        """Metrics in Prometheus text format."""
+        text = runtime.telemetry.prometheus_text() if runtime.telemetry else b""
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/actions")
     def actions(limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:

@@ -6,14 +6,18 @@ object is not thread-safe, so there is one per process, used behind one lock.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from opentelemetry import trace
+
 from agent.errors import ModelError
 from agent.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages, parse_decision
 from agent.records import Decision, Observation
+from telemetry import genai
 
 
 class Decider(Protocol):
@@ -41,6 +45,7 @@ class LlamaDecider:
         max_tokens: int = 96,
         seed: int = 0,
         system_prompt: str = SYSTEM_PROMPT,
+        capture_content: bool = False,
     ) -> None:
         import llama_cpp  # heavy import, kept out of module import time
 
@@ -64,6 +69,7 @@ class LlamaDecider:
         self.max_tokens = max_tokens
         self.seed = seed
         self.system_prompt = system_prompt
+        self.capture_content = capture_content
 
     @property
     def name(self) -> str:
@@ -96,7 +102,7 @@ class LlamaDecider:
         error = parsed.error
         if error and choice.get("finish_reason") == "length":
             error = f"{error} (output cut at max_tokens={self.max_tokens})"
-        return Decision(
+        decision = Decision(
             action=parsed.action,
             amount_pct=parsed.amount_pct,
             reason=parsed.reason,
@@ -110,3 +116,30 @@ class LlamaDecider:
             finish_reason=str(choice.get("finish_reason") or ""),
             latency_s=latency,
         )
+        self._annotate(trace.get_current_span(), obs, decision, messages)
+        return decision
+
+    def _annotate(
+        self, span: trace.Span, obs: Observation, decision: Decision, messages: list[Any]
+    ) -> None:
+        """GenAI semantic-convention attributes on the decide span."""
+        span.set_attributes(
+            {
+                genai.OPERATION_NAME: "chat",
+                genai.PROVIDER_NAME: "llama_cpp",
+                genai.REQUEST_MODEL: self._name,
+                genai.RESPONSE_MODEL: self._name,
+                genai.REQUEST_TEMPERATURE: self.temperature,
+                genai.REQUEST_MAX_TOKENS: self.max_tokens,
+                genai.REQUEST_SEED: self.seed + obs.tick,
+                genai.OUTPUT_TYPE: "json",
+                genai.USAGE_INPUT_TOKENS: decision.prompt_tokens,
+                genai.USAGE_OUTPUT_TOKENS: decision.completion_tokens,
+                genai.USAGE_CACHE_READ_INPUT_TOKENS: decision.cached_tokens,
+                genai.RESPONSE_FINISH_REASONS: [decision.finish_reason or "unknown"],
+            }
+        )
+        if self.capture_content:  # opt-in, as the conventions say: prompts can be sensitive
+            span.set_attribute(genai.INPUT_MESSAGES, json.dumps(messages))
+            output = [{"role": "assistant", "content": decision.raw}]
+            span.set_attribute(genai.OUTPUT_MESSAGES, json.dumps(output))

@@ -23,6 +23,7 @@ from agent.api import create_app
 from agent.brain import Decider
 from agent.config import Settings
 from agent.errors import AgentError, ConfigError
+from agent.reporting import Reporter
 from agent.runtime import Runtime
 from agent.store import Store
 from agent.wiring import (
@@ -36,7 +37,7 @@ from agent.wiring import (
 from arena.errors import ArenaError
 from arena.local import LocalArena
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS
-from telemetry.tracing import configure_tracing, shutdown_tracing
+from telemetry.otel import configure_telemetry, shutdown_telemetry
 from wallets.errors import ChainUnavailable, WalletError
 from wallets.tokens import to_base
 
@@ -136,9 +137,14 @@ class Daemon:
         settings = self.settings
         store = Store(settings.data_dir / "state.sqlite")
         self.runtime.store = store
-        configure_tracing(
+        self.runtime.telemetry = configure_telemetry(
             settings.telemetry.service_name,
-            {"service.instance.id": store.agent_id(), "agent.generation": settings.generation},
+            {
+                "service.instance.id": store.agent_id(),
+                "forager.agent.id": store.agent_id(),
+                "forager.generation": settings.generation,
+                "forager.deployment": "arena" if settings.uses_arena else "live",
+            },
         )
         if settings.uses_arena:
             self._arena = build_arena(settings)
@@ -150,6 +156,7 @@ class Daemon:
             self._fund_if_new(self._arena, account.address)
         decider = self._decider = build_decider(settings)
         agent, chain, sender = build_agent(settings, market, account, decider, store)
+        agent.on_record = Reporter(agent.agent_id).report
         self.runtime.chain = chain
         self.runtime.sender = sender
         self.runtime.address = account.address
@@ -260,7 +267,7 @@ class Daemon:
                 self._arena.down()
             except ArenaError as exc:
                 log.error("arena_stop_failed", error=str(exc))
-        shutdown_tracing()
+        shutdown_telemetry()
         if self._server is not None and self._http_thread is not None:
             self._server.should_exit = True
             self._http_thread.join(timeout=10)

@@ -67,7 +67,7 @@ class Agent:
         self._executor = executor
         self._rent = rent
         self._store = store
-        self._on_record = on_record
+        self.on_record = on_record
         self._lock = threading.Lock()
         self.age = store.age()
         self.paid_periods = store.paid_periods()
@@ -115,8 +115,9 @@ class Agent:
                 decision = self._decide(obs)
             with tracer.start_as_current_span("guard"):
                 verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
-            with tracer.start_as_current_span("act"):
+            with tracer.start_as_current_span("act") as act_span:
                 outcome = self._act(verdict)
+                act_span.set_attributes(_outcome_attributes(verdict, outcome))
             with tracer.start_as_current_span("survive"):
                 rent_outcome = self._collect_rent()
             with tracer.start_as_current_span("record"):
@@ -238,9 +239,27 @@ class Agent:
         if died:
             self.death_cause = cause
             log.warning("agent_died", tick=record.tick, cause=cause, net_worth=worth_after)
-        if self._on_record is not None:
-            self._on_record(record)
+        if self.on_record is not None:
+            self.on_record(record)
         return record
+
+
+def _outcome_attributes(verdict: Action | Veto, outcome: Outcome) -> dict[str, Any]:
+    """The act span's attributes: what was done and what the chain said."""
+    attributes: dict[str, Any] = {
+        "forager.outcome.status": outcome.status,
+        "forager.outcome.tx_hashes": list(outcome.tx_hashes),
+        "forager.outcome.gas_used": outcome.gas_used,
+        "forager.outcome.amount_in": str(outcome.amount_in),
+        "forager.outcome.amount_out": str(outcome.amount_out),
+    }
+    if isinstance(verdict, Veto):
+        attributes["forager.veto.rule"] = verdict.rule
+    else:
+        attributes["forager.action.kind"] = verdict.kind
+    if outcome.error:
+        attributes["error.type"] = outcome.error[:200]
+    return attributes
 
 
 def _summary(record: TickRecord) -> str:

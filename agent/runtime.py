@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from agent.config import Settings
 from agent.loop import Agent
 from agent.store import Store
+from telemetry.otel import Telemetry
 from wallets.chain import Chain
 from wallets.transactions import TxSender
 
@@ -21,6 +22,7 @@ class Runtime:
     agent: Agent | None = None
     chain: Chain | None = None
     sender: TxSender | None = None
+    telemetry: Telemetry | None = None
     store: Store | None = None
     address: str | None = None
     chain_id: int | None = None

@@ -132,6 +132,7 @@ def build_decider(settings: Settings) -> Decider:
         temperature=m.temperature,
         max_tokens=m.max_tokens,
         seed=m.seed,
+        capture_content=settings.telemetry.capture_content,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import structlog
 from opentelemetry import trace
 
+from telemetry.events import export_log_event
 from telemetry.redaction import redact_event
 
 
@@ -43,6 +44,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     tail: list[Any] = [
         structlog.processors.format_exc_info,
         redact_event,
+        export_log_event,  # after redaction: what leaves is what the log line shows
         structlog.processors.JSONRenderer(),
     ]
     structlog.configure(
