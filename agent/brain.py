@@ -115,6 +115,7 @@ class LlamaDecider:
             cached_tokens=max(0, prompt_tokens - evaluated),
             finish_reason=str(choice.get("finish_reason") or ""),
             latency_s=latency,
+            prompt=tuple(messages),
         )
         self._annotate(trace.get_current_span(), obs, decision, messages)
         return decision

@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.config import default_cache_dir, load_settings
 from agent.errors import AgentError
+from telemetry.dataset import DatasetError
 from telemetry.logs import configure_logging
 from wallets.errors import WalletError
 
@@ -39,6 +40,25 @@ def _parser() -> argparse.ArgumentParser:
         sub = wallet_commands.add_parser(name, help=text)
         sub.add_argument("--keystore", type=Path, required=True)
         sub.add_argument("--password-file", type=Path, required=True)
+
+    dataset = commands.add_parser("dataset", help="turn stored lives into training data")
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
+    export = dataset_commands.add_parser("export", help="write TRL-format JSON lines")
+    export.add_argument("--data-dir", type=Path, action="append", required=True, dest="data_dirs")
+    export.add_argument("--format", required=True, choices=["sft", "kto", "dpo", "trajectories"])
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--gamma", type=float, default=0.9, help="discount of future rewards")
+    export.add_argument("--top-k", type=int, help="keep the k longest (then richest) lives")
+    export.add_argument("--min-return", type=float, help="keep lives with at least this return")
+    export.add_argument("--generation", type=int, help="keep lives of this generation")
+
+    telemetry = commands.add_parser("telemetry", help="telemetry tools")
+    telemetry_commands = telemetry.add_subparsers(dest="telemetry_command", required=True)
+    replay = telemetry_commands.add_parser(
+        "replay", help="re-send stored tick records to the OTLP collector (OTEL_* settings)"
+    )
+    replay.add_argument("--data-dir", type=Path, required=True)
+    replay.add_argument("--since", type=int, default=0, help="first tick to send")
 
     model = commands.add_parser("model", help="the default model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
@@ -105,12 +125,45 @@ def _wallet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    from telemetry.dataset import export, select_lives
+
+    lives = select_lives(
+        args.data_dirs,
+        gamma=args.gamma,
+        top_k=args.top_k,
+        min_return=args.min_return,
+        generation=args.generation,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.name + ".partial")
+    with partial.open("w") as out:
+        rows = export(lives, args.format, out)
+    partial.replace(args.out)  # a reader never sees half a file
+    print(f"{rows} {args.format} rows -> {args.out}")
+    return 0
+
+
+def _telemetry(args: argparse.Namespace) -> int:
+    from agent.replay import replay
+
+    sent = replay(args.data_dir, args.since)
+    print(f"{sent} tick records re-sent")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "model": _model, "wallet": _wallet}
+    commands = {
+        "run": _run,
+        "model": _model,
+        "wallet": _wallet,
+        "dataset": _dataset,
+        "telemetry": _telemetry,
+    }
     try:
         return commands[args.command](args)
-    except (AgentError, WalletError) as exc:
+    except (AgentError, WalletError, DatasetError) as exc:
         print(f"forager: {exc}", file=sys.stderr)
         return 2
 

@@ -96,6 +96,7 @@ class Decision:
     cached_tokens: int = 0
     finish_reason: str = ""
     latency_s: float = 0.0
+    prompt: tuple[dict[str, str], ...] = ()  # the exact messages the model saw
 
 
 @dataclass(frozen=True)

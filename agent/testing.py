@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from agent.prompt import parse_decision
+from agent.prompt import build_messages, parse_decision
 from agent.records import Decision, Observation
 
 
@@ -39,4 +39,5 @@ class FakeDecider:
             error=parsed.error,
             raw=raw,
             model="fake",
+            prompt=tuple(build_messages(obs, recent_prices=recent_prices)),
         )

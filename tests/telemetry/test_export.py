@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import genai
-from tests.conftest import ForagerProcess
+from tests.conftest import REPO, ForagerProcess
 from tests.telemetry.otlp_receiver import OtlpReceiver, attributes, value
 
 TICKS = 3
@@ -121,8 +126,37 @@ def test_collector_down_keeps_pace_and_loses_nothing_locally(
     assert agent.wait(timeout=120) == 0
     finished = [e for e in agent.events() if e["event"] == "tick_finished"]
     assert [e["tick"] for e in finished] == [0, 1, 2, 3]
-    import sqlite3
-
     with sqlite3.connect(data / "state.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM ticks").fetchone()[0] == 4
     assert time.monotonic() - started < 120
+
+
+def test_replay_resends_what_a_dead_collector_missed(
+    tmp_path: Path, receiver: OtlpReceiver, forager: list[ForagerProcess]
+):
+    """Ticks recorded while no collector listened reach it later with `telemetry replay`."""
+    dead = OtlpReceiver()
+    endpoint = dead.endpoint
+    dead.close()
+    data = tmp_path / "data"
+    agent = ForagerProcess(data, "--ticks", "3", "--interval", "0.3", env=otel_env(endpoint))
+    forager.append(agent)
+    assert agent.wait() == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "telemetry", "replay", "--data-dir", str(data)],
+        cwd=REPO,
+        env={**os.environ, **otel_env(receiver.endpoint)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("3 tick records re-sent")
+    snapshots = [r for r in receiver.logs() if r.event_name == "forager.tick"]
+    assert sorted(value(r.body)["tick"] for r in snapshots) == [0, 1, 2]
+    with sqlite3.connect(data / "state.sqlite") as db:
+        stored = json.loads(db.execute("SELECT record FROM ticks WHERE tick = 0").fetchone()[0])
+    sent = next(value(r.body) for r in snapshots if value(r.body)["tick"] == 0)
+    assert sent["decision"]["raw"] == stored["decision"]["raw"]
+    assert sent["net_worth_after"] == stored["net_worth_after"]

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -65,3 +66,17 @@ def test_library_logging_is_json_too():
     logging.getLogger("apscheduler.scheduler").warning("job skipped")
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert line["event"] == "job skipped" and line["level"] == "warning"
+
+
+def test_collector_config_wires_every_signal():
+    """deploy/otel-collector.yaml receives OTLP and every pipeline uses defined parts."""
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).parents[2] / "deploy/otel-collector.yaml").read_text())
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for pipeline in pipelines.values():
+        assert pipeline["receivers"] == ["otlp"]
+        assert set(pipeline["exporters"]) <= set(config["exporters"])
+        assert set(pipeline["processors"]) <= set(config["processors"])
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
