@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 STAMP := $(VENV)/.openforager-installed
 
-.PHONY: setup run test check fix clean
+.PHONY: setup run test check fix bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,9 @@ check: setup
 	ruff check .
 	mypy
 	lint-imports
+
+bench: setup
+	python -m bench.telemetry_overhead
 
 fix: setup
 	ruff format .

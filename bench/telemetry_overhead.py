@@ -1,0 +1,123 @@
+"""Telemetry overhead per tick, measured side by side in one run.
+
+Each configuration runs in its own child process (OpenTelemetry providers are process-wide):
+`off` has no SDK (spans, metrics and events are the API's no-ops), `on` has the full SDK with
+OTLP/HTTP export of traces, metrics and logs to a loopback receiver, plus the tick reporter.
+Both run the same ticks on a fresh arena with a scripted decider, so the model's time does not
+hide the runtime's. The children alternate (on, off, on, off) to spread machine noise.
+
+    python -m bench.telemetry_overhead [--ticks N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+ANSWERS = [
+    '{"action": "hold", "amount_pct": 10, "reason": "wait"}',
+    '{"action": "buy_risk", "amount_pct": 10, "reason": "buy"}',
+    '{"action": "sell_risk", "amount_pct": 25, "reason": "sell"}',
+]
+
+
+def child(mode: str, ticks: int) -> None:
+    from eth_account import Account
+
+    from agent.config import default_cache_dir, load_settings
+    from agent.reporting import Reporter
+    from agent.store import Store
+    from agent.testing import FakeDecider
+    from agent.wiring import build_agent, market_from_arena
+    from arena.local import ArenaConfig, LocalArena
+    from telemetry.logs import configure_logging
+    from telemetry.otel import configure_telemetry
+    from tests.telemetry.otlp_receiver import OtlpReceiver
+
+    configure_logging("info", io.StringIO())  # the JSON lines are rendered either way
+    receiver = None
+    if mode == "on":
+        receiver = OtlpReceiver()
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        telemetry = configure_telemetry("bench", {"forager.agent.id": "bench"}, env)
+    arena = LocalArena(
+        ArenaConfig(weather_interval_s=0, cache_dir=default_cache_dir() / "contracts")
+    )
+    info = arena.up()
+    account = Account.create()
+    arena.fund(account.address, native_wei=10**19, stable=10**12, risk=10**21)
+    with TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=Path(tmp), rent={"period_ticks": 1000})
+        store = Store(settings.data_dir / "state.sqlite")
+        answers = [ANSWERS[i % len(ANSWERS)] for i in range(ticks + 5)]
+        agent, _, _ = build_agent(
+            settings, market_from_arena(info), account, FakeDecider(answers), store
+        )
+        if mode == "on":
+            agent.on_record = Reporter(agent.agent_id).report
+        for _ in range(5):
+            agent.tick()  # warm-up
+        times = []
+        for _ in range(ticks):
+            started = time.perf_counter()
+            agent.tick()
+            times.append(time.perf_counter() - started)
+        store.close()
+    if mode == "on":
+        telemetry.shutdown()
+    arena.down()
+    if receiver is not None:
+        receiver.close()
+    print(json.dumps({"mode": mode, "times": times}))
+
+
+def parent(ticks: int, rounds: int) -> None:
+    results: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(rounds):
+        for mode in ("on", "off"):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.telemetry_overhead",
+                    "--child",
+                    mode,
+                    "--ticks",
+                    str(ticks),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+            )
+            line = [x for x in out.stdout.splitlines() if x.startswith('{"mode"')][-1]
+            results[mode].extend(json.loads(line)["times"])
+    on, off = statistics.median(results["on"]), statistics.median(results["off"])
+    print(f"ticks measured per mode: {len(results['on'])} (scripted decider, arena, swaps)")
+    print(f"median tick, telemetry off: {off * 1000:.2f} ms")
+    print(f"median tick, telemetry on (OTLP traces+metrics+logs, snapshots): {on * 1000:.2f} ms")
+    print(f"telemetry overhead per tick: {(on - off) * 1000:.2f} ms ({on / off:.3f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", choices=["on", "off"])
+    parser.add_argument("--ticks", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.ticks)
+    else:
+        parent(args.ticks, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
