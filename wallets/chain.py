@@ -158,25 +158,14 @@ class Chain:
 
     def transaction_known(self, tx_hash: str) -> bool:
         """True if the node has `tx_hash` in its pool or in a block."""
-        try:
-            with rpc_errors("eth_getTransactionByHash"):
-                found = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except ChainError as exc:
-            if isinstance(exc.__cause__, TransactionNotFound):
-                return False
-            raise
+        found = _unless_not_found("eth_getTransactionByHash", self.w3.eth.get_transaction, tx_hash)
         return found is not None
 
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of `tx_hash`, or None while it is not mined."""
-        try:
-            with rpc_errors("eth_getTransactionReceipt"):
-                raw = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except ChainError as exc:
-            if isinstance(exc.__cause__, TransactionNotFound):
-                return None
-            raise
-        return _receipt(tx_hash, raw)
+        fetch = self.w3.eth.get_transaction_receipt
+        raw = _unless_not_found("eth_getTransactionReceipt", fetch, tx_hash)
+        return None if raw is None else _receipt(tx_hash, raw)
 
     def wait_receipt(self, tx_hash: str, timeout_s: float) -> Receipt:
         with rpc_errors(f"waiting for {tx_hash}"):
@@ -186,6 +175,17 @@ class Chain:
                 poll_latency=0.05,
             )
         return _receipt(tx_hash, raw)
+
+
+def _unless_not_found(what: str, fetch: Any, tx_hash: str) -> Any:
+    """`fetch(tx_hash)`, or None when the node does not know the transaction."""
+    try:
+        with rpc_errors(what):
+            return fetch(tx_hash)
+    except ChainError as exc:
+        if isinstance(exc.__cause__, TransactionNotFound):
+            return None
+        raise
 
 
 def _receipt(tx_hash: str, raw: Any) -> Receipt:

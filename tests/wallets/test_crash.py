@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -20,8 +21,8 @@ from structlog.testing import capture_logs
 
 from arena.local import LocalArena
 from tests.conftest import REPO, cast_balance
-from tests.wallets.test_transactions import Miner
-from wallets.chain import Chain
+from tests.wallets.test_transactions import Miner, funded_sender, pay
+from wallets.chain import Chain, Receipt
 from wallets.errors import ChainUnavailable
 from wallets.journal import Journal
 from wallets.tokens import Erc20
@@ -101,38 +102,32 @@ def test_lost_broadcast_answer_is_not_a_second_transaction(arena: LocalArena, tm
     """A broadcast whose response is lost is found on chain, not sent twice."""
     info = arena.info
     assert info is not None
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**18, stable=10**9, risk=0)
-    chain = LosingChain(info.rpc_url)
-    sender = TxSender(chain, account, Journal(tmp_path / "j.sqlite"), info.chain_id)
-    token = Erc20(chain, info.stable_token)
-    receipt = sender.send(token.address, token.transfer_data(info.landlord, AMOUNT), "rent")
-    assert receipt.status == 1 and chain.lost == 1
+    sender, chain, _, account = funded_sender(arena, tmp_path, chain_type=LosingChain)
+    receipt = pay(sender, chain, arena, AMOUNT)
+    assert receipt.status == 1 and isinstance(chain, LosingChain) and chain.lost == 1
     assert chain.nonce(account.address, "latest") == 1
     assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == AMOUNT
+
+
+def pay_in_background(
+    sender: TxSender, chain: Chain, arena: LocalArena, journal: Journal, account: Any
+) -> tuple[threading.Thread, dict[str, Receipt], str]:
+    """Start a payment on a thread; return it, its result box, and its first tx hash."""
+    result: dict[str, Receipt] = {}
+    worker = threading.Thread(target=lambda: result.update(r=pay(sender, chain, arena, AMOUNT)))
+    worker.start()
+    while not journal.entries(account.address):
+        time.sleep(0.02)
+    return worker, result, journal.entries(account.address)[0].tx_hash
 
 
 def test_dropped_transaction_is_resent_with_the_same_bytes(arena: LocalArena, tmp_path: Path):
     """anvil_dropTransaction empties the pool; the journal's bytes go out again, same hash."""
     info = arena.info
     assert info is not None
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**18, stable=10**9, risk=0)
-    chain = Chain(info.rpc_url)
-    journal = Journal(tmp_path / "j.sqlite")
-    sender = TxSender(chain, account, journal, info.chain_id, receipt_timeout_s=0.5)
-    token = Erc20(chain, info.stable_token)
+    sender, chain, journal, account = funded_sender(arena, tmp_path, receipt_timeout_s=0.5)
     arena.anvil.rpc("evm_setAutomine", [False])
-    result: dict[str, object] = {}
-    worker = threading.Thread(
-        target=lambda: result.update(
-            r=sender.send(token.address, token.transfer_data(info.landlord, AMOUNT), "rent")
-        )
-    )
-    worker.start()
-    while not journal.entries(account.address):
-        time.sleep(0.02)
-    first = journal.entries(account.address)[0].tx_hash
+    worker, result, first = pay_in_background(sender, chain, arena, journal, account)
     time.sleep(0.1)
     arena.anvil.rpc("anvil_dropTransaction", [first])
     assert not chain.transaction_known(first)
@@ -140,8 +135,7 @@ def test_dropped_transaction_is_resent_with_the_same_bytes(arena: LocalArena, tm
     with Miner(arena):
         worker.join(timeout=30)
     arena.anvil.rpc("evm_setAutomine", [True])
-    receipt = result["r"]
-    assert getattr(receipt, "tx_hash", None) == first
+    assert result["r"].tx_hash == first
     assert [e.tx_hash for e in journal.entries(account.address)] == [first]
     assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == AMOUNT
 
@@ -150,24 +144,12 @@ def test_reorged_transaction_is_resent_before_it_counts(arena: LocalArena, tmp_p
     """anvil_reorg removes the mined tx before its confirmations; the same bytes are re-mined."""
     info = arena.info
     assert info is not None
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**18, stable=10**9, risk=0)
-    chain = Chain(info.rpc_url)
-    journal = Journal(tmp_path / "j.sqlite")
-    sender = TxSender(chain, account, journal, info.chain_id, 5.0, confirmations=4)
-    token = Erc20(chain, info.stable_token)
-    arena.anvil.rpc("evm_setAutomine", [False])
-    result: dict[str, object] = {}
-    worker = threading.Thread(
-        target=lambda: result.update(
-            r=sender.send(token.address, token.transfer_data(info.landlord, AMOUNT), "rent")
-        )
+    sender, chain, journal, account = funded_sender(
+        arena, tmp_path, receipt_timeout_s=5.0, confirmations=4
     )
+    arena.anvil.rpc("evm_setAutomine", [False])
     with capture_logs() as logs:
-        worker.start()
-        while not journal.entries(account.address):
-            time.sleep(0.02)
-        tx_hash = journal.entries(account.address)[0].tx_hash
+        worker, result, tx_hash = pay_in_background(sender, chain, arena, journal, account)
         arena.anvil.rpc("evm_mine", [])
         mined = chain.receipt(tx_hash)
         assert mined is not None
@@ -179,7 +161,6 @@ def test_reorged_transaction_is_resent_before_it_counts(arena: LocalArena, tmp_p
     arena.anvil.rpc("evm_setAutomine", [True])
     assert "tx_reorged" in [entry["event"] for entry in logs]
     receipt = result["r"]
-    assert getattr(receipt, "tx_hash", None) == tx_hash
-    assert getattr(receipt, "block_number", 0) > mined.block_number
+    assert receipt.tx_hash == tx_hash and receipt.block_number > mined.block_number
     assert chain.nonce(account.address, "latest") == 1
     assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == AMOUNT

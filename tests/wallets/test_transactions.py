@@ -4,27 +4,39 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
 
 from arena.local import LocalArena
 from tests.conftest import cast_balance
-from wallets.chain import Chain
+from wallets.chain import Chain, Receipt
 from wallets.errors import FeeCeilingReached, SigningHalted, TxReverted
 from wallets.journal import Journal
 from wallets.tokens import Erc20
 from wallets.transactions import TxSender, bumped_fees
 
 
-def funded_sender(arena: LocalArena, tmp_path: Path) -> tuple[TxSender, Chain, Journal, object]:
+def funded_sender(
+    arena: LocalArena, tmp_path: Path, chain_type: type[Chain] = Chain, **options: Any
+) -> tuple[TxSender, Chain, Journal, Any]:
+    """A fresh funded key with its own journal and sender (`options` go to TxSender)."""
     info = arena.info
     assert info is not None
     account = Account.create()
-    arena.fund(account.address, native_wei=10**18, stable=100 * 10**6, risk=0)
-    chain = Chain(info.rpc_url)
-    journal = Journal(tmp_path / "journal.sqlite")
-    return TxSender(chain, account, journal, info.chain_id), chain, journal, account
+    arena.fund(account.address, native_wei=10**18, stable=10**9, risk=0)
+    chain = chain_type(info.rpc_url)
+    journal = Journal(tmp_path / f"journal-{account.address}.sqlite")
+    return TxSender(chain, account, journal, info.chain_id, **options), chain, journal, account
+
+
+def pay(sender: TxSender, chain: Chain, arena: LocalArena, amount: int) -> Receipt:
+    """Send `amount` of the stable token to the landlord."""
+    info = arena.info
+    assert info is not None
+    token = Erc20(chain, info.stable_token)
+    return sender.send(token.address, token.transfer_data(info.landlord, amount), "rent")
 
 
 def test_sent_transaction_is_journalled_and_mined(arena: LocalArena, tmp_path: Path):
@@ -159,16 +171,11 @@ def test_stuck_transaction_is_replaced_until_it_mines(arena: LocalArena, tmp_pat
     """A base-fee spike strands a tx; bumped replacements get exactly one of them mined."""
     info = arena.info
     assert info is not None
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**18, stable=100 * 10**6, risk=0)
-    chain = Chain(info.rpc_url)
-    journal = Journal(tmp_path / "journal.sqlite")
-    sender = TxSender(chain, account, journal, info.chain_id, receipt_timeout_s=0.6)
-    token = Erc20(chain, info.stable_token)
+    sender, chain, journal, account = funded_sender(arena, tmp_path, receipt_timeout_s=0.6)
     first_max_fee = 2 * chain.head().base_fee + 10**9
     arena.anvil.rpc("evm_setAutomine", [False])
     with Miner(arena, base_fee=first_max_fee * 3 // 2):
-        receipt = sender.send(token.address, token.transfer_data(info.landlord, 7_000), "rent")
+        receipt = pay(sender, chain, arena, 7_000)
     arena.anvil.rpc("evm_setAutomine", [True])
     entries = journal.entries(account.address)
     assert receipt.status == 1 and len(entries) >= 2
@@ -181,15 +188,7 @@ def test_stuck_transaction_is_replaced_until_it_mines(arena: LocalArena, tmp_pat
 
 def test_action_waits_for_its_confirmations(arena: LocalArena, tmp_path: Path):
     """With confirmations=3, send returns only once two more blocks sit on top."""
-    info = arena.info
-    assert info is not None
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**18, stable=100 * 10**6, risk=0)
-    chain = Chain(info.rpc_url)
-    sender = TxSender(
-        chain, account, Journal(tmp_path / "j.sqlite"), info.chain_id, 5.0, confirmations=3
-    )
-    token = Erc20(chain, info.stable_token)
+    sender, chain, _, _ = funded_sender(arena, tmp_path, receipt_timeout_s=5.0, confirmations=3)
     with Miner(arena):
-        receipt = sender.send(token.address, token.transfer_data(info.landlord, 1), "rent")
+        receipt = pay(sender, chain, arena, 1)
         assert chain.head().number >= receipt.block_number + 2
