@@ -32,6 +32,7 @@ from agent.wiring import (
     build_decider,
     market_from_arena,
     market_from_settings,
+    model_name,
     open_wallet,
 )
 from arena.errors import ArenaError
@@ -144,6 +145,8 @@ class Daemon:
                 "forager.agent.id": store.agent_id(),
                 "forager.generation": settings.generation,
                 "forager.deployment": "arena" if settings.uses_arena else "live",
+                "forager.strategy": "llm",
+                "forager.model": model_name(settings),
             },
         )
         if settings.uses_arena:

@@ -15,7 +15,7 @@ from agent.config import Settings
 from agent.errors import ConfigError
 from agent.executor import Executor
 from agent.loop import Agent, RentTerms
-from agent.model_store import locate_default
+from agent.model_store import DEFAULT_MODEL, locate_default
 from agent.policy import Limits
 from agent.senses import Sensor
 from agent.store import Store
@@ -118,6 +118,11 @@ def _password(settings: Settings, password_file: Path | None) -> str:
     if password_file is None:
         raise KeystoreError("no keystore password: set FORAGER_WALLET__PASSWORD_FILE")
     return read_password(password_file)
+
+
+def model_name(settings: Settings) -> str:
+    """The model's file name, known before it is loaded."""
+    return settings.model.path.name if settings.model.path else DEFAULT_MODEL.filename
 
 
 def build_decider(settings: Settings) -> Decider:

@@ -83,6 +83,7 @@ def test_every_tick_span_metric_and_snapshot_arrives(
     assert resource["service.name"] == "openforager"
     assert resource["deployment.environment.name"] == "test"
     assert resource["forager.agent.id"].startswith("agent-")
+    assert resource["forager.model"].endswith(".gguf") and resource["forager.generation"] == 0
 
     metrics = receiver.metrics()
     for name in ("forager.net_worth", "forager.ticks", "forager.actions", "forager.price"):
