@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     interval_s: float = Field(5.0, gt=0)
     ticks: int | None = Field(None, ge=1, description="stop after this many ticks")
     linger_s: float = Field(30.0, ge=0, description="how long a dead agent keeps serving")
+    start_retry_s: float = Field(15.0, gt=0, description="retry after a model or chain failure")
     generation: int = Field(0, ge=0)
     cache_dir: Path = Field(default_factory=default_cache_dir)
     model: ModelSettings = ModelSettings()

@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from agent.api import create_app
 from agent.brain import Decider
 from agent.config import Settings
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, ConfigError, ModelError
 from agent.reporting import Reporter
 from agent.runtime import Runtime
 from agent.store import Store
@@ -39,7 +39,7 @@ from arena.errors import ArenaError
 from arena.local import LocalArena
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS
 from telemetry.otel import configure_telemetry, shutdown_telemetry
-from wallets.errors import ChainUnavailable, WalletError
+from wallets.errors import ChainError, ChainUnavailable, WalletError
 from wallets.tokens import to_base
 
 log = structlog.get_logger()
@@ -47,6 +47,7 @@ log = structlog.get_logger()
 _HTTP_START_TIMEOUT_S = 10.0
 EXIT_OK = 0
 EXIT_START_FAILED = 2
+RETRYABLE_AT_START = (ModelError, ChainError, ArenaError)
 
 
 class Daemon:
@@ -72,7 +73,7 @@ class Daemon:
         try:
             self._lock_data_dir()
             self._start_http()
-            self._start_agent()
+            self._start_until_ready()
             self._wait()
         except (AgentError, WalletError, ArenaError) as exc:
             self.runtime.startup_error = str(exc)
@@ -134,9 +135,45 @@ class Daemon:
         self.http_port = int(self._server.servers[0].sockets[0].getsockname()[1])
         log.info("http_listening", host=http.host, port=self.http_port)
 
+    def _start_until_ready(self) -> None:
+        """Start the agent; if the model or the chain is not there yet, keep serving and retry.
+
+        A provider closes a lease whose container keeps crashing, so these failures do not end
+        the process: `/readyz` says what is wrong until a retry succeeds. Errors an operator
+        must fix (settings, keystore, a locked data dir) still stop it with exit code 2.
+        """
+        while not self._stop.is_set():
+            try:
+                self._start_agent()
+            except RETRYABLE_AT_START as exc:
+                self.runtime.startup_error = str(exc)
+                retry = self.settings.start_retry_s
+                log.error(
+                    "agent_start_failed",
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    retry_in_s=retry,
+                )
+                self._stop.wait(retry)
+                continue
+            self.runtime.startup_error = None
+            return
+
     def _start_agent(self) -> None:
+        try:
+            self._assemble()
+        except BaseException:
+            if self._arena is not None:  # a half-built world is taken down before a retry
+                self._arena.down()
+                self._arena = None
+            if self._decider is not None:
+                self._decider.close()
+                self._decider = None
+            raise
+
+    def _assemble(self) -> None:
         settings = self.settings
-        store = Store(settings.data_dir / "state.sqlite")
+        store = self.runtime.store or Store(settings.data_dir / "state.sqlite")
         self.runtime.store = store
         self.runtime.telemetry = configure_telemetry(
             settings.telemetry.service_name,

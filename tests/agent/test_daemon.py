@@ -9,6 +9,8 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
+from agent.config import default_cache_dir
+from agent.model_store import locate_default
 from arena.local import LocalArena
 from tests.conftest import ForagerProcess, cast
 from tests.fault_proxy import FaultProxy
@@ -140,15 +142,28 @@ def test_second_daemon_on_same_data_dir_refuses(tmp_path: Path, forager: list[Fo
     assert first.terminate() == 0
 
 
-def test_bad_model_path_fails_clearly(tmp_path: Path, forager: list[ForagerProcess]):
-    """A missing --model file is a clear start-up error naming the path, exit 2."""
-    missing = tmp_path / "nope.gguf"
-    agent = ForagerProcess(tmp_path / "data", "--model", str(missing))
+def test_missing_model_keeps_serving_and_retries(tmp_path: Path, forager: list[ForagerProcess]):
+    """A missing model does not crash the container: /readyz names it, and a retry recovers."""
+    model = tmp_path / "later.gguf"
+    agent = ForagerProcess(
+        tmp_path / "data",
+        "--model",
+        str(model),
+        "--interval",
+        "0.3",
+        env={"FORAGER_START_RETRY_S": "1"},
+    )
     forager.append(agent)
-    assert agent.wait(timeout=60) == 2
     failure = agent.wait_event("agent_start_failed")
-    assert str(missing) in failure["error"] and "GGUF" in failure["error"]
-    assert agent.wait_event("agent_stopped")
+    assert str(model) in failure["error"] and "GGUF" in failure["error"]
+    ready = agent.get("/readyz")
+    assert ready.status_code == 503 and any(str(model) in r for r in ready.json()["reasons"])
+    assert agent.get("/healthz").json()["ok"] is False
+    assert agent.proc.poll() is None  # still up
+    model.symlink_to(locate_default(default_cache_dir()))  # the volume is mounted at last
+    agent.wait_event("tick_finished", tick=0)
+    assert agent.get("/readyz").status_code == 200
+    assert agent.terminate() == 0
 
 
 def test_foreign_transaction_halts_signing_and_turns_health_red(
