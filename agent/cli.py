@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.config import default_cache_dir, load_settings
-from agent.errors import AgentError
+from agent.config import Settings, default_cache_dir, load_settings
+from agent.errors import AgentError, ConfigError
+from akash.errors import AkashError, SdlError
 from telemetry.dataset import DatasetError
 from telemetry.logs import configure_logging
 from wallets.errors import WalletError
@@ -18,7 +19,16 @@ from wallets.errors import WalletError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forager", description="Run agents that must pay rent.")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    _add_wallet(commands)
+    _add_dataset(commands)
+    _add_telemetry(commands)
+    _add_akash(commands)
+    _add_model(commands)
+    return parser
 
+
+def _add_run(commands: Any) -> None:
     run = commands.add_parser("run", help="run one agent (on a local arena unless a chain is set)")
     run.add_argument("--ticks", type=int, help="stop cleanly after N ticks")
     run.add_argument("--interval", type=float, help="seconds between ticks")
@@ -30,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keystore", type=Path, help="the agent's key file (Web3 Secret Storage v3)")
     run.add_argument("--password-file", type=Path, help="file holding the keystore's password")
 
+
+def _add_wallet(commands: Any) -> None:
     wallet = commands.add_parser("wallet", help="create, import or inspect a keystore")
     wallet_commands = wallet.add_subparsers(dest="wallet_command", required=True)
     for name, text in (
@@ -41,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--keystore", type=Path, required=True)
         sub.add_argument("--password-file", type=Path, required=True)
 
+
+def _add_dataset(commands: Any) -> None:
     dataset = commands.add_parser("dataset", help="turn stored lives into training data")
     dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
     export = dataset_commands.add_parser("export", help="write TRL-format JSON lines")
@@ -52,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--min-return", type=float, help="keep lives with at least this return")
     export.add_argument("--generation", type=int, help="keep lives of this generation")
 
+
+def _add_telemetry(commands: Any) -> None:
     telemetry = commands.add_parser("telemetry", help="telemetry tools")
     telemetry_commands = telemetry.add_subparsers(dest="telemetry_command", required=True)
     replay = telemetry_commands.add_parser(
@@ -60,13 +76,36 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--data-dir", type=Path, required=True)
     replay.add_argument("--since", type=int, default=0, help="first tick to send")
 
+
+def _add_akash(commands: Any) -> None:
+    akash = commands.add_parser("akash", help="deploy to the Akash decentralized cloud")
+    akash_commands = akash.add_subparsers(dest="akash_command", required=True)
+    sdl = akash_commands.add_parser("sdl", help="render the SDL for this agent")
+    sdl.add_argument("--image", default="openforager/agent:latest")
+    sdl.add_argument("--cpu", type=float, default=1.0)
+    sdl.add_argument("--memory", default="2Gi")
+    sdl.add_argument("--storage", default="4Gi")
+    sdl.add_argument("--persistent", action="store_true", help="keep the data dir on a volume")
+    sdl.add_argument("--gpu", help="NVIDIA model, e.g. h100, a100, rtx4090")
+    sdl.add_argument("--gpu-ram", help="GPU memory, e.g. 80Gi")
+    sdl.add_argument("--price", type=int, default=1_000, help="max per block (uact or uakt)")
+    sdl.add_argument("--denom", choices=["uact", "uakt"], default="uact")
+    sdl.add_argument("--env", action="append", default=[], help="KEY=VALUE for the container")
+    sdl.add_argument("--out", type=Path, help="write here instead of stdout")
+    check = akash_commands.add_parser("validate", help="validate any SDL file")
+    check.add_argument("file", type=Path)
+    check.add_argument("--schema", type=Path, help="sdl-input.schema.yaml (default: found)")
+    steps = akash_commands.add_parser("commands", help="print the self-custody CLI sequence")
+    steps.add_argument("--sdl", default="deploy.yaml", help="the SDL file the commands use")
+
+
+def _add_model(commands: Any) -> None:
     model = commands.add_parser("model", help="the default model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
     fetch = model_commands.add_parser("fetch", help="download and verify the default model")
     fetch.add_argument("--cache-dir", type=Path, default=None)
     path = model_commands.add_parser("path", help="print the verified default model's path")
     path.add_argument("--cache-dir", type=Path, default=None)
-    return parser
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -152,6 +191,67 @@ def _telemetry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _akash(args: argparse.Namespace) -> int:
+    from akash import sdl as render
+    from akash.validate import load_schema, load_yaml, validate_document
+
+    if args.akash_command == "commands":
+        print("\n".join(render.cli_commands(args.sdl)))
+        return 0
+    if args.akash_command == "validate":
+        try:
+            text = args.file.read_text()
+        except OSError as exc:
+            raise SdlError(f"SDL file {args.file} cannot be read: {exc.strerror}") from exc
+        problems = validate_document(load_yaml(text, str(args.file)), load_schema(args.schema))
+        for problem in problems:
+            print(f"{args.file}: {problem}")
+        print(f"{args.file}: {'valid' if not problems else f'{len(problems)} problem(s)'}")
+        return 0 if not problems else 1
+    options = render.SdlOptions(
+        image=args.image,
+        cpu=args.cpu,
+        memory=args.memory,
+        storage=args.storage,
+        persistent=args.persistent,
+        gpu=args.gpu,
+        gpu_ram=args.gpu_ram,
+        price=args.price,
+        denom=args.denom,
+        env=dict(_pair(item) for item in args.env),
+    )
+    text = render.render_sdl(options, settings_env(load_settings()))
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _pair(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--env {item!r}: expected KEY=VALUE")
+    return key, value
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The agent's non-secret settings as container environment variables."""
+    env = {
+        "FORAGER_INTERVAL_S": str(settings.interval_s),
+        "FORAGER_GENERATION": str(settings.generation),
+        "FORAGER_RENT__AMOUNT": str(settings.rent.amount),
+        "FORAGER_RENT__PERIOD_TICKS": str(settings.rent.period_ticks),
+        "FORAGER_RENT__GRACE_TICKS": str(settings.rent.grace_ticks),
+    }
+    chain = settings.chain
+    if chain.rpc_url:
+        env["FORAGER_CHAIN__RPC_URL"] = chain.rpc_url
+        for name in ("chain_id", "stable_token", "risk_token", "pool", "router", "landlord"):
+            env[f"FORAGER_CHAIN__{name.upper()}"] = str(getattr(chain, name))
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -160,10 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wallet": _wallet,
         "dataset": _dataset,
         "telemetry": _telemetry,
+        "akash": _akash,
     }
     try:
         return commands[args.command](args)
-    except (AgentError, WalletError, DatasetError) as exc:
+    except (AgentError, WalletError, DatasetError, AkashError) as exc:
         print(f"forager: {exc}", file=sys.stderr)
         return 2
 
