@@ -25,7 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_telemetry(commands)
     _add_akash(commands)
     _add_model(commands)
+    _add_logs(commands)
     return parser
+
+
+def _add_logs(commands: Any) -> None:
+    logs = commands.add_parser("logs", help="pretty-print an agent's JSON log lines")
+    logs.add_argument("file", nargs="?", default="-", help="a log file, or - for stdin")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep reading as it grows")
+    logs.add_argument("--event", help="only this event, e.g. swap_submitted")
+    logs.add_argument(
+        "--level", choices=["debug", "info", "warning", "error"], help="this level and above"
+    )
 
 
 def _add_run(commands: Any) -> None:
@@ -252,6 +263,26 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _logs(args: argparse.Namespace) -> int:
+    from agent.logview import follow, show
+
+    colour = sys.stdout.isatty()
+    if args.file == "-":
+        show(sys.stdin, sys.stdout, event=args.event, level=args.level, colour=colour)
+        return 0
+    try:
+        handle = Path(args.file).open()  # noqa: SIM115 -- closed below; may be followed forever
+    except OSError as exc:
+        raise ConfigError(f"log file {args.file} cannot be read: {exc.strerror}") from exc
+    with handle:
+        lines = follow(handle) if args.follow else handle
+        try:
+            show(lines, sys.stdout, event=args.event, level=args.level, colour=colour)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -261,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dataset": _dataset,
         "telemetry": _telemetry,
         "akash": _akash,
+        "logs": _logs,
     }
     try:
         return commands[args.command](args)
