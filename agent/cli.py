@@ -76,6 +76,7 @@ def _add_dataset(commands: Any) -> None:
     export.add_argument("--top-k", type=int, help="keep the k longest (then richest) lives")
     export.add_argument("--min-return", type=float, help="keep lives with at least this return")
     export.add_argument("--generation", type=int, help="keep lives of this generation")
+    export.add_argument("--strategy", help="keep lives of this strategy (e.g. llm)")
 
 
 def _add_telemetry(commands: Any) -> None:
@@ -184,6 +185,7 @@ def _dataset(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         min_return=args.min_return,
         generation=args.generation,
+        strategy=args.strategy,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_name(args.out.name + ".partial")

@@ -58,6 +58,7 @@ class Agent:
         rent: RentTerms,
         store: Store,
         on_record: Callable[[TickRecord], None] | None = None,
+        strategy: str = "llm",
     ) -> None:
         self.agent_id = agent_id
         self.generation = generation
@@ -68,6 +69,7 @@ class Agent:
         self._rent = rent
         self._store = store
         self.on_record = on_record
+        self.strategy = strategy
         self._lock = threading.Lock()
         self.age = store.age()
         self.paid_periods = store.paid_periods()
@@ -219,6 +221,7 @@ class Agent:
             alive=not died,
             death_cause=cause,
             model=self._decider.name,
+            strategy=self.strategy,
         )
         self._store.append(record, self.paid_periods)
         self.age = obs.tick + 1

@@ -156,6 +156,8 @@ class TickRecord:
     alive: bool
     death_cause: str | None = None
     model: str = ""
+    adapter: str | None = None  # a fine-tuned LoRA adapter on top of the model, if any
+    strategy: str = "llm"
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:

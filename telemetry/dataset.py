@@ -54,6 +54,7 @@ class Life:
 
     agent_id: str
     generation: int
+    strategy: str
     steps: list[Step]
     died: bool
     final_net_worth: int
@@ -123,6 +124,7 @@ def read_life(data_dir: Path, gamma: float = 0.9) -> Life | None:
     return Life(
         agent_id=str(last["agent_id"]),
         generation=int(last["generation"]),
+        strategy=str(last.get("strategy", "llm")),
         steps=steps,
         died=not last["alive"],
         final_net_worth=int(last["net_worth_after"]),
@@ -136,6 +138,7 @@ def select_lives(
     top_k: int | None = None,
     min_return: float | None = None,
     generation: int | None = None,
+    strategy: str | None = None,
 ) -> Iterator[Life]:
     """Lives in sorted order, filtered; `top_k` keeps the longest-lived, then the richest."""
     dirs = sorted(set(data_dirs))
@@ -147,6 +150,8 @@ def select_lives(
         if life is None:
             continue
         if generation is not None and life.generation != generation:
+            continue
+        if strategy is not None and life.strategy != strategy:
             continue
         if min_return is not None and life.total_return < min_return:
             continue
@@ -232,6 +237,7 @@ def trajectory_rows(lives: Iterable[Life]) -> Iterator[dict[str, Any]]:
             "reward": life.total_return,
             "agent_id": life.agent_id,
             "generation": life.generation,
+            "strategy": life.strategy,
             "lifetime": len(life.steps),
             "died": life.died,
         }

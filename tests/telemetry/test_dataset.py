@@ -129,6 +129,9 @@ def test_export_is_deterministic_and_filters(lives: list[Path], tmp_path: Path):
     best = list(select_lives(lives, top_k=2))
     assert len(best) == 2 and all(not life.died for life in best)
     assert all(life.total_return >= 0 for life in select_lives(lives, min_return=0.0))
+    assert len(list(select_lives(lives, strategy="llm"))) == 3
+    assert list(select_lives(lives, strategy="momentum")) == []
+    assert list(select_lives(lives, generation=1)) == []
 
 
 def test_cli_export_and_bad_input(lives: list[Path], tmp_path: Path):

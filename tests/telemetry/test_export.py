@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import genai
@@ -103,10 +104,17 @@ def test_every_tick_span_metric_and_snapshot_arrives(
     assert body["schema_version"] == 1 and "observation" in body and "decision" in body
     assert body["decision"]["raw"].startswith("{")
     assert "net_worth_before" in body and "fitness_delta" in body
+    assert body["model"].endswith(".gguf") and body["strategy"] == "llm"
     lines = [value(r.body) for r in logs if not r.event_name]
     assert "tick_finished" in lines and "decision_made" in lines
     traced = [r for r in logs if value(r.body) == "tick_finished"]
     assert all(r.trace_id for r in traced)  # log records are correlated with their tick
+
+    data = tmp_path / "data"
+    password = (data / "keystore.password").read_text()
+    key = Account.decrypt(json.loads((data / "keystore.json").read_text()), password).hex()
+    exported = "".join(str(m) for reqs in receiver.requests.values() for m in reqs).lower()
+    assert key.lower().removeprefix("0x") not in exported and password.lower() not in exported
 
     families = {f.name for f in text_string_to_metric_families(prometheus)}
     assert any(name.startswith("forager_ticks") for name in families), sorted(families)
