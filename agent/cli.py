@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from agent.errors import AgentError, ConfigError
 from akash.errors import AkashError, SdlError
 from telemetry.dataset import DatasetError
 from telemetry.logs import configure_logging
+from telemetry.redaction import secrets
 from wallets.errors import WalletError
 
 
@@ -109,6 +111,22 @@ def _add_akash(commands: Any) -> None:
     check.add_argument("--schema", type=Path, help="sdl-input.schema.yaml (default: found)")
     steps = akash_commands.add_parser("commands", help="print the self-custody CLI sequence")
     steps.add_argument("--sdl", default="deploy.yaml", help="the SDL file the commands use")
+    go = akash_commands.add_parser("deploy", help="create a deployment and lease via the Console")
+    go.add_argument("--sdl", type=Path, required=True)
+    go.add_argument("--gpu", help="only accept bids offering this GPU model")
+    go.add_argument("--max-price", type=Decimal, help="highest acceptable price per block")
+    go.add_argument("--bid-timeout", type=float, default=180.0, help="seconds to wait for bids")
+    go.add_argument("--keep-dir", type=Path, default=Path("akash-deployments"))
+    for name, text in (
+        ("status", "a deployment's state and its lease URIs"),
+        ("close", "close a deployment (its remaining deposit returns)"),
+        ("logs", "how to stream a lease's logs"),
+    ):
+        one = akash_commands.add_parser(name, help=text)
+        one.add_argument("dseq")
+    topup = akash_commands.add_parser("topup", help="add funds to a deployment's escrow")
+    topup.add_argument("dseq")
+    topup.add_argument("--usd", type=float, required=True)
 
 
 def _add_model(commands: Any) -> None:
@@ -211,6 +229,8 @@ def _akash(args: argparse.Namespace) -> int:
     if args.akash_command == "commands":
         print("\n".join(render.cli_commands(args.sdl)))
         return 0
+    if args.akash_command in ("deploy", "status", "close", "topup", "logs"):
+        return _console(args)
     if args.akash_command == "validate":
         try:
             text = args.file.read_text()
@@ -238,6 +258,49 @@ def _akash(args: argparse.Namespace) -> int:
         args.out.write_text(text)
     else:
         print(text, end="")
+    return 0
+
+
+def _console(args: argparse.Namespace) -> int:
+    from akash.console import ConsoleClient
+    from akash.deploy import deploy
+
+    if args.akash_command == "logs":
+        # The Console API has no log stream; the provider serves it to the lease owner.
+        print(
+            f"provider-services lease-logs --dseq {args.dseq} --provider $PROVIDER "
+            "--from $AKASH_KEY_NAME --follow | forager logs -"
+        )
+        return 0
+    settings = load_settings().akash
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    secrets.register(key)
+    client = ConsoleClient(key, base_url=settings.console_url)
+    if args.akash_command == "deploy":
+        sdl = args.sdl.read_text()
+        done = deploy(
+            client,
+            sdl,
+            args.keep_dir,
+            gpu=args.gpu,
+            max_price=args.max_price,
+            bid_timeout_s=args.bid_timeout,
+        )
+        print(f"dseq {done.dseq} leased from {done.provider} at {done.price} {done.denom}/block")
+        print(f"manifest kept in {done.manifest_file}")
+        print(f"state: {done.state_url or '(no URI yet: forager akash status ' + done.dseq + ')'}")
+        return 0
+    if args.akash_command == "close":
+        print(f"dseq {args.dseq} closed: {client.close(args.dseq)}")
+        return 0
+    status = (
+        client.deposit(args.dseq, args.usd)
+        if args.akash_command == "topup"
+        else client.deployment(args.dseq)
+    )
+    print(f"dseq {status.dseq}: {status.state}")
+    for lease in status.leases:
+        print(f"  lease {lease.provider}: {lease.state} {' '.join(lease.uris)}")
     return 0
 
 

@@ -114,6 +114,13 @@ class HttpSettings(BaseModel):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class AkashSettings(BaseModel):
+    """The Akash Console API (managed wallet)."""
+
+    api_key: SecretStr | None = None
+    console_url: str = "https://console-api.akash.network"
+
+
 class TelemetrySettings(BaseModel):
     service_name: str = "openforager"
     log_level: str = "info"
@@ -142,6 +149,7 @@ class Settings(BaseSettings):
     wallet: WalletSettings = WalletSettings()
     http: HttpSettings = HttpSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    akash: AkashSettings = AkashSettings()
 
     @field_validator("data_dir", "cache_dir")
     @classmethod

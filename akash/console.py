@@ -1,0 +1,200 @@
+"""The Akash Console API (managed wallet): create a deployment, read bids, lease, close, top up.
+
+Bodies are wrapped in `{"data": ...}`; the API key goes in `x-api-key`. Errors come back as
+`ConsoleError` with the HTTP status and the API's own message; nothing is retried blindly
+(creating a deployment twice would pay twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from akash.errors import AkashError
+
+DEFAULT_URL = "https://console-api.akash.network"
+_UNAUTHORIZED = 401
+_FUNDS_WORDS = ("insufficient", "not enough", "balance")
+
+
+class ConsoleError(AkashError):
+    """The Console API refused a request; `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotAuthorized(ConsoleError):
+    """The API key is missing, wrong or revoked (HTTP 401)."""
+
+
+class InsufficientFunds(ConsoleError):
+    """The managed wallet cannot pay the deposit."""
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new deployment. The manifest is returned once: keep it."""
+
+    dseq: str
+    manifest: str
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Bid:
+    provider: str
+    dseq: str
+    gseq: int
+    oseq: int
+    state: str
+    denom: str
+    amount: Decimal  # per block
+    gpu_models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LeaseStatus:
+    provider: str
+    state: str
+    uris: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    dseq: str
+    state: str
+    leases: tuple[LeaseStatus, ...]
+
+
+class ConsoleClient:
+    """A thin typed client over the Console API operations the CLI uses."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_URL,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise NotAuthorized("no Console API key: set FORAGER_AKASH__API_KEY")
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={"x-api-key": api_key, "content-type": "application/json"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    def create_deployment(self, sdl: str, deposit_usd: float | None = None) -> Created:
+        body: dict[str, Any] = {"sdl": sdl}
+        if deposit_usd is not None:
+            body["deposit"] = deposit_usd
+        data = self._call("POST", "/v1/deployments", {"data": body})
+        return Created(
+            dseq=str(data["dseq"]),
+            manifest=str(data["manifest"]),
+            tx_hash=str(data["signTx"]["transactionHash"]),
+        )
+
+    def bids(self, dseq: str) -> list[Bid]:
+        return [_bid(item) for item in self._call("GET", "/v1/bids", params={"dseq": dseq})]
+
+    def create_lease(self, manifest: str, bid: Bid) -> DeploymentStatus:
+        lease = {"dseq": bid.dseq, "gseq": bid.gseq, "oseq": bid.oseq, "provider": bid.provider}
+        data = self._call("POST", "/v1/leases", {"manifest": manifest, "leases": [lease]})
+        return _status(data)
+
+    def deployment(self, dseq: str) -> DeploymentStatus:
+        return _status(self._call("GET", f"/v1/deployments/{dseq}"))
+
+    def close(self, dseq: str) -> bool:
+        return bool(self._call("DELETE", f"/v1/deployments/{dseq}")["success"])
+
+    def deposit(self, dseq: str, usd: float) -> DeploymentStatus:
+        body = {"data": {"dseq": dseq, "deposit": usd}}
+        return _status(self._call("POST", "/v1/deposit-deployment", body))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise ConsoleError(f"{method} {path}: Console API unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(method, path, response)
+        try:
+            return response.json()["data"]
+        except (ValueError, KeyError) as exc:
+            raise ConsoleError(f"{method} {path}: unexpected answer (no data)") from exc
+
+    def close_session(self) -> None:
+        self._http.close()
+
+
+def _error(method: str, path: str, response: httpx.Response) -> ConsoleError:
+    try:
+        body = response.json()
+        message = str(body.get("message") or body.get("error") or body)
+    except ValueError:
+        message = response.text[:300]
+    status = response.status_code
+    text = f"{method} {path}: Console API answered {status}: {message}"
+    if status == _UNAUTHORIZED:
+        return NotAuthorized(f"{text} (check FORAGER_AKASH__API_KEY)", status)
+    if any(word in message.lower() for word in _FUNDS_WORDS):
+        return InsufficientFunds(f"{text} (top up the managed wallet)", status)
+    return ConsoleError(text, status)
+
+
+def _bid(item: dict[str, Any]) -> Bid:
+    bid = item["bid"]
+    models = []
+    for offer in bid.get("resources_offer") or []:
+        gpu = (offer.get("resources") or {}).get("gpu") or {}
+        for attribute in gpu.get("attributes") or []:
+            # keys look like vendor/nvidia/model/h100[/ram/80Gi...]
+            parts = str(attribute.get("key", "")).split("/")
+            if "model" in parts and parts.index("model") + 1 < len(parts):
+                models.append(parts[parts.index("model") + 1])
+    return Bid(
+        provider=str(bid["id"]["provider"]),
+        dseq=str(bid["id"]["dseq"]),
+        gseq=int(bid["id"]["gseq"]),
+        oseq=int(bid["id"]["oseq"]),
+        state=str(bid["state"]),
+        denom=str(bid["price"]["denom"]),
+        amount=Decimal(str(bid["price"]["amount"])),
+        gpu_models=tuple(models),
+    )
+
+
+def _status(data: dict[str, Any]) -> DeploymentStatus:
+    deployment = data["deployment"]
+    leases = []
+    for lease in data.get("leases") or []:
+        services = ((lease.get("status") or {}).get("services")) or {}
+        uris = tuple(uri for service in services.values() for uri in service.get("uris") or [])
+        leases.append(LeaseStatus(str(lease["id"]["provider"]), str(lease["state"]), uris))
+    return DeploymentStatus(str(deployment["id"]["dseq"]), str(deployment["state"]), tuple(leases))
+
+
+def pick_bid(
+    bids: list[Bid], gpu: str | None = None, max_price: Decimal | None = None
+) -> Bid | None:
+    """The cheapest open bid (offering `gpu` when asked), or None. Ties: provider address."""
+    open_bids = [b for b in bids if b.state == "open"]
+    if gpu:
+        open_bids = [b for b in open_bids if gpu.lower() in (m.lower() for m in b.gpu_models)]
+    if max_price is not None:
+        open_bids = [b for b in open_bids if b.amount <= max_price]
+    return min(open_bids, key=lambda b: (b.amount, b.provider), default=None)

@@ -1,0 +1,262 @@
+"""A loopback stand-in for the Console API operations the client uses.
+
+Every request body it receives and every response it sends is validated against the schemas
+in the Console's own OpenAPI description (`shared/akash/console-api/openapi.json`); any
+mismatch is recorded in `violations`, which tests assert is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from jsonschema import Draft7Validator
+
+from akash.validate import find_schema
+from tests.conftest import REPO
+
+SPEC = json.loads((find_schema(REPO).parent / "console-api" / "openapi.json").read_text())
+OWNER = "akash1owner0000000000000000000000000000000"
+
+
+def _fix(schema: Any) -> Any:
+    """OpenAPI 3.0 → JSON Schema: `nullable`, and the spec's `^d+$` (a lost backslash)."""
+    if isinstance(schema, list):
+        return [_fix(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    fixed = {k: _fix(v) for k, v in schema.items()}
+    if fixed.get("pattern") == "^d+$":
+        fixed["pattern"] = r"^\d+$"
+    if fixed.pop("nullable", False) and "type" in fixed:
+        fixed["type"] = [fixed["type"], "null"]
+    return fixed
+
+
+def _schema(path: str, method: str, status: int | None) -> dict[str, Any]:
+    op = SPEC["paths"][path][method]
+    if status is None:
+        return _fix(op["requestBody"]["content"]["application/json"]["schema"])
+    return _fix(op["responses"][str(status)]["content"]["application/json"]["schema"])
+
+
+def _deployment(dseq: str, state: str, leases: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "deployment": {
+            "id": {"owner": OWNER, "dseq": dseq},
+            "state": state,
+            "hash": "ab" * 16,
+            "created_at": "100",
+        },
+        "leases": leases,
+        "escrow_account": {
+            "id": {"scope": "deployment", "xid": f"{OWNER}/{dseq}"},
+            "state": {
+                "owner": OWNER,
+                "state": "open",
+                "transferred": [{"denom": "uact", "amount": "0"}],
+                "settled_at": "100",
+                "funds": [{"denom": "uact", "amount": "5000000"}],
+                "deposits": [
+                    {
+                        "owner": OWNER,
+                        "height": "100",
+                        "source": "balance",
+                        "balance": {"denom": "uact", "amount": "5000000"},
+                    }
+                ],
+            },
+        },
+    }
+
+
+def _bid(dseq: str, provider: str, amount: str, gpu: str | None) -> dict[str, Any]:
+    attributes = [{"key": f"vendor/nvidia/model/{gpu}", "value": "true"}] if gpu else []
+    offer = {
+        "resources": {
+            "cpu": {"units": {"val": "1000"}, "attributes": []},
+            "gpu": {"units": {"val": "1" if gpu else "0"}, "attributes": attributes},
+            "memory": {"quantity": {"val": "2147483648"}, "attributes": []},
+            "storage": [{"name": "default", "quantity": {"val": "4294967296"}, "attributes": []}],
+            "endpoints": [{"kind": "SHARED_HTTP", "sequence_number": 0}],
+        },
+        "count": 1,
+    }
+    return {
+        "bid": {
+            "id": {
+                "owner": OWNER,
+                "dseq": dseq,
+                "gseq": 1,
+                "oseq": 1,
+                "provider": provider,
+                "bseq": 0,
+            },
+            "state": "open",
+            "price": {"denom": "uact", "amount": amount},
+            "created_at": "101",
+            "resources_offer": [offer],
+        },
+        "escrow_account": _deployment(dseq, "active", [])["escrow_account"],
+    }
+
+
+class ConsoleMock:
+    """The Console API on loopback, in memory. Knobs: `bids`, `bids_after_polls`, `fail`."""
+
+    def __init__(self, api_key: str = "test-key") -> None:
+        self.api_key = api_key
+        self.bids: list[tuple[str, str, str | None]] = [
+            ("akash1cheap", "900.5", None),
+            ("akash1dear", "4000", "h100"),
+        ]
+        self.bids_after_polls = 1
+        self.fail: dict[str, tuple[int, str]] = {}  # operation -> (status, message)
+        self.violations: list[str] = []
+        self.calls: list[str] = []
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self._next = 1000
+        self._polls = 0
+        mock = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                mock.handle(self, "get")
+
+            def do_POST(self) -> None:
+                mock.handle(self, "post")
+
+            def do_DELETE(self) -> None:
+                mock.handle(self, "delete")
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _check(self, where: str, schema: dict[str, Any], value: Any) -> None:
+        for error in Draft7Validator(schema).iter_errors(value):
+            self.violations.append(f"{where}: {error.json_path}: {error.message}")
+
+    def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlsplit(req.path)
+        length = int(req.headers.get("Content-Length") or 0)
+        body = json.loads(req.rfile.read(length)) if length else None
+        self.calls.append(f"{method.upper()} {url.path}")
+        if req.headers.get("x-api-key") != self.api_key:
+            self._send(req, 401, {"message": "Unauthorized"})
+            return
+        route = self._route(method, url.path)
+        if route is None:
+            self._send(req, 404, {"message": f"no route {method} {url.path}"})
+            return
+        spec_path, operation, status = route
+        if body is not None:
+            self._check(f"request {spec_path}", _schema(spec_path, method, None), body)
+        if operation in self.fail:
+            code, message = self.fail[operation]
+            self._send(req, code, {"message": message})
+            return
+        answer = getattr(self, f"_{operation}")(url, body)
+        self._check(f"response {spec_path}", _schema(spec_path, method, status), answer)
+        self._send(req, status, answer)
+
+    def _route(self, method: str, path: str) -> tuple[str, str, int] | None:
+        if method == "post" and path == "/v1/deployments":
+            return "/v1/deployments", "create", 201
+        if method == "get" and path == "/v1/bids":
+            return "/v1/bids", "bids", 200
+        if method == "post" and path == "/v1/leases":
+            return "/v1/leases", "lease", 200
+        if method == "post" and path == "/v1/deposit-deployment":
+            return "/v1/deposit-deployment", "deposit", 200
+        if re.fullmatch(r"/v1/deployments/\d+", path):
+            return "/v1/deployments/{dseq}", {"get": "get", "delete": "close"}[method], 200
+        return None
+
+    def _create(self, _url: Any, body: Any) -> dict[str, Any]:
+        self._next += 1
+        dseq = str(self._next)
+        self.deployments[dseq] = {"state": "active", "leases": [], "sdl": body["data"]["sdl"]}
+        tx = {"code": 0, "transactionHash": "CD" * 32, "rawLog": ""}
+        return {"data": {"dseq": dseq, "manifest": f'[{{"name":"{dseq}"}}]', "signTx": tx}}
+
+    def _bids(self, url: Any, _body: Any) -> dict[str, Any]:
+        dseq = parse_qs(url.query)["dseq"][0]
+        self._polls += 1
+        if self._polls <= self.bids_after_polls:
+            return {"data": []}
+        return {"data": [_bid(dseq, p, a, g) for p, a, g in self.bids]}
+
+    def _lease(self, _url: Any, body: Any) -> dict[str, Any]:
+        wanted = body["leases"][0]
+        dseq, provider = wanted["dseq"], wanted["provider"]
+        price = next(a for p, a, _ in self.bids if p == provider)
+        lease = {
+            "id": {**wanted, "owner": OWNER, "bseq": 0},
+            "state": "active",
+            "price": {"denom": "uact", "amount": price},
+            "created_at": "102",
+            "closed_on": "0",
+            "status": {
+                "forwarded_ports": {},
+                "ips": {},
+                "services": {
+                    "agent": {
+                        "name": "agent",
+                        "available": 1,
+                        "total": 1,
+                        "uris": [f"{dseq}.{provider}.example"],
+                        "observed_generation": 1,
+                        "replicas": 1,
+                        "updated_replicas": 1,
+                        "ready_replicas": 1,
+                        "available_replicas": 1,
+                    }
+                },
+            },
+        }
+        self.deployments[dseq]["leases"] = [lease]
+        return {"data": _deployment(dseq, "active", [lease])}
+
+    def _get(self, url: Any, _body: Any) -> dict[str, Any]:
+        dseq = url.path.rsplit("/", 1)[-1]
+        known = self.deployments[dseq]
+        return {"data": _deployment(dseq, known["state"], known["leases"])}
+
+    def _close(self, url: Any, _body: Any) -> dict[str, Any]:
+        self.deployments[url.path.rsplit("/", 1)[-1]]["state"] = "closed"
+        return {"data": {"success": True}}
+
+    def _deposit(self, _url: Any, body: Any) -> dict[str, Any]:
+        dseq = body["data"]["dseq"]
+        known = self.deployments[dseq]
+        return {"data": _deployment(dseq, known["state"], known["leases"])}
+
+    @staticmethod
+    def _send(req: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(payload)))
+        req.end_headers()
+        req.wfile.write(payload)
+
+
+def manifest_of(path: Path) -> str:
+    return str(json.loads(path.read_text())["manifest"])
