@@ -1,40 +1,83 @@
-"""The HTTP surface (FastAPI): health, readiness, state and recent actions. Read-only."""
+"""The HTTP surface (FastAPI): health, readiness, state, history and metrics, read-only.
+
+The only writes are `POST /control/pause|resume|stop`, which need the bearer token from the
+settings (compared in constant time) and are disabled when none is configured. Nothing here can
+change the policy, its limits, the rent payee, the prompt or the model. Bodies over 64 KiB get
+413; a method a path does not serve gets 405.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from agent import views
 from agent.records import TickRecord
 from agent.runtime import Runtime
 from wallets.errors import ChainError
 
 _STALE_INTERVALS = 3
 _DECISION_SLACK_S = 30.0
+MAX_BODY_BYTES = 64 * 1024
+_UNHEALTHY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Unhealthy or not ready; the body says why"}
+}
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="OpenForager agent", version="0.1.0", docs_url=None, redoc_url=None)
 
-    @app.get("/healthz")
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": "request body too large"}, status_code=413)
+        if length is None and request.headers.get("transfer-encoding"):
+            return JSONResponse({"detail": "chunked bodies are not accepted"}, status_code=411)
+        return await call_next(request)
+
+    @app.get("/healthz", response_model=views.Health, responses=_UNHEALTHY)
     def healthz() -> JSONResponse:
         """Liveness: the process and its scheduler are alive and ticks are not stale."""
-        body = _health(runtime)
-        return JSONResponse(body, status_code=200 if body["ok"] else 503)
+        body = views.Health(**_health(runtime))
+        return JSONResponse(body.model_dump(), status_code=200 if body.ok else 503)
 
-    @app.get("/readyz")
+    @app.get("/readyz", response_model=views.Readiness, responses=_UNHEALTHY)
     def readyz() -> JSONResponse:
         """Readiness: the model is loaded and the chain answers."""
-        body = _readiness(runtime)
-        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+        body = views.Readiness(**_readiness(runtime))
+        return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
-    @app.get("/state")
+    @app.get("/state", response_model=views.State)
     def state() -> dict[str, Any]:
         """The one document an operator needs about this agent."""
         return _state(runtime)
+
+    @app.get("/ticks", response_model=views.Ticks)
+    def ticks(
+        since: int = Query(0, ge=0, le=2**62), limit: int = Query(100, ge=1, le=1000)
+    ) -> dict[str, Any]:
+        """Stored tick records from tick `since`, oldest first; page with `next_since`."""
+        records = runtime.store.records(limit=limit, since=since) if runtime.store else []
+        following = records[-1]["tick"] + 1 if len(records) == limit else None
+        return {"ticks": records, "next_since": following}
+
+    @app.post("/control/{command}", response_model=views.ControlAnswer)
+    def control(command: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """pause, resume or stop the agent; needs `Authorization: Bearer <control token>`."""
+        _authorize(runtime, authorization)
+        action = runtime.controls.get(command)
+        if action is None:
+            raise HTTPException(404, f"unknown control {command!r}: pause, resume or stop")
+        action()
+        return {"done": command, "paused": runtime.paused}
 
     @app.get("/metrics")
     def prometheus() -> Response:
@@ -42,13 +85,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         text = runtime.telemetry.prometheus_text() if runtime.telemetry else b""
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/actions")
+    @app.get("/actions", response_model=views.Actions)
     def actions(limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
         """Recent actions (swaps, rent, vetoes) with their transaction hashes, newest first."""
         items = runtime.store.actions(limit) if runtime.store else []
         return {"actions": items}
 
     return app
+
+
+def _authorize(runtime: Runtime, authorization: str | None) -> None:
+    token = runtime.settings.http.control_token
+    if token is None:
+        raise HTTPException(403, "control is disabled: no FORAGER_HTTP__CONTROL_TOKEN is set")
+    given = (authorization or "").removeprefix("Bearer ").encode()
+    if not authorization or not hmac.compare_digest(given, token.get_secret_value().encode()):
+        raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
 
 
 def _health(runtime: Runtime) -> dict[str, Any]:
@@ -62,15 +114,17 @@ def _health(runtime: Runtime) -> dict[str, Any]:
         reasons.append(f"start-up failed: {runtime.startup_error}")
     if runtime.sender is not None and runtime.sender.halted:
         reasons.append(runtime.sender.halted)
-    if agent is not None and agent.alive and not runtime.scheduler_running and not runtime.stopping:
+    ticking = agent is not None and agent.alive and not runtime.paused and not runtime.stopping
+    if ticking and not runtime.scheduler_running:
         reasons.append("scheduler is not running")
     stale_after = _STALE_INTERVALS * interval + _DECISION_SLACK_S
-    if agent is not None and agent.alive and since is not None and since > stale_after:
+    if ticking and since is not None and since > stale_after:
         reasons.append(f"last tick was {since:.0f} s ago (interval {interval} s)")
     return {
         "ok": not reasons,
         "reasons": reasons,
         "agent_alive": None if agent is None else agent.alive,
+        "paused": runtime.paused,
         "scheduler_running": runtime.scheduler_running,
         "signer_halted": runtime.sender is not None and runtime.sender.halted is not None,
         "seconds_since_last_tick": since,
@@ -112,6 +166,7 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         "alive": None if agent is None else agent.alive,
         "death_cause": None if agent is None else agent.death_cause,
         "age_ticks": None if agent is None else agent.age,
+        "paused": runtime.paused,
         "tick": None,
         "block": None,
         "balances": None,

@@ -110,8 +110,9 @@ class WalletSettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="loopback unless told (the image sets 0.0.0.0)")
     port: int = Field(8080, ge=0, le=65535)
+    control_token: SecretStr | None = Field(None, description="enables POST /control/*")
 
 
 class AkashSettings(BaseModel):

@@ -56,6 +56,11 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime = Runtime(settings)
+        self.runtime.controls = {
+            "pause": self._pause,
+            "resume": self._resume,
+            "stop": self._stop_by_operator,
+        }
         self.http_port: int | None = None
         self._stop = threading.Event()
         self._ticks_run = 0
@@ -231,6 +236,23 @@ class Daemon:
             stable=to_base(a.agent_stable, STABLE_DECIMALS),
             risk=to_base(a.agent_risk, RISK_DECIMALS),
         )
+
+    def _pause(self) -> None:
+        if self._scheduler is not None and not self.runtime.paused:
+            self._scheduler.pause()
+        self.runtime.paused = True
+        log.warning("agent_paused", by="operator")
+
+    def _resume(self) -> None:
+        agent = self.runtime.agent
+        if self._scheduler is not None and agent is not None and agent.alive:
+            self._scheduler.resume()
+        self.runtime.paused = False
+        log.warning("agent_resumed", by="operator")
+
+    def _stop_by_operator(self) -> None:
+        log.warning("stop_requested", by="operator")
+        self._stop.set()
 
     def _start_scheduler(self) -> None:
         scheduler = BackgroundScheduler(timezone=UTC)

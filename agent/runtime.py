@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.config import Settings
@@ -31,3 +32,5 @@ class Runtime:
     startup_error: str | None = None
     chain_error: str | None = None
     stopping: bool = False
+    paused: bool = False
+    controls: dict[str, Callable[[], None]] = field(default_factory=dict)

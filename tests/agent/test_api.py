@@ -1,0 +1,78 @@
+"""The HTTP surface in front of a real running agent: typed answers, history, control only
+with the token, 405 and 413."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ForagerProcess
+
+TOKEN = "operator-token-123456"
+
+
+def test_openapi_describes_every_endpoint_and_history_pages(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """/openapi.json names each endpoint with a schema; /ticks pages through stored records."""
+    agent = ForagerProcess(tmp_path / "data", "--interval", "0.3")
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=2)
+    spec = agent.get("/openapi.json").json()
+    for path in ("/healthz", "/readyz", "/state", "/ticks", "/actions", "/control/{command}"):
+        assert path in spec["paths"], path
+    assert {"State", "Health", "Readiness", "Ticks", "Actions"} <= set(
+        spec["components"]["schemas"]
+    )
+    first = agent.get("/ticks?since=0&limit=2").json()
+    assert [t["tick"] for t in first["ticks"]] == [0, 1] and first["next_since"] == 2
+    rest = agent.get(f"/ticks?since={first['next_since']}&limit=2").json()
+    assert rest["ticks"][0]["tick"] == 2
+    assert agent.get("/ticks?since=-1").status_code == 422
+    assert agent.get("/state").json()["paused"] is False
+    assert agent.terminate() == 0
+
+
+def test_control_needs_the_token_and_nothing_else_writes(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """Without a token control is off; with one: 401 without it, pause/resume/stop with it."""
+    off = ForagerProcess(tmp_path / "off", "--interval", "0.3")
+    forager.append(off)
+    off.wait_event("agent_started")
+    assert httpx.post(off.url + "/control/pause", timeout=10).status_code == 403
+    assert off.terminate() == 0
+
+    agent = ForagerProcess(
+        tmp_path / "on", "--interval", "0.3", env={"FORAGER_HTTP__CONTROL_TOKEN": TOKEN}
+    )
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=1)
+    url = agent.url
+    assert httpx.post(url + "/control/pause", timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert httpx.post(url + "/control/pause", headers=wrong, timeout=10).status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    paused = httpx.post(url + "/control/pause", headers=auth, timeout=10)
+    assert paused.status_code == 200 and paused.json() == {"done": "pause", "paused": True}
+    assert agent.get("/healthz").json()["paused"] is True
+    time.sleep(0.6)  # a tick already running when paused may still finish
+    held = agent.get("/state").json()["tick"]
+    time.sleep(1.2)  # four intervals: a running scheduler would have ticked
+    assert agent.get("/state").json()["tick"] == held
+    assert agent.get("/healthz").status_code == 200  # a deliberate pause is not a fault
+    assert httpx.put(url + "/state", timeout=10).status_code == 405
+    assert httpx.post(url + "/state", timeout=10).status_code == 405
+    big = httpx.post(url + "/control/pause", headers=auth, content=b"x" * 100_000, timeout=10)
+    assert big.status_code == 413
+    assert httpx.post(url + "/control/rent", headers=auth, timeout=10).status_code == 404
+    resumed = httpx.post(url + "/control/resume", headers=auth, timeout=10)
+    assert resumed.json()["paused"] is False
+    ticks_before = agent.get("/state").json()["tick"]
+    agent.wait_event("tick_finished", tick=ticks_before + 1)
+    stopped = httpx.post(url + "/control/stop", headers=auth, timeout=10)
+    assert stopped.status_code == 200
+    assert agent.wait(timeout=60) == 0
+    assert TOKEN not in "\n".join(agent.lines)
