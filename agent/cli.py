@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_akash(commands)
     _add_model(commands)
     _add_logs(commands)
+    status = commands.add_parser("status", help="an agent's state at a glance")
+    status.add_argument("url", nargs="?", default="http://127.0.0.1:8080")
     return parser
 
 
@@ -328,6 +330,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _status(args: argparse.Namespace) -> int:
+    from agent.statusview import fetch, render
+
+    state, health = fetch(args.url)
+    print(render(state, health))
+    return 0 if health.get("ok") else 1
+
+
 def _logs(args: argparse.Namespace) -> int:
     from agent.logview import follow, show
 
@@ -358,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "telemetry": _telemetry,
         "akash": _akash,
         "logs": _logs,
+        "status": _status,
     }
     try:
         return commands[args.command](args)

@@ -3,6 +3,8 @@ with the token, 405 and 413."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -76,3 +78,33 @@ def test_control_needs_the_token_and_nothing_else_writes(
     assert stopped.status_code == 200
     assert agent.wait(timeout=60) == 0
     assert TOKEN not in "\n".join(agent.lines)
+
+
+def test_status_command_shows_the_agent(tmp_path: Path, forager: list[ForagerProcess]):
+    """`forager status URL` prints identity, health, money, rent and the last decision."""
+    agent = ForagerProcess(tmp_path / "data", "--interval", "0.3")
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=1)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status", agent.url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("agent-") and "ALIVE" in lines[0]
+    assert lines[1] == "health: ok"
+    assert any(line.startswith("net worth ") for line in lines)
+    assert any(line.startswith("rent 5 every 10 ticks") for line in lines)
+    assert lines[-1].startswith("last: tick ")
+    assert agent.terminate() == 0
+    gone = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status", agent.url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert gone.returncode == 2 and "no agent answered" in gone.stderr
