@@ -29,6 +29,7 @@ check: setup
 
 bench: setup
 	python -m bench.telemetry_overhead
+	python -m bench.http_load
 
 fix: setup
 	ruff format .

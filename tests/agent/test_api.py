@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,3 +109,37 @@ def test_status_command_shows_the_agent(tmp_path: Path, forager: list[ForagerPro
         timeout=60,
     )
     assert gone.returncode == 2 and "no agent answered" in gone.stderr
+
+
+def test_answers_stay_correct_under_load_while_ticking(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """Bounded load (4 clients x 150 requests) on /state and /healthz: every answer is right
+    and the agent keeps ticking."""
+    agent = ForagerProcess(tmp_path / "data", "--interval", "0.3")
+    forager.append(agent)
+    agent.wait_event("tick_finished", tick=0)
+    url = agent.url
+    bad: list[str] = []
+
+    def client() -> None:
+        with httpx.Client(timeout=10) as http:
+            for i in range(150):
+                path = "/state" if i % 2 else "/healthz"
+                response = http.get(url + path)
+                body = response.json()
+                ok = response.status_code == 200 and (
+                    body.get("agent_id", "").startswith("agent-") or body.get("ok") is True
+                )
+                if not ok:
+                    bad.append(f"{path}: {response.status_code} {response.text[:100]}")
+
+    before = agent.get("/state").json()["tick"]
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert bad == []
+    agent.wait_event("tick_finished", tick=before + 2)
+    assert agent.terminate() == 0
