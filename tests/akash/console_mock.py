@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +18,7 @@ from jsonschema import Draft7Validator
 
 from akash.validate import find_schema
 from tests.conftest import REPO
+from tests.loopback import LoopbackServer
 
 SPEC = json.loads((find_schema(REPO).parent / "console-api" / "openapi.json").read_text())
 OWNER = "akash1owner0000000000000000000000000000000"
@@ -137,17 +137,14 @@ class ConsoleMock:
             def log_message(self, *_: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.loopback = LoopbackServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.loopback.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
     def _check(self, where: str, schema: dict[str, Any], value: Any) -> None:
         for error in Draft7Validator(schema).iter_errors(value):
