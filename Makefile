@@ -30,6 +30,7 @@ check: setup
 bench: setup
 	python -m bench.telemetry_overhead
 	python -m bench.http_load
+	python -m bench.decision --threads 1,2
 
 fix: setup
 	ruff format .

@@ -122,10 +122,18 @@ def _add_akash(commands: Any) -> None:
     for name, text in (
         ("status", "a deployment's state and its lease URIs"),
         ("close", "close a deployment (its remaining deposit returns)"),
-        ("logs", "how to stream a lease's logs"),
     ):
         one = akash_commands.add_parser(name, help=text)
         one.add_argument("dseq")
+    logs = akash_commands.add_parser("logs", help="stream a lease's logs from its provider")
+    logs.add_argument("dseq")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep streaming new lines")
+    logs.add_argument("--tail", type=int, default=100, help="lines from the end to start with")
+    logs.add_argument("--service", help="one service of the SDL (default: all)")
+    logs.add_argument("--event", help="only this event, e.g. swap_submitted")
+    logs.add_argument(
+        "--level", choices=["debug", "info", "warning", "error"], help="this level and above"
+    )
     topup = akash_commands.add_parser("topup", help="add funds to a deployment's escrow")
     topup.add_argument("dseq")
     topup.add_argument("--usd", type=float, required=True)
@@ -267,17 +275,12 @@ def _console(args: argparse.Namespace) -> int:
     from akash.console import ConsoleClient
     from akash.deploy import deploy
 
-    if args.akash_command == "logs":
-        # The Console API has no log stream; the provider serves it to the lease owner.
-        print(
-            f"provider-services lease-logs --dseq {args.dseq} --provider $PROVIDER "
-            "--from $AKASH_KEY_NAME --follow | forager logs -"
-        )
-        return 0
     settings = load_settings().akash
     key = settings.api_key.get_secret_value() if settings.api_key else ""
     secrets.register(key)
     client = ConsoleClient(key, base_url=settings.console_url)
+    if args.akash_command == "logs":
+        return _lease_logs(client, args)
     if args.akash_command == "deploy":
         sdl = args.sdl.read_text()
         done = deploy(
@@ -303,6 +306,32 @@ def _console(args: argparse.Namespace) -> int:
     print(f"dseq {status.dseq}: {status.state}")
     for lease in status.leases:
         print(f"  lease {lease.provider}: {lease.state} {' '.join(lease.uris)}")
+    return 0
+
+
+def _lease_logs(client: Any, args: argparse.Namespace) -> int:
+    """The Console finds the lease and its provider and mints a JWT; the provider streams."""
+    from agent.logview import show
+    from akash import leaselogs
+
+    status = client.deployment(args.dseq)
+    lease = next((item for item in status.leases if item.state == "active"), None)
+    if lease is None:
+        raise AkashError(f"dseq {args.dseq} has no active lease (state: {status.state})")
+    url = leaselogs.logs_url(
+        client.provider_host(lease.provider),
+        status.dseq,
+        lease.gseq,
+        lease.oseq,
+        follow=args.follow,
+        tail=args.tail,
+        service=args.service,
+    )
+    lines = (line.message for line in leaselogs.stream(url, client.lease_token(("logs",))))
+    try:
+        show(lines, sys.stdout, event=args.event, level=args.level, colour=sys.stdout.isatty())
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from akash.errors import AkashError
+from telemetry.redaction import secrets
 
 DEFAULT_URL = "https://console-api.akash.network"
 _UNAUTHORIZED = 401
@@ -62,6 +63,8 @@ class LeaseStatus:
     provider: str
     state: str
     uris: tuple[str, ...]
+    gseq: int = 1
+    oseq: int = 1
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,35 @@ class ConsoleClient:
         body = {"data": {"dseq": dseq, "deposit": usd}}
         return _status(self._call("POST", "/v1/deposit-deployment", body))
 
+    def provider_host(self, address: str) -> str:
+        """The provider's `hostUri` from its on-chain record (the only source of that URL)."""
+        provider = self._call("GET", f"/v1/providers/{address}", wrapped=False)
+        host = provider.get("hostUri") if isinstance(provider, dict) else None
+        if not host:
+            raise ConsoleError(f"GET /v1/providers/{address}: no hostUri in the answer")
+        return str(host)
+
+    def lease_token(self, scope: tuple[str, ...] = ("logs",), ttl_s: int = 1800) -> str:
+        """A short-lived JWT the providers accept for these actions on the wallet's leases.
+
+        The token is a credential: it is registered with the redactor before it is returned.
+        """
+        body = {"data": {"ttl": ttl_s, "leases": {"access": "scoped", "scope": list(scope)}}}
+        data = self._call("POST", "/v1/create-jwt-token", body)
+        token = str(data.get("token") or "") if isinstance(data, dict) else ""
+        if not token:
+            raise ConsoleError("POST /v1/create-jwt-token: no token in the answer")
+        secrets.register(token)
+        return token
+
     def _call(
         self,
         method: str,
         path: str,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        *,
+        wrapped: bool = True,
     ) -> Any:
         try:
             response = self._http.request(method, path, json=json, params=params)
@@ -133,8 +159,9 @@ class ConsoleClient:
         if response.status_code >= 400:
             raise _error(method, path, response)
         try:
-            return response.json()["data"]
-        except (ValueError, KeyError) as exc:
+            body = response.json()
+            return body["data"] if wrapped else body
+        except (ValueError, KeyError, TypeError) as exc:
             raise ConsoleError(f"{method} {path}: unexpected answer (no data)") from exc
 
     def close_session(self) -> None:
@@ -184,7 +211,16 @@ def _status(data: dict[str, Any]) -> DeploymentStatus:
     for lease in data.get("leases") or []:
         services = ((lease.get("status") or {}).get("services")) or {}
         uris = tuple(uri for service in services.values() for uri in service.get("uris") or [])
-        leases.append(LeaseStatus(str(lease["id"]["provider"]), str(lease["state"]), uris))
+        lease_id = lease["id"]
+        leases.append(
+            LeaseStatus(
+                str(lease_id["provider"]),
+                str(lease["state"]),
+                uris,
+                gseq=int(lease_id.get("gseq", 1)),
+                oseq=int(lease_id.get("oseq", 1)),
+            )
+        )
     return DeploymentStatus(str(deployment["id"]["dseq"]), str(deployment["state"]), tuple(leases))
 
 

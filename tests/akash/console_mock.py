@@ -75,6 +75,18 @@ def _deployment(dseq: str, state: str, leases: list[dict[str, Any]]) -> dict[str
     }
 
 
+def example(schema: dict[str, Any]) -> Any:
+    """The smallest instance of a (fixed) schema: required properties only, plain values."""
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) else kind
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: example(props[name]) for name in schema.get("required", []) if name in props}
+    return {"array": [], "string": "x", "number": 0, "integer": 0, "boolean": False}.get(str(kind))
+
+
 def _bid(dseq: str, provider: str, amount: str, gpu: str | None) -> dict[str, Any]:
     attributes = [{"key": f"vendor/nvidia/model/{gpu}", "value": "true"}] if gpu else []
     offer = {
@@ -120,6 +132,8 @@ class ConsoleMock:
         self.violations: list[str] = []
         self.calls: list[str] = []
         self.deployments: dict[str, dict[str, Any]] = {}
+        self.provider_hosts: dict[str, str] = {}  # provider address -> hostUri
+        self.tokens: list[dict[str, Any]] = []  # the `data` of each JWT request
         self._next = 1000
         self._polls = 0
         mock = self
@@ -182,6 +196,10 @@ class ConsoleMock:
             return "/v1/leases", "lease", 200
         if method == "post" and path == "/v1/deposit-deployment":
             return "/v1/deposit-deployment", "deposit", 200
+        if method == "post" and path == "/v1/create-jwt-token":
+            return "/v1/create-jwt-token", "token", 201
+        if method == "get" and re.fullmatch(r"/v1/providers/akash1\w+", path):
+            return "/v1/providers/{address}", "provider", 200
         if re.fullmatch(r"/v1/deployments/\d+", path):
             return "/v1/deployments/{dseq}", {"get": "get", "delete": "close"}[method], 200
         return None
@@ -239,6 +257,16 @@ class ConsoleMock:
     def _close(self, url: Any, _body: Any) -> dict[str, Any]:
         self.deployments[url.path.rsplit("/", 1)[-1]]["state"] = "closed"
         return {"data": {"success": True}}
+
+    def _provider(self, url: Any, _body: Any) -> dict[str, Any]:
+        address = url.path.rsplit("/", 1)[-1]
+        provider = example(_schema("/v1/providers/{address}", "get", 200))
+        host = self.provider_hosts.get(address, f"https://{address}.example:8443")
+        return {**provider, "owner": address, "hostUri": host}  # not wrapped in `data`
+
+    def _token(self, _url: Any, body: Any) -> dict[str, Any]:
+        self.tokens.append(body["data"])
+        return {"data": {"token": f"jwt-{len(self.tokens)}-secret"}}
 
     def _deposit(self, _url: Any, body: Any) -> dict[str, Any]:
         dseq = body["data"]["dseq"]

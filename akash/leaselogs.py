@@ -1,0 +1,89 @@
+"""A lease's container logs, streamed from its provider.
+
+Logs never pass through the Console API: the provider serves them on a WebSocket at
+`{hostUri}/lease/{dseq}/{gseq}/{oseq}/logs`, to a bearer of a JWT with the `logs` scope (minted
+by the Console for a managed wallet). Each frame is a JSON object `{"name": <pod>, "message":
+<one line>}`. Providers serve TLS with a self-signed certificate: as Akash documents, the JWT is
+the authentication and the certificate is not verified (for this connection only).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.sync.client import connect
+
+from akash.errors import AkashError
+
+_REFUSED = (401, 403)
+
+
+class LeaseLogError(AkashError):
+    """The provider's log stream could not be opened or broke off."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    pod: str
+    message: str
+
+
+def logs_url(
+    host_uri: str, dseq: str, gseq: int, oseq: int, *, follow: bool, tail: int, service: str | None
+) -> str:
+    """The WebSocket URL of a lease's logs, from the provider's `hostUri` (https://host:8443)."""
+    parts = urlsplit(host_uri if "://" in host_uri else f"https://{host_uri}")
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise LeaseLogError(f"provider hostUri {host_uri!r}: expected https://host[:port]")
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    query: dict[str, str] = {"follow": "true" if follow else "false", "tail": str(tail)}
+    if service:
+        query["service"] = service
+    return f"{scheme}://{parts.netloc}/lease/{dseq}/{gseq}/{oseq}/logs?{urlencode(query)}"
+
+
+def stream(url: str, token: str, *, open_timeout_s: float = 20.0) -> Iterator[LogLine]:
+    """The lines of a lease's log stream, as the provider sends them, until it closes."""
+    where = url.split("?", 1)[0]
+    context = None
+    if url.startswith("wss://"):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # providers' certificates are self-signed
+    try:
+        socket = connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            ssl=context,
+            open_timeout=open_timeout_s,
+            max_size=2**20,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        hint = " (the token expired or lacks the 'logs' scope)" if status in _REFUSED else ""
+        raise LeaseLogError(f"{where}: the provider answered {status}{hint}") from None
+    except (OSError, TimeoutError, InvalidURI, WebSocketException) as exc:
+        raise LeaseLogError(f"{where}: provider unreachable: {exc}") from None
+    with socket:
+        try:
+            for frame in socket:
+                yield _line(frame)
+        except ConnectionClosed as exc:
+            if exc.rcvd is None or exc.rcvd.code not in (1000, 1001):
+                raise LeaseLogError(f"{where}: the log stream broke off: {exc}") from None
+
+
+def _line(frame: str | bytes) -> LogLine:
+    text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return LogLine("", text.rstrip("\n"))
+    if isinstance(record, dict) and "message" in record:
+        return LogLine(str(record.get("name", "")), str(record["message"]).rstrip("\n"))
+    return LogLine("", text.rstrip("\n"))
