@@ -8,13 +8,18 @@ change the policy, its limits, the rent payee, the prompt or the model. Bodies o
 
 from __future__ import annotations
 
+import functools
 import hmac
+import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from agent import views
 from agent.records import TickRecord
@@ -24,6 +29,8 @@ from wallets.errors import ChainError
 _STALE_INTERVALS = 3
 _DECISION_SLACK_S = 30.0
 MAX_BODY_BYTES = 64 * 1024
+_RECENT_ACTIONS = 5
+_MIN_FREE_BYTES = 64 * 2**20
 _UNHEALTHY: dict[int | str, dict[str, Any]] = {
     503: {"description": "Unhealthy or not ready; the body says why"}
 }
@@ -85,6 +92,35 @@ def create_app(runtime: Runtime) -> FastAPI:
         text = runtime.telemetry.prometheus_text() if runtime.telemetry else b""
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    @app.get("/series", response_model=views.Series)
+    def series(
+        since: int = Query(0, ge=0, le=2**62), limit: int = Query(1000, ge=1, le=5000)
+    ) -> dict[str, Any]:
+        """Per-tick columns for charts (price, net worth, runway, action, outcome)."""
+        rows = runtime.store.series(since, limit) if runtime.store else []
+        return {
+            "ticks": [row[0] for row in rows],
+            "price": [float(row[1]) for row in rows],
+            "net_worth": [row[2] / 10 ** row[6] for row in rows],
+            "runway": [float(row[3]) for row in rows],
+            "action": [str(row[4]) for row in rows],
+            "status": [str(row[5]) for row in rows],
+            "next_since": rows[-1][0] + 1 if len(rows) == limit else None,
+        }
+
+    @app.get("/", response_class=HTMLResponse)
+    def dashboard() -> HTMLResponse:
+        """The live dashboard: this agent at a glance (no external resources)."""
+        return HTMLResponse(_asset("index.html"), headers=_PAGE_HEADERS)
+
+    @app.get("/dashboard/{name}", response_class=PlainTextResponse)
+    def dashboard_asset(name: str) -> Response:
+        """The dashboard's script and style sheet."""
+        kinds = {"app.js": "text/javascript", "style.css": "text/css"}
+        if name not in kinds:
+            raise HTTPException(404, f"no dashboard file {name!r}")
+        return Response(_asset(name), media_type=kinds[name], headers=_PAGE_HEADERS)
+
     @app.get("/actions", response_model=views.Actions)
     def actions(limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
         """Recent actions (swaps, rent, vetoes) with their transaction hashes, newest first."""
@@ -92,6 +128,19 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"actions": items}
 
     return app
+
+
+_PAGE_HEADERS = {
+    # Only this agent's own files and endpoints: no inline script, no other origin.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return (resources.files("agent") / "dashboard" / name).read_bytes()
 
 
 def _authorize(runtime: Runtime, authorization: str | None) -> None:
@@ -104,32 +153,113 @@ def _authorize(runtime: Runtime, authorization: str | None) -> None:
 
 
 def _health(runtime: Runtime) -> dict[str, Any]:
+    """Liveness with reasons: each check is named, and any failing one makes it unhealthy."""
     agent = runtime.agent
     interval = runtime.settings.interval_s
     since = None
     if agent is not None and agent.last_tick_at is not None:
         since = round(time.time() - agent.last_tick_at, 3)
-    reasons = []
-    if runtime.startup_error:
-        reasons.append(f"start-up failed: {runtime.startup_error}")
-    if runtime.sender is not None and runtime.sender.halted:
-        reasons.append(runtime.sender.halted)
     ticking = agent is not None and agent.alive and not runtime.paused and not runtime.stopping
-    if ticking and not runtime.scheduler_running:
-        reasons.append("scheduler is not running")
-    stale_after = _STALE_INTERVALS * interval + _DECISION_SLACK_S
-    if ticking and since is not None and since > stale_after:
-        reasons.append(f"last tick was {since:.0f} s ago (interval {interval} s)")
+    checks: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, ok: bool, detail: str) -> None:
+        checks[name] = {"ok": ok, "detail": detail}
+
+    if runtime.startup_error:
+        check("start", False, f"start-up failed: {runtime.startup_error}")
+    check(
+        "model",
+        agent is not None,
+        f"{agent.model} loaded" if agent is not None else "model not loaded yet",
+    )
+    if agent is not None:
+        check("alive", agent.alive, "alive" if agent.alive else f"died: {agent.death_cause}")
+    if ticking:
+        check(
+            "scheduler",
+            runtime.scheduler_running,
+            "running" if runtime.scheduler_running else "scheduler is not running",
+        )
+        stale_after = _STALE_INTERVALS * interval + _DECISION_SLACK_S
+        fresh = since is None or since <= stale_after
+        check(
+            "ticks",
+            fresh,
+            "no tick yet"
+            if since is None
+            else f"last tick {since:.1f} s ago (interval {interval} s, stale after "
+            f"{stale_after:.0f} s)",
+        )
+    if runtime.chain is not None:
+        check(
+            "chain",
+            runtime.chain_error is None,
+            "reachable at the last tick"
+            if runtime.chain_error is None
+            else f"last tick held: {runtime.chain_error}",
+        )
+    if runtime.sender is not None:
+        halted = runtime.sender.halted
+        check("signer", halted is None, halted or "nonces are ours")
+    check(*_journal_check(runtime))
+    funds = _funds(runtime)
+    for name, (ok, detail) in funds.items():
+        check(name, ok, detail)
+    reasons = [item["detail"] for item in checks.values() if not item["ok"]]
+    has_funds = None if not funds else all(ok for ok, _ in funds.values())
     return {
+        "is_healthy": not reasons,
         "ok": not reasons,
         "reasons": reasons,
+        "checks": checks,
         "agent_alive": None if agent is None else agent.alive,
         "paused": runtime.paused,
         "scheduler_running": runtime.scheduler_running,
         "signer_halted": runtime.sender is not None and runtime.sender.halted is not None,
+        "has_required_funds": has_funds,
         "seconds_since_last_tick": since,
+        "seconds_since_last_transition": since,
         "interval_s": interval,
         "uptime_s": round(time.time() - runtime.started_at, 3),
+    }
+
+
+def _journal_check(runtime: Runtime) -> tuple[str, bool, str]:
+    """The data dir (state store and transaction journal) must be writable, with room."""
+    folder = runtime.settings.data_dir
+    if folder.exists() and not folder.is_dir():
+        return "journal", False, f"data dir {folder} is not a folder"
+    if not folder.is_dir():
+        return "journal", runtime.agent is None, f"data dir {folder} does not exist yet"
+    if not os.access(folder, os.W_OK):
+        return "journal", False, f"data dir {folder} is not writable"
+    free = shutil.disk_usage(folder).free
+    if free < _MIN_FREE_BYTES:
+        return "journal", False, f"data dir {folder} has {free // 2**20} MiB free"
+    return "journal", True, f"writable, {free // 2**20} MiB free"
+
+
+def _funds(runtime: Runtime) -> dict[str, tuple[bool, str]]:
+    """Gas money above the policy's floor, and stable for the rent now due or next due."""
+    agent = runtime.agent
+    record = None if agent is None else agent.last_record
+    if agent is None or record is None or not agent.alive:
+        return {}
+    balances = record.balances_after
+    floor = agent.limits.min_native
+    status = agent.rent_status()
+    rent_needed = status.amount_due or status.amount
+    decimals = record.observation.stable_decimals
+    return {
+        "gas_funds": (
+            balances.native >= floor,
+            f"native {balances.native / 1e18:.6g} vs floor {floor / 1e18:.6g}",
+        ),
+        "rent_funds": (
+            balances.stable >= rent_needed,
+            f"stable {balances.stable / 10**decimals:.6g} vs next rent "
+            f"{rent_needed / 10**decimals:.6g}",
+        ),
     }
 
 
@@ -162,7 +292,9 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         "generation": runtime.settings.generation,
         "address": runtime.address,
         "chain_id": runtime.chain_id,
+        "strategy": None if agent is None else agent.strategy,
         "model": None if agent is None else agent.model,
+        "adapter": None if agent is None else agent.adapter,
         "alive": None if agent is None else agent.alive,
         "death_cause": None if agent is None else agent.death_cause,
         "age_ticks": None if agent is None else agent.age,
@@ -173,10 +305,14 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         "price": None,
         "net_worth": None,
         "runway_periods": None,
+        "recent_prices": [],
+        "price_change_pct": None,
         "last_decision": None,
+        "policy_verdict": None,
         "last_veto": None,
         "last_outcome": None,
         "last_rent_outcome": None,
+        "recent_actions": [],
         "rent": {
             "landlord": runtime.landlord,
             "amount": str(rent_cfg.amount),
@@ -192,11 +328,23 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         owed_periods=status.arrears,
         overdue_ticks=status.overdue_ticks,
         next_due_in_ticks=status.ticks_until_due,
+        amount_due=str(Decimal(status.amount_due) / 10 ** _stable_decimals(agent)),
     )
+    prices = list(agent.recent_prices)
+    doc["recent_prices"] = prices
+    if len(prices) >= 2 and prices[0] > 0:
+        doc["price_change_pct"] = round((prices[-1] / prices[0] - 1) * 100, 4)
+    if runtime.store is not None:
+        doc["recent_actions"] = runtime.store.actions(_RECENT_ACTIONS)
     record = agent.last_record
     if record is not None:
         doc.update(_from_record(record))
     return doc
+
+
+def _stable_decimals(agent: Any) -> int:
+    record = agent.last_record
+    return 6 if record is None else int(record.observation.stable_decimals)
 
 
 def _from_record(record: TickRecord) -> dict[str, Any]:
@@ -227,6 +375,13 @@ def _from_record(record: TickRecord) -> dict[str, Any]:
             None
             if record.veto is None
             else {"rule": record.veto.rule, "detail": record.veto.detail}
+        ),
+        "policy_verdict": (
+            f"vetoed: {record.veto.rule}"
+            if record.veto is not None
+            else "allowed"
+            if record.action is not None
+            else "nothing to do"
         ),
         "last_outcome": _outcome(record.outcome),
         "last_rent_outcome": None if record.rent_outcome is None else _outcome(record.rent_outcome),

@@ -59,6 +59,7 @@ class Agent:
         store: Store,
         on_record: Callable[[TickRecord], None] | None = None,
         strategy: str = "llm",
+        adapter: str | None = None,
     ) -> None:
         self.agent_id = agent_id
         self.generation = generation
@@ -70,6 +71,7 @@ class Agent:
         self._store = store
         self.on_record = on_record
         self.strategy = strategy
+        self.adapter = adapter
         self._lock = threading.Lock()
         self.age = store.age()
         self.paid_periods = store.paid_periods()
@@ -89,6 +91,14 @@ class Agent:
     @property
     def model(self) -> str:
         return self._decider.name
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def recent_prices(self) -> tuple[float, ...]:
+        return tuple(self._prices)
 
     def rent_status(self) -> RentStatus:
         return RentStatus(self._rent.amount, self._rent.period_ticks, self.age, self.paid_periods)
@@ -221,6 +231,7 @@ class Agent:
             alive=not died,
             death_cause=cause,
             model=self._decider.name,
+            adapter=self.adapter,
             strategy=self.strategy,
         )
         self._store.append(record, self.paid_periods)

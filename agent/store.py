@@ -152,6 +152,21 @@ class Store:
                 ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def series(self, since: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """(tick, price, net worth, runway, action, status, stable decimals) from `since`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tick, json_extract(record, '$.observation.price'),"
+                " json_extract(record, '$.net_worth_after'),"
+                " json_extract(record, '$.runway_after'),"
+                " json_extract(record, '$.decision.action'),"
+                " json_extract(record, '$.outcome.status'),"
+                " json_extract(record, '$.observation.stable_decimals')"
+                " FROM ticks WHERE tick >= ? ORDER BY tick LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        return [tuple(row) for row in rows]
+
     def actions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent actions (swaps, rent, vetoes), newest first."""
         with self._lock:

@@ -7,14 +7,26 @@ from typing import Any
 from pydantic import BaseModel
 
 
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
 class Health(BaseModel):
+    """Liveness with reasons. `checks` names each one: start, model, alive, scheduler, ticks,
+    chain, signer, journal, gas_funds, rent_funds (those that apply at the moment)."""
+
+    is_healthy: bool
     ok: bool
     reasons: list[str]
+    checks: dict[str, Check]
     agent_alive: bool | None
     paused: bool
     scheduler_running: bool
     signer_halted: bool
+    has_required_funds: bool | None
     seconds_since_last_tick: float | None
+    seconds_since_last_transition: float | None
     interval_s: float
     uptime_s: float
 
@@ -65,29 +77,7 @@ class Rent(BaseModel):
     owed_periods: int | None = None
     overdue_ticks: int | None = None
     next_due_in_ticks: int | None = None
-
-
-class State(BaseModel):
-    agent_id: str | None
-    generation: int
-    address: str | None
-    chain_id: int | None
-    model: str | None
-    alive: bool | None
-    death_cause: str | None
-    age_ticks: int | None
-    paused: bool
-    tick: int | None
-    block: int | None
-    balances: Balances | None
-    price: float | None
-    net_worth: float | None
-    runway_periods: float | None
-    last_decision: LastDecision | None
-    last_veto: VetoView | None
-    last_outcome: OutcomeView | None
-    last_rent_outcome: OutcomeView | None
-    rent: Rent
+    amount_due: str | None = None
 
 
 class Action(BaseModel):
@@ -105,8 +95,49 @@ class Action(BaseModel):
     rebuilt: bool = False
 
 
+class State(BaseModel):
+    agent_id: str | None
+    generation: int
+    address: str | None
+    chain_id: int | None
+    strategy: str | None
+    model: str | None
+    adapter: str | None
+    alive: bool | None
+    death_cause: str | None
+    age_ticks: int | None
+    paused: bool
+    tick: int | None
+    block: int | None
+    balances: Balances | None
+    price: float | None
+    net_worth: float | None
+    runway_periods: float | None
+    recent_prices: list[float]
+    price_change_pct: float | None
+    last_decision: LastDecision | None
+    policy_verdict: str | None
+    last_veto: VetoView | None
+    last_outcome: OutcomeView | None
+    last_rent_outcome: OutcomeView | None
+    recent_actions: list[Action]
+    rent: Rent
+
+
 class Actions(BaseModel):
     actions: list[Action]
+
+
+class Series(BaseModel):
+    """Per-tick columns for charts, oldest first from `since` (money in whole stable units)."""
+
+    ticks: list[int]
+    price: list[float]
+    net_worth: list[float]
+    runway: list[float]
+    action: list[str]
+    status: list[str]
+    next_since: int | None
 
 
 class Ticks(BaseModel):

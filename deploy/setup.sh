@@ -57,7 +57,18 @@ if [ ! -x "$TOOLS/bin/anvil" ] || ! "$TOOLS/bin/anvil" --version | grep -q "$ANV
   done
 fi
 
-# 5. The default model, verified by SHA-256.
+# 5. A headless browser for the dashboard test (development installs only): Debian's chromium.
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium (the browser of the dashboard test)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    say "warning: no chromium and no root apt-get: install chromium for the dashboard test"
+  fi
+fi
+
+# 6. The default model, verified by SHA-256.
 say "fetching the default model"
 "$VENV/bin/forager" model fetch --cache-dir "$CACHE" >/dev/null
 say "ready: $("$TOOLS/bin/anvil" --version | head -1), model in $CACHE/models"

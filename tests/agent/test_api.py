@@ -24,9 +24,19 @@ def test_openapi_describes_every_endpoint_and_history_pages(
     forager.append(agent)
     agent.wait_event("tick_finished", tick=2)
     spec = agent.get("/openapi.json").json()
-    for path in ("/healthz", "/readyz", "/state", "/ticks", "/actions", "/control/{command}"):
+    paths = (
+        "/healthz",
+        "/readyz",
+        "/state",
+        "/ticks",
+        "/series",
+        "/actions",
+        "/control/{command}",
+        "/",
+    )
+    for path in paths:
         assert path in spec["paths"], path
-    assert {"State", "Health", "Readiness", "Ticks", "Actions"} <= set(
+    assert {"State", "Health", "Readiness", "Ticks", "Series", "Actions"} <= set(
         spec["components"]["schemas"]
     )
     first = agent.get("/ticks?since=0&limit=2").json()
@@ -143,3 +153,38 @@ def test_answers_stay_correct_under_load_while_ticking(
     assert bad == []
     agent.wait_event("tick_finished", tick=before + 2)
     assert agent.terminate() == 0
+
+
+def test_health_names_each_check_and_funds_short_of_rent_turn_it_red(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """Every check is reported by name; an agent that cannot pay its next rent is unhealthy
+    (has_required_funds false) before it dies, with the reason in words."""
+    rich = ForagerProcess(tmp_path / "rich", "--interval", "0.3")
+    forager.append(rich)
+    rich.wait_event("tick_finished", tick=0)
+    health = rich.get("/healthz")
+    body = health.json()
+    assert health.status_code == 200 and body["is_healthy"] is body["ok"] is True
+    assert {"model", "alive", "scheduler", "ticks", "chain", "signer", "journal"} <= set(
+        body["checks"]
+    )
+    assert {"gas_funds", "rent_funds"} <= set(body["checks"]) and body["has_required_funds"]
+    assert body["seconds_since_last_transition"] is not None
+    assert rich.terminate() == 0
+
+    poor = ForagerProcess(
+        tmp_path / "poor",
+        "--interval",
+        "0.3",
+        env={"FORAGER_ARENA__AGENT_STABLE": "1", "FORAGER_RENT__GRACE_TICKS": "1000"},
+    )
+    forager.append(poor)
+    poor.wait_event("tick_finished", tick=0)
+    health = poor.get("/healthz")
+    body = health.json()
+    assert health.status_code == 503 and body["is_healthy"] is False
+    assert body["has_required_funds"] is False and body["checks"]["gas_funds"]["ok"] is True
+    assert body["checks"]["rent_funds"]["ok"] is False
+    assert any("vs next rent 5" in reason for reason in body["reasons"])
+    assert poor.terminate() == 0

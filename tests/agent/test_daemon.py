@@ -102,7 +102,9 @@ def test_agent_that_cannot_pay_dies_and_says_so(tmp_path: Path, forager: list[Fo
     assert died["tick"] == 2 and "rent unpaid" in died["cause"]
     state = agent.get("/state").json()
     assert state["alive"] is False and "rent unpaid" in state["death_cause"]
-    assert agent.get("/healthz").json()["agent_alive"] is False
+    health = agent.get("/healthz")
+    assert health.status_code == 503 and health.json()["agent_alive"] is False
+    assert health.json()["checks"]["alive"]["detail"].startswith("died: rent unpaid")
     assert agent.wait(timeout=30) == 0
     assert stored_ticks(tmp_path / "data") == [0, 1, 2]
 
