@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -53,8 +53,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/healthz", response_model=views.Health, responses=_UNHEALTHY)
     def healthz() -> JSONResponse:
         """Liveness: the process and its scheduler are alive and ticks are not stale."""
-        body = views.Health(**_health(runtime))
-        return JSONResponse(body.model_dump(), status_code=200 if body.ok else 503)
+        body = _health(runtime)  # the schema is views.Health (checked by the fuzz test)
+        return JSONResponse(body, status_code=200 if body["is_healthy"] else 503)
 
     @app.get("/readyz", response_model=views.Readiness, responses=_UNHEALTHY)
     def readyz() -> JSONResponse:
@@ -62,10 +62,25 @@ def create_app(runtime: Runtime) -> FastAPI:
         body = views.Readiness(**_readiness(runtime))
         return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
+    cache: dict[str, Any] = {"key": None, "body": b""}
+
     @app.get("/state", response_model=views.State)
-    def state() -> dict[str, Any]:
+    def state() -> Response:
         """The one document an operator needs about this agent."""
-        return _state(runtime)
+        # It changes only when a tick is recorded or the agent is paused, resumed, stopped or
+        # dies: render it once per change, not once per request (dashboards poll it).
+        agent = runtime.agent
+        key = (
+            id(agent),
+            None if agent is None else agent.age,
+            None if agent is None else agent.death_cause,
+            runtime.paused,
+            runtime.address,
+        )
+        if key != cache["key"]:
+            body = views.State(**_state(runtime)).model_dump_json().encode()
+            cache["key"], cache["body"] = key, body
+        return Response(cache["body"], media_type="application/json")
 
     @app.get("/ticks", response_model=views.Ticks)
     def ticks(
@@ -76,17 +91,19 @@ def create_app(runtime: Runtime) -> FastAPI:
         following = records[-1]["tick"] + 1 if len(records) == limit else None
         return {"ticks": records, "next_since": following}
 
-    @app.post("/control/{command}", response_model=views.ControlAnswer)
-    def control(command: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+    @app.post("/control/{command}", response_model=views.ControlAnswer, responses=_CONTROL_ERRORS)
+    def control(
+        command: Literal["pause", "resume", "stop"], authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
         """pause, resume or stop the agent; needs `Authorization: Bearer <control token>`."""
         _authorize(runtime, authorization)
         action = runtime.controls.get(command)
         if action is None:
-            raise HTTPException(404, f"unknown control {command!r}: pause, resume or stop")
+            raise HTTPException(503, f"control {command!r} is not available yet: starting up")
         action()
         return {"done": command, "paused": runtime.paused}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, responses=_METRICS)
     def prometheus() -> Response:
         """Metrics in Prometheus text format."""
         text = runtime.telemetry.prometheus_text() if runtime.telemetry else b""
@@ -113,12 +130,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         """The live dashboard: this agent at a glance (no external resources)."""
         return HTMLResponse(_asset("index.html"), headers=_PAGE_HEADERS)
 
-    @app.get("/dashboard/{name}", response_class=PlainTextResponse)
-    def dashboard_asset(name: str) -> Response:
+    @app.get("/dashboard/{name}", response_class=Response, responses=_ASSETS)
+    def dashboard_asset(name: Literal["app.js", "style.css"]) -> Response:
         """The dashboard's script and style sheet."""
         kinds = {"app.js": "text/javascript", "style.css": "text/css"}
-        if name not in kinds:
-            raise HTTPException(404, f"no dashboard file {name!r}")
         return Response(_asset(name), media_type=kinds[name], headers=_PAGE_HEADERS)
 
     @app.get("/actions", response_model=views.Actions)
@@ -130,6 +145,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+_ERROR = {"application/json": {"schema": views.Error.model_json_schema()}}
+_CONTROL_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or wrong bearer token", "content": _ERROR},
+    403: {"description": "Control is disabled: no token is configured", "content": _ERROR},
+    503: {"description": "The daemon is still starting", "content": _ERROR},
+}
+_METRICS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+}
+_ASSETS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/javascript": {"schema": {"type": "string"}},
+            "text/css": {"schema": {"type": "string"}},
+        }
+    },
+}
 _PAGE_HEADERS = {
     # Only this agent's own files and endpoints: no inline script, no other origin.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",

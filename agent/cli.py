@@ -50,6 +50,9 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--port", type=int, help="HTTP port (0 picks a free one)")
     run.add_argument("--data-dir", type=Path, help="where state, keystore and journal live")
     run.add_argument("--model", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
+    run.add_argument(
+        "--strategy", help="llm (default) or a rule: hold, momentum, mean_reversion, random"
+    )
     run.add_argument("--seed", type=int, help="seed for the arena's weather and the model")
     run.add_argument("--linger", type=float, help="seconds a dead agent keeps serving")
     run.add_argument("--keystore", type=Path, help="the agent's key file (Web3 Secret Storage v3)")
@@ -155,6 +158,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["ticks"] = args.ticks
     if args.interval is not None:
         overrides["interval_s"] = args.interval
+    if args.strategy is not None:
+        overrides["strategy"] = args.strategy
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     if args.linger is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -113,6 +113,7 @@ class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="loopback unless told (the image sets 0.0.0.0)")
     port: int = Field(8080, ge=0, le=65535)
     control_token: SecretStr | None = Field(None, description="enables POST /control/*")
+    nice: int = Field(10, ge=0, le=19, description="the HTTP thread's nice value (Linux)")
 
 
 class AkashSettings(BaseModel):
@@ -141,6 +142,9 @@ class Settings(BaseSettings):
     linger_s: float = Field(30.0, ge=0, description="how long a dead agent keeps serving")
     start_retry_s: float = Field(15.0, gt=0, description="retry after a model or chain failure")
     generation: int = Field(0, ge=0)
+    strategy: Literal["llm", "hold", "momentum", "mean_reversion", "random"] = Field(
+        "llm", description="llm (the model) or a rule: hold, momentum, mean_reversion, random"
+    )
     cache_dir: Path = Field(default_factory=default_cache_dir)
     model: ModelSettings = ModelSettings()
     chain: ChainSettings = ChainSettings()

@@ -7,7 +7,9 @@ serves HTTP on its own thread and only reads the runtime; the main thread waits 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import signal
 import threading
 import time
@@ -130,7 +132,16 @@ class Daemon:
             lifespan="off",
         )
         self._server = uvicorn.Server(config)
-        self._http_thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        server = self._server
+
+        def serve() -> None:
+            # The agent's work comes first: on Linux a thread has its own nice value, so the
+            # HTTP thread yields the CPU to the tick (and llama.cpp's threads) under load.
+            with contextlib.suppress(AttributeError, OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), http.nice)
+            server.run()
+
+        self._http_thread = threading.Thread(target=serve, name="http", daemon=True)
         self._http_thread.start()
         deadline = time.monotonic() + _HTTP_START_TIMEOUT_S
         while not self._server.started:
@@ -187,7 +198,7 @@ class Daemon:
                 "forager.agent.id": store.agent_id(),
                 "forager.generation": settings.generation,
                 "forager.deployment": "arena" if settings.uses_arena else "live",
-                "forager.strategy": "llm",
+                "forager.strategy": settings.strategy,
                 "forager.model": model_name(settings),
             },
         )

@@ -19,6 +19,7 @@ from agent.model_store import DEFAULT_MODEL, locate_default
 from agent.policy import Limits
 from agent.senses import Sensor
 from agent.store import Store
+from agent.strategies import RuleDecider
 from arena.local import ArenaConfig, LocalArena
 from arena.world import ArenaInfo
 from wallets.chain import Chain, checksum
@@ -121,11 +122,18 @@ def _password(settings: Settings, password_file: Path | None) -> str:
 
 
 def model_name(settings: Settings) -> str:
-    """The model's file name, known before it is loaded."""
+    """The model's file name (or the rule's name), known before it is loaded."""
+    if settings.strategy != "llm":
+        return f"rule:{settings.strategy}"
     return settings.model.path.name if settings.model.path else DEFAULT_MODEL.filename
 
 
 def build_decider(settings: Settings) -> Decider:
+    if settings.strategy != "llm":
+        try:
+            return RuleDecider(settings.strategy, seed=settings.model.seed)
+        except ValueError as exc:
+            raise ConfigError(f"FORAGER_STRATEGY: {exc}") from None
     m = settings.model
     path = m.path or locate_default(settings.cache_dir)
     threads = m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS)
@@ -210,5 +218,6 @@ def build_agent(
         executor=executor,
         rent=RentTerms(rent_amount, settings.rent.period_ticks, settings.rent.grace_ticks),
         store=store,
+        strategy=settings.strategy,
     )
     return agent, chain, sender

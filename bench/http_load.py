@@ -1,8 +1,9 @@
 """HTTP under load while the agent ticks: requests/s, latency percentiles, tick jitter.
 
-Runs one real agent (`forager run`, arena, real model) and measures its tick intervals first
-without load, then while client threads in this process (a second process from the agent's
-point of view) drive `/state` and `/healthz` on loopback for a bounded time.
+Runs one real agent (`forager run`, arena, real model) and measures its tick intervals and
+decision latency without load, then while a second process drives `/state` and `/healthz` on
+loopback as fast as it can for a bounded time: once at normal priority (a co-located client
+competing for the same cores) and once at nice 10 (the server's own cost, mostly).
 
     python -m bench.http_load [--seconds S] [--threads T]
 """
@@ -12,13 +13,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -62,11 +66,49 @@ def _hammer(url: str, until: float, latencies: list[float], errors: list[str]) -
             i += 1
 
 
+def client(url: str, seconds: float, threads: int, nice: int) -> None:
+    """The load: `threads` connections hammering for `seconds`; prints one JSON summary."""
+    os.nice(nice)
+    latencies: list[float] = []
+    errors: list[str] = []
+    until = time.monotonic() + seconds
+    workers = [
+        threading.Thread(target=_hammer, args=(url, until, latencies, errors))
+        for _ in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    print(json.dumps({"latencies": latencies, "errors": errors[:20], "error_count": len(errors)}))
+
+
+def _phase(lines: list[str], run: Callable[[], None]) -> tuple[list[float], list[float]]:
+    ticks_from, decisions_from = len(_ticks(lines)), len(_latencies(lines))
+    run()
+    return _ticks(lines)[ticks_from - 1 :], _latencies(lines)[decisions_from:]
+
+
+def _report(name: str, ticks: list[float], decided: list[float]) -> None:
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    if len(gaps) >= 2 and decided:
+        print(
+            f"  {name:28} tick interval mean {statistics.mean(gaps):.3f} s, stdev "
+            f"{statistics.stdev(gaps) * 1000:4.0f} ms over {len(gaps):2} ticks; decision median "
+            f"{statistics.median(decided):.3f} s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run as the load process
+    parser.add_argument("--nice", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        client(args.client, args.seconds, args.threads, args.nice)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "agent.cli", "run", "--data-dir", tmp, "--port", "0"]
         cmd += ["--interval", "2"]
@@ -80,45 +122,49 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         while len(_ticks(lines)) < 2:
             time.sleep(0.1)
-        quiet_from, quiet_decisions = len(_ticks(lines)), len(_latencies(lines))
-        time.sleep(args.seconds)
-        quiet = _ticks(lines)[quiet_from - 1 :]
-        decided_quiet = _latencies(lines)[quiet_decisions:]
-        latencies: list[float] = []
-        errors: list[str] = []
-        until = time.monotonic() + args.seconds
-        loaded_from, loaded_decisions = len(_ticks(lines)), len(_latencies(lines))
-        workers = [
-            threading.Thread(target=_hammer, args=(url, until, latencies, errors))
-            for _ in range(args.threads)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        loaded = _ticks(lines)[loaded_from - 1 :]
-        decided_loaded = _latencies(lines)[loaded_decisions:]
+        results: dict[str, dict[str, Any]] = {}
+
+        def load(nice: int) -> Callable[[], None]:
+            def run() -> None:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.http_load",
+                        "--client",
+                        url,
+                        "--seconds",
+                        str(args.seconds),
+                        "--threads",
+                        str(args.threads),
+                        "--nice",
+                        str(nice),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                results[f"nice {nice}"] = json.loads(out.stdout)
+
+            return run
+
+        phases = {
+            "without load": _phase(lines, lambda: time.sleep(args.seconds)),
+            "with load (client nice 0)": _phase(lines, load(0)),
+            "with load (client nice 10)": _phase(lines, load(10)),
+        }
         proc.terminate()
         proc.wait(timeout=60)
-    gaps_quiet = [b - a for a, b in itertools.pairwise(quiet)]
-    gaps_loaded = [b - a for a, b in itertools.pairwise(loaded)]
-    latencies.sort()
-    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    print(
-        f"requests: {len(latencies)} in {args.seconds:.0f} s from {args.threads} threads "
-        f"= {len(latencies) / args.seconds:.0f} req/s; errors {len(errors)}"
-    )
-    print(f"latency ms: p50 {p(0.5):.1f}  p99 {p(0.99):.1f}  max {latencies[-1] * 1000:.1f}")
-    for name, gaps, decided in (
-        ("without load", gaps_quiet, decided_quiet),
-        ("with load", gaps_loaded, decided_loaded),
-    ):
-        if len(gaps) >= 2 and decided:
-            print(
-                f"{name}: tick interval mean {statistics.mean(gaps):.3f} s, "
-                f"stdev {statistics.stdev(gaps) * 1000:.0f} ms over {len(gaps)} ticks; "
-                f"decision latency median {statistics.median(decided):.3f} s"
-            )
+    print(f"http_load: {args.threads} connections from a second process, {args.seconds:.0f} s each")
+    for nice, result in results.items():
+        lat = sorted(result["latencies"])
+        p = lambda q, lat=lat: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+        print(
+            f"  client {nice}: {len(lat) / args.seconds:.0f} req/s, p50 {p(0.5):.1f} ms, "
+            f"p99 {p(0.99):.1f} ms, max {lat[-1] * 1000:.1f} ms; errors {result['error_count']}"
+        )
+    for name, (ticks, decided) in phases.items():
+        _report(name, ticks, decided)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_control_needs_the_token_and_nothing_else_writes(
     assert httpx.post(url + "/state", timeout=10).status_code == 405
     big = httpx.post(url + "/control/pause", headers=auth, content=b"x" * 100_000, timeout=10)
     assert big.status_code == 413
-    assert httpx.post(url + "/control/rent", headers=auth, timeout=10).status_code == 404
+    assert httpx.post(url + "/control/rent", headers=auth, timeout=10).status_code == 422
     resumed = httpx.post(url + "/control/resume", headers=auth, timeout=10)
     assert resumed.json()["paused"] is False
     ticks_before = agent.get("/state").json()["tick"]
