@@ -352,6 +352,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {
         "FORAGER_INTERVAL_S": str(settings.interval_s),
         "FORAGER_GENERATION": str(settings.generation),
+        "FORAGER_STRATEGY": settings.strategy,
         "FORAGER_RENT__AMOUNT": str(settings.rent.amount),
         "FORAGER_RENT__PERIOD_TICKS": str(settings.rent.period_ticks),
         "FORAGER_RENT__GRACE_TICKS": str(settings.rent.grace_ticks),
