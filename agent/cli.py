@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_dataset(commands)
     _add_telemetry(commands)
     _add_akash(commands)
+    _add_population(commands)
     _add_model(commands)
     _add_logs(commands)
     status = commands.add_parser("status", help="an agent's state at a glance")
@@ -53,6 +54,8 @@ def _add_run(commands: Any) -> None:
     run.add_argument(
         "--strategy", help="llm (default) or a rule: hold, momentum, mean_reversion, random"
     )
+    run.add_argument("--arena", type=Path, help="join a shared arena (forager arena up --out)")
+    run.add_argument("--generation", type=int, help="this agent's generation (0: founders)")
     run.add_argument("--seed", type=int, help="seed for the arena's weather and the model")
     run.add_argument("--linger", type=float, help="seconds a dead agent keeps serving")
     run.add_argument("--keystore", type=Path, help="the agent's key file (Web3 Secret Storage v3)")
@@ -142,6 +145,97 @@ def _add_akash(commands: Any) -> None:
     topup.add_argument("--usd", type=float, required=True)
 
 
+def _add_population(commands: Any) -> None:
+    arena = commands.add_parser("arena", help="a shared local arena for many agents")
+    arena_commands = arena.add_subparsers(dest="arena_command", required=True)
+    up = arena_commands.add_parser("up", help="start an arena and write its connection file")
+    up.add_argument("--out", type=Path, required=True, help="the connection file (JSON)")
+    up.add_argument("--seed", type=int, help="weather seed: same seed, same price path")
+    up.add_argument("--port", type=int, help="anvil's loopback port (default: a free one)")
+    up.add_argument("--state-dir", type=Path, help="keep the world here across restarts")
+    up.add_argument("--weather-interval", type=float, help="seconds between weather trades")
+    fleet = commands.add_parser("fleet", help="populations of agents on one arena")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True)
+    run = fleet_commands.add_parser("run", help="launch, supervise and stop N agents")
+    run.add_argument("--agents", type=int, required=True)
+    run.add_argument("--strategies", required=True, help="comma-separated, assigned in turn")
+    run.add_argument("--ticks", type=int, required=True, help="ticks each agent lives at most")
+    run.add_argument("--dir", type=Path, default=Path("fleet"), help="one data dir per agent")
+    run.add_argument("--interval", type=float, default=2.0)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--generation", type=int, default=0)
+    run.add_argument("--stagger", type=float, default=1.0, help="seconds between starts")
+    board = fleet_commands.add_parser("leaderboard", help="rank the lives under a fleet dir")
+    board.add_argument("dir", type=Path)
+    board.add_argument("--json", type=Path, help="also write the ranking as JSON here")
+    board.add_argument("--chart", type=Path, help="PNG of net worth (default: DIR/networth.png)")
+
+
+def _arena(args: argparse.Namespace) -> int:
+    import threading
+
+    from agent.fleet import arena_config, serve_arena, stop_on_signals
+
+    settings = load_settings()
+    configure_logging(settings.telemetry.log_level)
+    config = arena_config(
+        settings,
+        seed=args.seed,
+        port=args.port,
+        state_dir=args.state_dir,
+        weather_interval_s=args.weather_interval,
+    )
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
+    try:
+        serve_arena(config, args.out, stop)
+    finally:
+        restore()
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    import json
+    import threading
+
+    from agent import fleet
+
+    if args.fleet_command == "leaderboard":
+        lives = fleet.leaderboard(args.dir)
+        print(fleet.render_table(lives))
+        chart = fleet.write_chart(lives, args.chart or args.dir / "networth.png")
+        print(f"chart: {chart}")
+        if args.json:
+            args.json.write_text(json.dumps([life.row() for life in lives], indent=2))
+            print(f"json: {args.json}")
+        return 0
+    settings = load_settings()
+    configure_logging(settings.telemetry.log_level)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for name in strategies:
+        load_settings(strategy=name)  # a bad name stops here, named
+    stop = threading.Event()
+    restore = fleet.stop_on_signals(stop)
+    try:
+        members = fleet.run_fleet(
+            args.dir,
+            agents=args.agents,
+            strategies=strategies,
+            ticks=args.ticks,
+            settings=settings,
+            interval_s=args.interval,
+            seed=args.seed,
+            generation=args.generation,
+            stagger_s=args.stagger,
+            stop=stop,
+        )
+    finally:
+        restore()
+    failed = [m.name for m in members if m.exit_code not in (0, None)]
+    print(f"fleet: {len(members)} agents in {args.dir}; failed: {', '.join(failed) or 'none'}")
+    return 1 if failed else 0
+
+
 def _add_model(commands: Any) -> None:
     model = commands.add_parser("model", help="the default model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
@@ -160,6 +254,10 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["interval_s"] = args.interval
     if args.strategy is not None:
         overrides["strategy"] = args.strategy
+    if args.generation is not None:
+        overrides["generation"] = args.generation
+    if args.arena is not None:
+        nested.setdefault("arena", {})["file"] = args.arena
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     if args.linger is not None:
@@ -402,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dataset": _dataset,
         "telemetry": _telemetry,
         "akash": _akash,
+        "arena": _arena,
+        "fleet": _fleet,
         "logs": _logs,
         "status": _status,
     }

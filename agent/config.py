@@ -76,6 +76,9 @@ class ArenaSettings(BaseModel):
     agent_native: Decimal = Field(Decimal(10), ge=0, description="ETH for gas")
     agent_stable: Decimal = Field(Decimal(500), ge=0)
     agent_risk: Decimal = Field(Decimal(0), ge=0)
+    file: Path | None = Field(
+        None, description="join a shared arena (its connection file) instead of starting one"
+    )
 
 
 class RentSettings(BaseModel):

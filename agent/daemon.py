@@ -32,6 +32,8 @@ from agent.wiring import (
     build_agent,
     build_arena,
     build_decider,
+    fund_from_faucet,
+    load_arena_file,
     market_from_arena,
     market_from_settings,
     model_name,
@@ -202,7 +204,11 @@ class Daemon:
                 "forager.model": model_name(settings),
             },
         )
-        if settings.uses_arena:
+        shared = None
+        if settings.arena.file is not None:
+            shared = load_arena_file(settings.arena.file)
+            market = market_from_arena(shared)
+        elif settings.uses_arena:
             self._arena = build_arena(settings)
             market = market_from_arena(self._arena.up())
         else:
@@ -210,6 +216,8 @@ class Daemon:
         account = open_wallet(settings, create_if_missing=settings.uses_arena)
         if self._arena is not None:
             self._fund_if_new(self._arena, account.address)
+        if shared is not None:
+            fund_from_faucet(settings, shared, account.address)
         decider = self._decider = build_decider(settings)
         agent, chain, sender = build_agent(settings, market, account, decider, store)
         agent.on_record = Reporter(agent.agent_id).report

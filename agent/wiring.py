@@ -9,6 +9,8 @@ from pathlib import Path
 
 import structlog
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from agent.brain import Decider, LlamaDecider
 from agent.config import Settings
@@ -20,11 +22,12 @@ from agent.policy import Limits
 from agent.senses import Sensor
 from agent.store import Store
 from agent.strategies import RuleDecider
+from arena.compiler import compile_all
 from arena.local import ArenaConfig, LocalArena
-from arena.world import ArenaInfo
+from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo, fund
 from wallets.chain import Chain, checksum
 from wallets.dex import UniswapV2
-from wallets.errors import KeystoreError
+from wallets.errors import ChainError, KeystoreError
 from wallets.history import swaps_since
 from wallets.journal import Journal
 from wallets.keystore import create_keystore, load_keystore, read_password, write_private_file
@@ -77,6 +80,39 @@ def market_from_arena(info: ArenaInfo) -> Market:
         router=info.router,
         landlord=info.landlord,
     )
+
+
+def load_arena_file(path: Path) -> ArenaInfo:
+    """A shared arena's connection file (`forager arena up --out FILE`), checked."""
+    try:
+        return ArenaInfo.load(path)
+    except FileNotFoundError:
+        message = f"arena file {path} does not exist (forager arena up --out writes it)"
+        raise ConfigError(message) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"arena file {path} is not an arena connection file: {exc}") from None
+
+
+def fund_from_faucet(settings: Settings, info: ArenaInfo, address: str) -> bool:
+    """Give a new wallet its starting money from the arena's faucet; False if it had some."""
+    w3 = Web3(Web3.HTTPProvider(info.rpc_url, request_kwargs={"timeout": 30}))
+    try:
+        if w3.eth.get_balance(checksum(address)) > 0:
+            return False
+        a = settings.arena
+        fund(
+            w3,
+            info,
+            compile_all(settings.cache_dir / "contracts"),
+            address,
+            native_wei=to_base(a.agent_native, 18),
+            stable=to_base(a.agent_stable, STABLE_DECIMALS),
+            risk=to_base(a.agent_risk, RISK_DECIMALS),
+        )
+    except (OSError, Web3Exception, TimeoutError) as exc:
+        raise ChainError(f"arena at {info.rpc_url} could not fund {address}: {exc}") from exc
+    log.info("arena_funded", address=address, rpc_url=info.rpc_url)
+    return True
 
 
 def build_arena(settings: Settings) -> LocalArena:

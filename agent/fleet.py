@@ -1,0 +1,360 @@
+"""Populations: a shared arena, a supervised fleet of agent processes, and their leaderboard.
+
+`serve_arena` keeps one local world up for many agents and writes its connection file.
+`run_fleet` starts N `forager run --arena FILE` processes (each with its own wallet, port and
+data dir), staggers them, restarts one that crashed (from its data dir) but never one that died,
+and stops them all at the end. `leaderboard` ranks the lives from their stored records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.config import Settings
+from agent.errors import ConfigError
+from agent.pngchart import line_chart
+from arena.local import ArenaConfig, LocalArena
+
+log = structlog.get_logger()
+
+_EXIT_DEAD_OR_DONE = 0
+_EXIT_CONFIG = 2  # a setting an operator must fix: restarting would not help
+_MAX_RESTARTS = 3
+_STOP_TIMEOUT_S = 60.0
+
+
+def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
+    a = settings.arena
+    config = ArenaConfig(
+        anvil=a.anvil,
+        seed=a.seed,
+        liquidity_stable=a.liquidity_stable,
+        start_price=a.start_price,
+        drift=a.drift,
+        volatility=a.volatility,
+        weather_interval_s=a.weather_interval_s,
+        cache_dir=settings.cache_dir / "contracts",
+    )
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def serve_arena(config: ArenaConfig, out: Path, stop: threading.Event) -> None:
+    """Run a shared arena until `stop` is set; its connection file exists while it runs."""
+    arena = LocalArena(config)
+    try:
+        info = arena.up()
+        info.dump(out)
+        arena.start_weather()
+        log.info("arena_ready", file=str(out), rpc_url=info.rpc_url, seed=config.seed)
+        stop.wait()
+    finally:
+        out.unlink(missing_ok=True)
+        arena.down()
+        log.info("arena_stopped")
+
+
+@dataclass
+class Member:
+    """One agent of the fleet, as the supervisor sees it."""
+
+    name: str
+    strategy: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    exit_code: int | None = None
+
+
+class Fleet:
+    """A population on one shared arena: its arena thread, its members and their processes."""
+
+    def __init__(
+        self,
+        folder: Path,
+        settings: Settings,
+        *,
+        ticks: int,
+        interval_s: float,
+        seed: int | None,
+        generation: int,
+        extra_env: dict[str, str] | None,
+    ) -> None:
+        self.folder = folder
+        self.ticks = ticks
+        self.interval_s = interval_s
+        self.generation = generation
+        self.extra_env = extra_env
+        self.arena_file = folder / "arena.json"
+        self.config = arena_config(settings, seed=seed, state_dir=folder / "arena")
+        self._arena_stop = threading.Event()
+        self._arena_thread: threading.Thread | None = None
+        self.members: list[Member] = []
+
+    def start_arena(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._arena_thread = threading.Thread(
+            target=serve_arena,
+            args=(self.config, self.arena_file, self._arena_stop),
+            name="arena",
+            daemon=True,
+        )
+        self._arena_thread.start()
+        deadline = time.monotonic() + 120
+        while not self.arena_file.exists():
+            if not self._arena_thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError("the fleet's arena did not start (see the log)")
+            time.sleep(0.05)
+
+    def write_manifest(self) -> None:
+        members = [{"name": m.name, "strategy": m.strategy} for m in self.members]
+        manifest = {
+            "seed": self.config.seed,
+            "generation": self.generation,
+            "ticks": self.ticks,
+            "members": members,
+        }
+        (self.folder / "fleet.json").write_text(json.dumps(manifest, indent=2))
+
+    def launch(self, member: Member) -> None:
+        # A restarted member lives out its life, not a new one: only the ticks it has left.
+        remaining = max(1, self.ticks - _age(member.data_dir))
+        cmd = [
+            sys.executable, "-m", "agent.cli", "run",
+            "--arena", str(self.arena_file),
+            "--data-dir", str(member.data_dir),
+            "--strategy", member.strategy,
+            "--ticks", str(remaining),
+            "--interval", str(self.interval_s),
+            "--generation", str(self.generation),
+            "--port", "0",
+            "--linger", "0",
+        ]  # fmt: skip
+        member.data_dir.mkdir(parents=True, exist_ok=True)
+        with (member.data_dir / "agent.log").open("ab") as log_file:
+            member.proc = subprocess.Popen(
+                cmd, stdout=log_file, stderr=subprocess.STDOUT, env=_env(self.extra_env)
+            )
+        log.info(
+            "fleet_member_started",
+            member=member.name,
+            strategy=member.strategy,
+            pid=member.proc.pid,
+            restarts=member.restarts,
+        )
+
+    def check(self, member: Member) -> bool:
+        """Whether `member` is still running; restarts one that crashed (not one that died)."""
+        if member.proc is None or member.exit_code is not None:
+            return False
+        code = member.proc.poll()
+        if code is None:
+            return True
+        if code == _EXIT_DEAD_OR_DONE:
+            member.exit_code = code
+            log.info("fleet_member_finished", member=member.name)
+            return False
+        if member.restarts < _MAX_RESTARTS and code != _EXIT_CONFIG:
+            member.restarts += 1
+            log.warning("fleet_member_crashed", member=member.name, code=code)
+            self.launch(member)  # same data dir: same wallet, age and history
+            return True
+        member.exit_code = code
+        log.error("fleet_member_failed", member=member.name, code=code)
+        return False
+
+    def stop(self) -> None:
+        for member in self.members:
+            if member.proc is not None and member.proc.poll() is None:
+                member.proc.send_signal(signal.SIGTERM)
+        for member in self.members:
+            if member.proc is None:
+                continue
+            try:
+                code = member.proc.wait(timeout=_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                member.proc.kill()
+                code = member.proc.wait()
+            if member.exit_code is None:
+                member.exit_code = code
+        self._arena_stop.set()
+        if self._arena_thread is not None:
+            self._arena_thread.join(timeout=_STOP_TIMEOUT_S)
+
+
+def run_fleet(
+    folder: Path,
+    *,
+    agents: int,
+    strategies: Sequence[str],
+    ticks: int,
+    settings: Settings,
+    interval_s: float = 2.0,
+    seed: int | None = None,
+    generation: int = 0,
+    stagger_s: float = 1.0,
+    extra_env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
+    poll_s: float = 0.5,
+) -> list[Member]:
+    """Launch, supervise and stop a population on one shared arena; return its members."""
+    if agents < 1 or not strategies:
+        raise ConfigError("a fleet needs --agents >= 1 and at least one strategy")
+    stop = stop or threading.Event()
+    fleet = Fleet(
+        folder,
+        settings,
+        ticks=ticks,
+        interval_s=interval_s,
+        seed=seed,
+        generation=generation,
+        extra_env=extra_env,
+    )
+    fleet.members = [
+        Member(f"agent-{i:02d}", strategies[i % len(strategies)], folder / f"agent-{i:02d}")
+        for i in range(agents)
+    ]
+    fleet.start_arena()
+    try:
+        fleet.write_manifest()
+        for member in fleet.members:
+            if stop.is_set():
+                break
+            fleet.launch(member)
+            stop.wait(stagger_s)
+        while not stop.is_set():
+            running = [fleet.check(member) for member in fleet.members]
+            if not any(running):
+                break
+            stop.wait(poll_s)
+    finally:
+        fleet.stop()
+    return fleet.members
+
+
+def _age(data_dir: Path) -> int:
+    """Ticks an agent has lived, from its store (0 for a new one)."""
+    db_file = data_dir / "state.sqlite"
+    if not db_file.is_file():
+        return 0
+    with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT COUNT(*) FROM ticks").fetchone()[0])
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    import os
+
+    return {**os.environ, **(extra or {})}
+
+
+# -- leaderboard ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Life:
+    name: str
+    agent_id: str
+    strategy: str
+    generation: int
+    lifetime: int
+    net_worth: float
+    rent_paid: float
+    alive: bool
+    death_cause: str | None
+    worth_series: tuple[float, ...]
+
+    def row(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("worth_series")
+        return data
+
+
+def read_life(data_dir: Path) -> Life | None:
+    """A life from its state store, or None when the folder holds no agent."""
+    db_file = data_dir / "state.sqlite"
+    if not db_file.is_file():
+        return None
+    with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        rows = db.execute(
+            "SELECT json_extract(record, '$.net_worth_after'),"
+            " json_extract(record, '$.observation.stable_decimals'),"
+            " json_extract(record, '$.strategy'), json_extract(record, '$.generation')"
+            " FROM ticks ORDER BY tick"
+        ).fetchall()
+        rent = db.execute(
+            "SELECT COALESCE(SUM(json_extract(detail, '$.amount_in')), 0) FROM actions"
+            " WHERE kind IN ('rent', 'pay_rent') AND status = 'ok'"
+        ).fetchone()[0]
+    if not rows:
+        return None
+    decimals = int(rows[-1][1])
+    worth = tuple(float(r[0]) / 10**decimals for r in rows)
+    cause = meta.get("death_cause")
+    return Life(
+        name=data_dir.name,
+        agent_id=str(meta.get("agent_id", "")),
+        strategy=str(rows[-1][2]),
+        generation=int(rows[-1][3]),
+        lifetime=len(rows),
+        net_worth=worth[-1],
+        rent_paid=float(rent) / 10**decimals,
+        alive=cause is None,
+        death_cause=cause,
+        worth_series=worth,
+    )
+
+
+def leaderboard(folder: Path) -> list[Life]:
+    """Every life under `folder` (one data dir per agent), best first.
+
+    Ranking: the longest life first; then the richest at the end; then the most rent paid.
+    """
+    lives = [life for d in sorted(folder.iterdir()) if d.is_dir() if (life := read_life(d))]
+    if not lives:
+        raise ConfigError(f"{folder} holds no agent data dirs (each with a state.sqlite)")
+    return sorted(lives, key=lambda x: (-x.lifetime, -x.net_worth, -x.rent_paid, x.name))
+
+
+def render_table(lives: Sequence[Life]) -> str:
+    head = f"{'#':>2}  {'agent':10} {'strategy':15} {'gen':>3} {'ticks':>6} "
+    head += f"{'net worth':>10} {'rent paid':>9}  fate"
+    lines = [head]
+    for rank, life in enumerate(lives, 1):
+        fate = "alive" if life.alive else f"died: {life.death_cause}"
+        lines.append(
+            f"{rank:>2}  {life.name:10} {life.strategy:15} {life.generation:>3} "
+            f"{life.lifetime:>6} {life.net_worth:>10.2f} {life.rent_paid:>9.2f}  {fate}"
+        )
+    return "\n".join(lines)
+
+
+def write_chart(lives: Sequence[Life], out: Path) -> Path:
+    """A PNG of net worth over ticks, one line per life (colours in the legend order)."""
+    line_chart({f"{x.name} {x.strategy}": list(x.worth_series) for x in lives}, out)
+    return out
+
+
+def stop_on_signals(event: threading.Event) -> Callable[[], None]:
+    """Set `event` on SIGINT/SIGTERM; returns a function that restores the old handlers."""
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in old:
+        signal.signal(sig, lambda *_: event.set())
+
+    def restore() -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    return restore

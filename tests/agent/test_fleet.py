@@ -1,0 +1,171 @@
+"""Populations: four strategies (the model among them) on one shared arena, supervised; the
+leaderboard from their stores matches the chain; a crashed member comes back as itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.config import default_cache_dir, load_settings
+from agent.fleet import leaderboard, run_fleet
+from arena.local import ArenaConfig, LocalArena
+from tests.conftest import cast_balance
+
+STRATEGIES = ["llm", "momentum", "mean_reversion", "random"]
+
+
+def started(folder: Path, name: str) -> dict[str, object]:
+    for line in (folder / name / "agent.log").read_text().splitlines():
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "agent_started":
+            return event
+    raise AssertionError(f"{name} never started")
+
+
+def stored_ticks(folder: Path, name: str) -> list[int]:
+    with sqlite3.connect(folder / name / "state.sqlite") as db:
+        return [row[0] for row in db.execute("SELECT tick FROM ticks ORDER BY tick")]
+
+
+def test_a_population_shares_one_arena_and_the_leaderboard_matches_the_chain(tmp_path: Path):
+    folder = tmp_path / "fleet"
+    members = run_fleet(
+        folder,
+        agents=4,
+        strategies=STRATEGIES,
+        ticks=12,
+        settings=load_settings(),
+        interval_s=0.4,
+        seed=5,
+        stagger_s=0.2,
+    )
+    assert [m.exit_code for m in members] == [0, 0, 0, 0]
+    starts = {m.name: started(folder, m.name) for m in members}
+    assert len({s["rpc_url"] for s in starts.values()}) == 1  # one market for all
+    assert len({s["address"] for s in starts.values()}) == 4  # each its own wallet
+    assert not (folder / "arena.json").exists()  # the arena is down, its file gone
+
+    lives = leaderboard(folder)
+    assert sorted(life.strategy for life in lives) == sorted(STRATEGIES)
+    keys = [(-x.lifetime, -x.net_worth, -x.rent_paid) for x in lives]
+    assert keys == sorted(keys)
+    assert all(life.lifetime == 12 and life.alive for life in lives)
+    assert all(life.rent_paid == 10.0 for life in lives)  # periods 0 and 1, 5 each
+
+    # The chain agrees with the stores: restore the saved world, read balances with cast.
+    arena = LocalArena(
+        ArenaConfig(
+            seed=5,
+            weather_interval_s=0,
+            state_dir=folder / "arena",
+            cache_dir=default_cache_dir() / "contracts",
+        )
+    )
+    info = arena.up()
+    try:
+        for life in lives:
+            address = str(starts[life.name]["address"])
+            with sqlite3.connect(folder / life.name / "state.sqlite") as db:
+                last = json.loads(
+                    db.execute("SELECT record FROM ticks ORDER BY tick DESC LIMIT 1").fetchone()[0]
+                )
+            after = last["balances_after"]
+            assert cast_balance(info.rpc_url, info.stable_token, address) == after["stable"]
+            assert cast_balance(info.rpc_url, info.risk_token, address) == after["risk"]
+    finally:
+        arena.down()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "fleet", "leaderboard", str(folder),
+         "--json", str(tmp_path / "board.json")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split()[1] == lives[0].name
+    assert (folder / "networth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads((tmp_path / "board.json").read_text())
+    assert [r["name"] for r in rows] == [x.name for x in lives]
+
+
+def _pid_of(data_dir: Path) -> int | None:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"agent.cli" in cmdline and str(data_dir).encode() in cmdline:
+            return int(proc.name)
+    return None
+
+
+def test_a_crashed_member_is_restarted_from_its_data_dir(tmp_path: Path):
+    folder = tmp_path / "fleet"
+    result: dict[str, object] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(
+            members=run_fleet(
+                folder,
+                agents=2,
+                strategies=["hold", "random"],
+                ticks=25,
+                settings=load_settings(),
+                interval_s=0.2,
+                seed=1,
+                stagger_s=0.1,
+            )
+        )
+    )
+    runner.start()
+    victim = folder / "agent-01"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (victim / "state.sqlite").exists() and len(stored_ticks(folder, "agent-01")) >= 5:
+            break
+        time.sleep(0.1)
+    pid = _pid_of(victim)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    runner.join(timeout=240)
+    assert not runner.is_alive()
+    members = {m.name: m for m in result["members"]}  # type: ignore[attr-defined]
+    assert members["agent-01"].restarts == 1 and members["agent-00"].restarts == 0
+    assert members["agent-01"].exit_code == 0
+    ticks = stored_ticks(folder, "agent-01")
+    assert ticks == list(range(25))  # the same life went on: no gap, no repeat
+    starts = [
+        json.loads(line)
+        for line in (victim / "agent.log").read_text().splitlines()
+        if '"agent_started"' in line
+    ]
+    assert len(starts) == 2 and starts[0]["agent_id"] == starts[1]["agent_id"]
+    assert starts[1]["age"] >= 5
+
+
+def test_bad_strategy_and_missing_arena_file_are_named(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "fleet", "run", "--agents", "2",
+         "--strategies", "hold,yolo", "--ticks", "3", "--dir", str(tmp_path / "f")],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "FORAGER_STRATEGY" in done.stderr
+    joined = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "run", "--arena", str(tmp_path / "nope.json"),
+         "--data-dir", str(tmp_path / "d"), "--ticks", "1", "--port", "0"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert joined.returncode == 2
+    assert "nope.json does not exist" in joined.stdout + joined.stderr
+
+
+pytestmark = pytest.mark.timeout(600)
