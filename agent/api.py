@@ -324,6 +324,10 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         "generation": runtime.settings.generation,
         "address": runtime.address,
         "chain_id": runtime.chain_id,
+        "parent_id": None if runtime.store is None else runtime.store.get("parent_id"),
+        "children": []
+        if agent is None or agent.replication is None
+        else [r.name for r in agent.replication.nursery.requests()],
         "strategy": None if agent is None else agent.strategy,
         "model": None if agent is None else agent.model,
         "adapter": None if agent is None else agent.adapter,

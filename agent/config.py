@@ -89,6 +89,18 @@ class RentSettings(BaseModel):
     grace_ticks: int = Field(5, ge=0)
 
 
+class ReplicationSettings(BaseModel):
+    """When an agent may create a child, and what the policy lets it give."""
+
+    enabled: bool = False
+    min_runway: float = Field(60.0, gt=0, description="rent periods of runway before a child")
+    share_pct: int = Field(25, ge=1, le=50, description="of spendable stable given to a child")
+    max_child_stable: Decimal = Field(Decimal(150), gt=0, description="cap per child")
+    child_native: Decimal = Field(Decimal("0.05"), gt=0, description="gas money per child")
+    max_children: int = Field(2, ge=0, le=16)
+    cooldown_ticks: int = Field(50, ge=1, description="ticks between two children")
+
+
 class PolicySettings(BaseModel):
     """The guard's limits. Everything not allowed here is denied."""
 
@@ -154,6 +166,8 @@ class Settings(BaseSettings):
     arena: ArenaSettings = ArenaSettings()
     rent: RentSettings = RentSettings()
     policy: PolicySettings = PolicySettings()
+    replication: ReplicationSettings = ReplicationSettings()
+    parent_id: str | None = Field(None, description="the parent's agent id (set for children)")
     wallet: WalletSettings = WalletSettings()
     http: HttpSettings = HttpSettings()
     telemetry: TelemetrySettings = TelemetrySettings()

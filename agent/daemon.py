@@ -193,6 +193,8 @@ class Daemon:
         settings = self.settings
         store = self.runtime.store or Store(settings.data_dir / "state.sqlite")
         self.runtime.store = store
+        if settings.parent_id and store.get("parent_id") is None:
+            store.put("parent_id", settings.parent_id)
         self.runtime.telemetry = configure_telemetry(
             settings.telemetry.service_name,
             {

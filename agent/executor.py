@@ -32,6 +32,8 @@ class Executor:
         try:
             if action.kind == "pay_rent":
                 return self._pay_rent(action.amount_in, hashes)
+            if action.kind == "replicate":
+                return self._fund_child(action, hashes)
             return self._swap(action, hashes)
         except WalletError as exc:
             if isinstance(exc, TxError) and exc.tx_hash and exc.tx_hash not in hashes:
@@ -47,6 +49,17 @@ class Executor:
         )
         log.info("rent_paid", amount=amount, tx_hash=receipt.tx_hash, landlord=self._landlord)
         return Outcome("ok", tuple(hashes), receipt.gas_used, amount_in=amount)
+
+    def _fund_child(self, action: Action, hashes: list[str]) -> Outcome:
+        """A child's start: stable to its wallet, then its gas money."""
+        assert action.to is not None, "a child has an address"
+        stable = self._tokens["stable"]
+        first = self._send(stable.address, stable.transfer_data(action.to, action.amount_in),
+                           "child_stable", hashes)  # fmt: skip
+        gas = first.gas_used
+        if action.native:
+            gas += self._send(action.to, b"", "child_native", hashes, value=action.native).gas_used
+        return Outcome("ok", tuple(hashes), gas, amount_in=action.amount_in)
 
     def _swap(self, action: Action, hashes: list[str]) -> Outcome:
         assert action.sell is not None and action.buy is not None, "a swap names both tokens"
@@ -83,7 +96,9 @@ class Executor:
         except WalletError as exc:
             log.warning("approval_revoke_failed", token=token.address, error=str(exc))
 
-    def _send(self, to: str, data: bytes, purpose: str, hashes: list[str]) -> Receipt:
-        receipt = self._sender.send(to, data, purpose)
+    def _send(
+        self, to: str, data: bytes, purpose: str, hashes: list[str], value: int = 0
+    ) -> Receipt:
+        receipt = self._sender.send(to, data, purpose, value=value)
         hashes.append(receipt.tx_hash)
         return receipt

@@ -25,6 +25,7 @@ import structlog
 
 from agent.config import Settings
 from agent.errors import ConfigError
+from agent.lineage import Nursery
 from agent.pngchart import line_chart
 from arena.local import ArenaConfig, LocalArena
 
@@ -76,6 +77,9 @@ class Member:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     exit_code: int | None = None
+    generation: int = 0
+    parent_id: str | None = None
+    seed: int | None = None
 
 
 class Fleet:
@@ -138,14 +142,19 @@ class Fleet:
             "--strategy", member.strategy,
             "--ticks", str(remaining),
             "--interval", str(self.interval_s),
-            "--generation", str(self.generation),
+            "--generation", str(member.generation),
             "--port", "0",
             "--linger", "0",
         ]  # fmt: skip
+        if member.seed is not None:
+            cmd += ["--seed", str(member.seed)]
+        env = dict(self.extra_env or {})
+        if member.parent_id:
+            env["FORAGER_PARENT_ID"] = member.parent_id
         member.data_dir.mkdir(parents=True, exist_ok=True)
         with (member.data_dir / "agent.log").open("ab") as log_file:
             member.proc = subprocess.Popen(
-                cmd, stdout=log_file, stderr=subprocess.STDOUT, env=_env(self.extra_env)
+                cmd, stdout=log_file, stderr=subprocess.STDOUT, env=_env(env)
             )
         log.info(
             "fleet_member_started",
@@ -174,6 +183,26 @@ class Fleet:
         member.exit_code = code
         log.error("fleet_member_failed", member=member.name, code=code)
         return False
+
+    def adopt_children(self) -> None:
+        """Launch the children that members asked for (their launch requests)."""
+        known = {m.name for m in self.members}
+        for parent in list(self.members):
+            for request in Nursery(parent.data_dir).requests():
+                if request.name in known:
+                    continue
+                child = Member(
+                    request.name,
+                    request.strategy,
+                    Path(request.data_dir),
+                    generation=request.generation,
+                    parent_id=request.parent_id,
+                    seed=request.seed,
+                )
+                self.members.append(child)
+                known.add(child.name)
+                log.info("fleet_child_adopted", child=child.name, parent=parent.name)
+                self.launch(child)
 
     def stop(self) -> None:
         for member in self.members:
@@ -223,7 +252,12 @@ def run_fleet(
         extra_env=extra_env,
     )
     fleet.members = [
-        Member(f"agent-{i:02d}", strategies[i % len(strategies)], folder / f"agent-{i:02d}")
+        Member(
+            f"agent-{i:02d}",
+            strategies[i % len(strategies)],
+            folder / f"agent-{i:02d}",
+            generation=generation,
+        )
         for i in range(agents)
     ]
     fleet.start_arena()
@@ -235,6 +269,7 @@ def run_fleet(
             fleet.launch(member)
             stop.wait(stagger_s)
         while not stop.is_set():
+            fleet.adopt_children()
             running = [fleet.check(member) for member in fleet.members]
             if not any(running):
                 break
@@ -273,6 +308,7 @@ class Life:
     rent_paid: float
     alive: bool
     death_cause: str | None
+    parent_id: str | None
     worth_series: tuple[float, ...]
 
     def row(self) -> dict[str, Any]:
@@ -313,6 +349,7 @@ def read_life(data_dir: Path) -> Life | None:
         rent_paid=float(rent) / 10**decimals,
         alive=cause is None,
         death_cause=cause,
+        parent_id=meta.get("parent_id"),
         worth_series=worth,
     )
 
@@ -329,13 +366,13 @@ def leaderboard(folder: Path) -> list[Life]:
 
 
 def render_table(lives: Sequence[Life]) -> str:
-    head = f"{'#':>2}  {'agent':10} {'strategy':15} {'gen':>3} {'ticks':>6} "
+    head = f"{'#':>2}  {'agent':12} {'strategy':15} {'gen':>3} {'ticks':>6} "
     head += f"{'net worth':>10} {'rent paid':>9}  fate"
     lines = [head]
     for rank, life in enumerate(lives, 1):
         fate = "alive" if life.alive else f"died: {life.death_cause}"
         lines.append(
-            f"{rank:>2}  {life.name:10} {life.strategy:15} {life.generation:>3} "
+            f"{rank:>2}  {life.name:12} {life.strategy:15} {life.generation:>3} "
             f"{life.lifetime:>6} {life.net_worth:>10.2f} {life.rent_paid:>9.2f}  {fate}"
         )
     return "\n".join(lines)

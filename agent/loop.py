@@ -6,6 +6,7 @@ them all. The `Agent` owns the wallet for its whole life: ticks never overlap.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import threading
 import time
@@ -19,7 +20,8 @@ from opentelemetry import trace
 
 from agent.brain import Decider
 from agent.executor import Executor
-from agent.policy import Limits, Spent, guard
+from agent.lineage import LaunchRequest, Nursery
+from agent.policy import Limits, ReplicationLimits, Spent, guard, replication_guard
 from agent.prompt import ACTIONS
 from agent.records import Action, Decision, Observation, Outcome, RentStatus, TickRecord, Veto
 from agent.senses import Sensor
@@ -43,6 +45,16 @@ class RentTerms:
     grace_ticks: int
 
 
+@dataclass(frozen=True)
+class Replication:
+    """What an agent needs to make children: the policy's bounds and where children go."""
+
+    rules: ReplicationLimits
+    nursery: Nursery
+    parent_address: str
+    seed: int
+
+
 class Agent:
     """One living agent: its stages, its memory, and whether it is still alive."""
 
@@ -60,6 +72,7 @@ class Agent:
         on_record: Callable[[TickRecord], None] | None = None,
         strategy: str = "llm",
         adapter: str | None = None,
+        replication: Replication | None = None,
     ) -> None:
         self.agent_id = agent_id
         self.generation = generation
@@ -72,6 +85,7 @@ class Agent:
         self.on_record = on_record
         self.strategy = strategy
         self.adapter = adapter
+        self.replication = replication
         self._lock = threading.Lock()
         self.age = store.age()
         self.paid_periods = store.paid_periods()
@@ -134,7 +148,58 @@ class Agent:
                 rent_outcome = self._collect_rent()
             with tracer.start_as_current_span("record"):
                 record = self._record(started, obs, decision, verdict, outcome, rent_outcome)
+            if self.replication is not None and record.alive:
+                with tracer.start_as_current_span("replicate"):
+                    self._maybe_replicate(record)
         return record
+
+    def _maybe_replicate(self, record: TickRecord) -> None:
+        """Make a child when the policy allows: its wallet, its money, its launch request."""
+        rep = self.replication
+        assert rep is not None, "replication is configured"
+        requests = rep.nursery.requests()
+        last = max((r.born_tick for r in requests), default=None)
+        now = dataclasses.replace(
+            record.observation, balances=record.balances_after, rent=self.rent_status()
+        )
+        allowed = replication_guard(
+            now, record.runway_after, len(requests), last, self._limits, rep.rules
+        )
+        if isinstance(allowed, Veto):
+            return
+        stable, native = allowed
+        name, child_dir, address = rep.nursery.new_child()
+        outcome = self._executor.execute(
+            Action(kind="replicate", amount_in=stable, to=address, native=native)
+        )
+        self._store.add_action(record.tick, "replicate", outcome, {"child": name, "to": address})
+        if outcome.status != "ok":
+            log.warning("replication_failed", child=name, error=outcome.error)
+            return
+        request = LaunchRequest(
+            name=name,
+            data_dir=str(child_dir),
+            address=address,
+            parent_id=self.agent_id,
+            parent_address=rep.parent_address,
+            generation=self.generation + 1,
+            strategy=self.strategy,
+            seed=rep.seed + len(requests) + 1,  # a mutation: the child's own randomness
+            born_tick=record.tick,
+            stable=stable,
+            native=native,
+            tx_hashes=outcome.tx_hashes,
+        )
+        rep.nursery.request_launch(request)
+        log.info(
+            "child_created",
+            child=name,
+            address=address,
+            generation=request.generation,
+            stable=stable,
+            native=native,
+            tx_hashes=list(outcome.tx_hashes),
+        )
 
     def _reference(self) -> float | None:
         """The median of the prices this agent saw on its last ticks (None before any)."""

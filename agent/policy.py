@@ -167,3 +167,42 @@ def _reference_min_out(
     fair = amount / ratio if sell == "stable" else amount * ratio
     keep_bps = _BPS - _POOL_FEE_BPS - limits.max_slippage_bps - limits.max_deviation_bps
     return max(0, int(fair * keep_bps / _BPS))
+
+
+@dataclass(frozen=True)
+class ReplicationLimits:
+    """What a parent may give a child, in base units."""
+
+    min_runway: float
+    share_pct: int
+    max_child_stable: int
+    child_native: int
+    max_children: int
+    cooldown_ticks: int
+    child_min_stable: int  # a child that cannot pay this much rent is not worth creating
+
+
+def replication_guard(
+    obs: Observation,
+    runway: float,
+    children: int,
+    last_child_tick: int | None,
+    limits: Limits,
+    rules: ReplicationLimits,
+) -> tuple[int, int] | Veto:
+    """(stable, wei) a new child may get now, or why not. Pure; the rent reserve stays."""
+    if children >= rules.max_children:
+        return Veto("max_children", f"{children} children already (max {rules.max_children})")
+    if last_child_tick is not None and obs.tick - last_child_tick < rules.cooldown_ticks:
+        return Veto("cooldown", f"last child at tick {last_child_tick}")
+    if obs.rent.arrears:
+        return Veto("rent_owed", "rent is owed: no child before it is paid")
+    if runway < rules.min_runway:
+        return Veto("runway", f"runway {runway:.1f} is below {rules.min_runway}")
+    spendable = obs.balances.stable - limits.reserve_stable
+    stable = min(spendable * rules.share_pct // 100, rules.max_child_stable)
+    if stable < rules.child_min_stable:
+        return Veto("too_poor", f"a child would get {stable}, below {rules.child_min_stable}")
+    if obs.balances.native < rules.child_native + 2 * limits.min_native:
+        return Veto("gas_floor", f"native {obs.balances.native} cannot spare {rules.child_native}")
+    return stable, rules.child_native

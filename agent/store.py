@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import StoreError
-from agent.records import TickRecord
+from agent.records import Outcome, TickRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,6 +151,26 @@ class Store:
                     "SELECT record FROM ticks WHERE tick >= ? ORDER BY tick LIMIT ?", (since, limit)
                 ).fetchall()
         return [json.loads(row[0]) for row in rows]
+
+    def add_action(
+        self, tick: int, kind: str, outcome: Outcome, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Record an action taken outside the tick record (a child's funding)."""
+        detail = {
+            "tx_hashes": list(outcome.tx_hashes),
+            "gas_used": outcome.gas_used,
+            "amount_in": outcome.amount_in,
+            "amount_out": outcome.amount_out,
+            "error": outcome.error,
+            "veto": None,
+            "value_stable": outcome.amount_in,
+            **(extra or {}),
+        }
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)",
+                (tick, time.time(), kind, outcome.status, json.dumps(detail)),
+            )
 
     def series(self, since: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
         """(tick, price, net worth, runway, action, status, stable decimals) from `since`."""

@@ -102,6 +102,8 @@ class Action(BaseModel):
 class State(BaseModel):
     agent_id: str | None
     generation: int
+    parent_id: str | None
+    children: list[str]
     address: str | None
     chain_id: int | None
     strategy: str | None

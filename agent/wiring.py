@@ -16,9 +16,10 @@ from agent.brain import Decider, LlamaDecider
 from agent.config import Settings
 from agent.errors import ConfigError
 from agent.executor import Executor
-from agent.loop import Agent, RentTerms
+from agent.lineage import Nursery
+from agent.loop import Agent, RentTerms, Replication
 from agent.model_store import DEFAULT_MODEL, locate_default
-from agent.policy import Limits
+from agent.policy import Limits, ReplicationLimits
 from agent.senses import Sensor
 from agent.store import Store
 from agent.strategies import RuleDecider
@@ -245,6 +246,21 @@ def build_agent(
         deadline_s=p.deadline_s,
     )
     executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)
+    replication = None
+    r = settings.replication
+    if r.enabled:
+        rules = ReplicationLimits(
+            min_runway=r.min_runway,
+            share_pct=r.share_pct,
+            max_child_stable=to_base(r.max_child_stable, sd),
+            child_native=to_base(r.child_native, 18),
+            max_children=r.max_children,
+            cooldown_ticks=r.cooldown_ticks,
+            child_min_stable=2 * rent_amount,
+        )
+        replication = Replication(
+            rules, Nursery(settings.data_dir), account.address, settings.model.seed
+        )
     agent = Agent(
         agent_id=store.agent_id(),
         generation=settings.generation,
@@ -255,5 +271,6 @@ def build_agent(
         rent=RentTerms(rent_amount, settings.rent.period_ticks, settings.rent.grace_ticks),
         store=store,
         strategy=settings.strategy,
+        replication=replication,
     )
     return agent, chain, sender

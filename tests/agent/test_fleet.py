@@ -169,3 +169,64 @@ def test_bad_strategy_and_missing_arena_file_are_named(tmp_path: Path):
 
 
 pytestmark = pytest.mark.timeout(600)
+
+
+def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_path: Path):
+    """Past the runway threshold a parent funds a child (capped by the policy); the supervisor
+    launches it as generation 1 with the parent's id; the chain holds the child's money."""
+    folder = tmp_path / "fleet"
+    members = run_fleet(
+        folder,
+        agents=1,
+        strategies=["hold"],
+        ticks=8,
+        settings=load_settings(),
+        interval_s=0.3,
+        seed=2,
+        stagger_s=0.1,
+        extra_env={
+            "FORAGER_REPLICATION__ENABLED": "true",
+            "FORAGER_REPLICATION__MIN_RUNWAY": "10",
+            "FORAGER_REPLICATION__MAX_CHILDREN": "1",
+            "FORAGER_REPLICATION__MAX_CHILD_STABLE": "100",
+        },
+    )
+    names = [m.name for m in members]
+    assert names == ["agent-00", "agent-00.c1"] and [m.exit_code for m in members] == [0, 0]
+    child_dir = folder / "agent-00.c1"
+    assert (child_dir / "keystore.json").stat().st_mode & 0o777 == 0o600
+    request = json.loads((folder / "agent-00" / "spawn" / "agent-00.c1.json").read_text())
+    assert request["generation"] == 1 and request["strategy"] == "hold"
+    assert request["stable"] == 100 * 10**6  # the policy's cap, not the 25 % share (~122)
+    parent, child = started(folder, "agent-00"), started(folder, "agent-00.c1")
+    assert child["address"] == request["address"] != parent["address"]
+    assert request["parent_id"] == parent["agent_id"]
+
+    with sqlite3.connect(folder / "agent-00" / "state.sqlite") as db:
+        rows = db.execute("SELECT status, detail FROM actions WHERE kind = 'replicate'").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "ok"
+    assert json.loads(rows[0][1])["tx_hashes"] == request["tx_hashes"]
+
+    lives = {life.name: life for life in leaderboard(folder)}
+    assert lives["agent-00.c1"].generation == 1
+    assert lives["agent-00.c1"].parent_id == parent["agent_id"]
+    assert lives["agent-00"].parent_id is None
+
+    arena = LocalArena(
+        ArenaConfig(
+            seed=2,
+            weather_interval_s=0,
+            state_dir=folder / "arena",
+            cache_dir=default_cache_dir() / "contracts",
+        )
+    )
+    info = arena.up()
+    try:
+        with sqlite3.connect(child_dir / "state.sqlite") as db:
+            last = json.loads(
+                db.execute("SELECT record FROM ticks ORDER BY tick DESC LIMIT 1").fetchone()[0]
+            )
+        stable = cast_balance(info.rpc_url, info.stable_token, request["address"])
+        assert stable == last["balances_after"]["stable"] == 100 * 10**6 - 5 * 10**6  # one rent
+    finally:
+        arena.down()

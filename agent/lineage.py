@@ -1,0 +1,72 @@
+"""Replication: a parent makes a child's wallet and asks its supervisor to launch it.
+
+The child's data dir sits beside the parent's (`<parent>.c<n>`), holding a fresh encrypted
+keystore and its password file (both 0600) exactly where `forager run --data-dir` looks for
+them. The launch request (`<parent>/spawn/<child>.json`) says who the child is; a fleet
+supervisor launches it, and any operator can (`forager run --data-dir <child dir>` plus the
+request's generation, strategy and parent id).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as pysecrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from wallets.keystore import create_keystore, write_private_file
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    name: str
+    data_dir: str
+    address: str
+    parent_id: str
+    parent_address: str
+    generation: int
+    strategy: str
+    seed: int
+    born_tick: int
+    stable: int = 0
+    native: int = 0
+    tx_hashes: tuple[str, ...] = ()
+
+
+class Nursery:
+    """Children of one parent: their wallets and launch requests."""
+
+    def __init__(self, parent_dir: Path) -> None:
+        self.parent_dir = parent_dir
+        self.spawn_dir = parent_dir / "spawn"
+
+    def requests(self) -> list[LaunchRequest]:
+        if not self.spawn_dir.is_dir():
+            return []
+        return [read_request(path) for path in sorted(self.spawn_dir.glob("*.json"))]
+
+    def new_child(self) -> tuple[str, Path, str]:
+        """A new child's (name, data dir, address): its keystore is made, nothing is paid."""
+        n = len(self.requests()) + 1
+        name = f"{self.parent_dir.name}.c{n}"
+        child_dir = self.parent_dir.parent / name
+        while (child_dir / "keystore.json").exists():  # a wallet left by a failed attempt
+            n += 1
+            name = f"{self.parent_dir.name}.c{n}"
+            child_dir = self.parent_dir.parent / name
+        password_file = child_dir / "keystore.password"
+        write_private_file(password_file, pysecrets.token_urlsafe(24))
+        account = create_keystore(child_dir / "keystore.json", password_file.read_text())
+        return name, child_dir, account.address
+
+    def request_launch(self, request: LaunchRequest) -> Path:
+        path = self.spawn_dir / f"{request.name}.json"
+        write_private_file(path, json.dumps(asdict(request), indent=2))
+        return path
+
+
+def read_request(path: Path) -> LaunchRequest:
+    data: dict[str, Any] = json.loads(path.read_text())
+    data["tx_hashes"] = tuple(data.get("tx_hashes", ()))
+    return LaunchRequest(**data)
