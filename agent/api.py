@@ -329,6 +329,7 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         if agent is None or agent.replication is None
         else [r.name for r in agent.replication.nursery.requests()],
         "strategy": None if agent is None else agent.strategy,
+        "persona": None if agent is None else agent.persona,
         "model": None if agent is None else agent.model,
         "adapter": None if agent is None else agent.adapter,
         "alive": None if agent is None else agent.alive,

@@ -54,6 +54,9 @@ def _add_run(commands: Any) -> None:
     run.add_argument(
         "--strategy", help="llm (default) or a rule: hold, momentum, mean_reversion, random"
     )
+    run.add_argument(
+        "--persona", help="the model's temperament: cautious, momentum, contrarian, frugal"
+    )
     run.add_argument("--arena", type=Path, help="join a shared arena (forager arena up --out)")
     run.add_argument("--generation", type=int, help="this agent's generation (0: founders)")
     run.add_argument("--seed", type=int, help="seed for the arena's weather and the model")
@@ -154,6 +157,12 @@ def _add_population(commands: Any) -> None:
     up.add_argument("--port", type=int, help="anvil's loopback port (default: a free one)")
     up.add_argument("--state-dir", type=Path, help="keep the world here across restarts")
     up.add_argument("--weather-interval", type=float, help="seconds between weather trades")
+    up.add_argument("--drift", type=float, help="per-step drift of the log price")
+    up.add_argument("--volatility", type=float, help="per-step volatility of the log price")
+    up.add_argument("--regime-switch", type=float, help="chance per step of calm <-> storm")
+    up.add_argument("--shock-prob", type=float, help="chance per step of a price jump")
+    up.add_argument("--shock-size", type=float, help="a jump's size in log price")
+    up.add_argument("--replay", type=Path, help="replay a CSV price series instead")
     fleet = commands.add_parser("fleet", help="populations of agents on one arena")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True)
     run = fleet_commands.add_parser("run", help="launch, supervise and stop N agents")
@@ -184,6 +193,12 @@ def _arena(args: argparse.Namespace) -> int:
         port=args.port,
         state_dir=args.state_dir,
         weather_interval_s=args.weather_interval,
+        drift=args.drift,
+        volatility=args.volatility,
+        regime_switch=args.regime_switch,
+        shock_prob=args.shock_prob,
+        shock_size=args.shock_size,
+        replay_csv=args.replay,
     )
     stop = threading.Event()
     restore = stop_on_signals(stop)
@@ -245,31 +260,34 @@ def _add_model(commands: Any) -> None:
     path.add_argument("--cache-dir", type=Path, default=None)
 
 
+_FLAT_FLAGS = {
+    "ticks": "ticks",
+    "interval": "interval_s",
+    "strategy": "strategy",
+    "generation": "generation",
+    "persona": "persona",
+    "data_dir": "data_dir",
+    "linger": "linger_s",
+}
+_NESTED_FLAGS = {
+    "arena": ("arena", "file"),
+    "port": ("http", "port"),
+    "model": ("model", "path"),
+    "keystore": ("wallet", "keystore"),
+    "password_file": ("wallet", "password_file"),
+}
+
+
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {
+        name: getattr(args, flag)
+        for flag, name in _FLAT_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
     nested: dict[str, dict[str, Any]] = {}
-    if args.ticks is not None:
-        overrides["ticks"] = args.ticks
-    if args.interval is not None:
-        overrides["interval_s"] = args.interval
-    if args.strategy is not None:
-        overrides["strategy"] = args.strategy
-    if args.generation is not None:
-        overrides["generation"] = args.generation
-    if args.arena is not None:
-        nested.setdefault("arena", {})["file"] = args.arena
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
-    if args.linger is not None:
-        overrides["linger_s"] = args.linger
-    if args.port is not None:
-        nested.setdefault("http", {})["port"] = args.port
-    if args.model is not None:
-        nested.setdefault("model", {})["path"] = args.model
-    if args.keystore is not None:
-        nested.setdefault("wallet", {})["keystore"] = args.keystore
-    if args.password_file is not None:
-        nested.setdefault("wallet", {})["password_file"] = args.password_file
+    for flag, (group, name) in _NESTED_FLAGS.items():
+        if getattr(args, flag) is not None:
+            nested.setdefault(group, {})[name] = getattr(args, flag)
     if args.seed is not None:
         nested.setdefault("model", {})["seed"] = args.seed
         nested.setdefault("arena", {})["seed"] = args.seed
@@ -451,6 +469,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FORAGER_INTERVAL_S": str(settings.interval_s),
         "FORAGER_GENERATION": str(settings.generation),
         "FORAGER_STRATEGY": settings.strategy,
+        **({"FORAGER_PERSONA": settings.persona} if settings.persona else {}),
         "FORAGER_RENT__AMOUNT": str(settings.rent.amount),
         "FORAGER_RENT__PERIOD_TICKS": str(settings.rent.period_ticks),
         "FORAGER_RENT__GRACE_TICKS": str(settings.rent.grace_ticks),

@@ -72,6 +72,11 @@ class ArenaSettings(BaseModel):
     start_price: Decimal = Field(Decimal(2), gt=0)
     drift: float = 0.0
     volatility: float = Field(0.01, ge=0.0, le=0.5)
+    regime_switch: float = Field(0.0, ge=0.0, le=1.0, description="calm <-> storm per step")
+    storm_factor: float = Field(3.0, ge=1.0, le=20.0, description="volatility x in a storm")
+    shock_prob: float = Field(0.0, ge=0.0, le=1.0, description="chance of a jump per step")
+    shock_size: float = Field(0.1, ge=0.0, le=2.0, description="a jump, in log price")
+    replay_csv: Path | None = Field(None, description="replay this price series instead")
     weather_interval_s: float = Field(1.0, ge=0.0, description="0 stops the weather")
     agent_native: Decimal = Field(Decimal(10), ge=0, description="ETH for gas")
     agent_stable: Decimal = Field(Decimal(500), ge=0)
@@ -159,6 +164,9 @@ class Settings(BaseSettings):
     generation: int = Field(0, ge=0)
     strategy: Literal["llm", "hold", "momentum", "mean_reversion", "random"] = Field(
         "llm", description="llm (the model) or a rule: hold, momentum, mean_reversion, random"
+    )
+    persona: Literal["cautious", "momentum", "contrarian", "frugal"] | None = Field(
+        None, description="the model's temperament, added to its system prompt"
     )
     cache_dir: Path = Field(default_factory=default_cache_dir)
     model: ModelSettings = ModelSettings()

@@ -203,6 +203,7 @@ class Daemon:
                 "forager.generation": settings.generation,
                 "forager.deployment": "arena" if settings.uses_arena else "live",
                 "forager.strategy": settings.strategy,
+                "forager.persona": settings.persona or "",
                 "forager.model": model_name(settings),
             },
         )

@@ -27,6 +27,7 @@ from agent.config import Settings
 from agent.errors import ConfigError
 from agent.lineage import Nursery
 from agent.pngchart import line_chart
+from agent.wiring import check_replay
 from arena.local import ArenaConfig, LocalArena
 
 log = structlog.get_logger()
@@ -39,6 +40,7 @@ _STOP_TIMEOUT_S = 60.0
 
 def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
     a = settings.arena
+    check_replay(changes.get("replay_csv") or a.replay_csv)
     config = ArenaConfig(
         anvil=a.anvil,
         seed=a.seed,
@@ -46,6 +48,11 @@ def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
         start_price=a.start_price,
         drift=a.drift,
         volatility=a.volatility,
+        regime_switch=a.regime_switch,
+        storm_factor=a.storm_factor,
+        shock_prob=a.shock_prob,
+        shock_size=a.shock_size,
+        replay_csv=a.replay_csv,
         weather_interval_s=a.weather_interval_s,
         cache_dir=settings.cache_dir / "contracts",
     )

@@ -72,6 +72,7 @@ class Agent:
         on_record: Callable[[TickRecord], None] | None = None,
         strategy: str = "llm",
         adapter: str | None = None,
+        persona: str | None = None,
         replication: Replication | None = None,
     ) -> None:
         self.agent_id = agent_id
@@ -85,6 +86,7 @@ class Agent:
         self.on_record = on_record
         self.strategy = strategy
         self.adapter = adapter
+        self.persona = persona
         self.replication = replication
         self._lock = threading.Lock()
         self.age = store.age()
@@ -298,6 +300,7 @@ class Agent:
             model=self._decider.name,
             adapter=self.adapter,
             strategy=self.strategy,
+            persona=self.persona,
         )
         self._store.append(record, self.paid_periods)
         self.age = obs.tick + 1

@@ -90,6 +90,25 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     return "\n".join(lines)
 
 
+PERSONAS: dict[str, str] = {
+    "cautious": "Your temperament: cautious. Keep most of your wealth in STABLE, trade small, "
+    "and never risk the rent.",
+    "momentum": "Your temperament: a trend follower. Buy RISK while its price rises, sell it "
+    "while it falls.",
+    "contrarian": "Your temperament: a contrarian. Buy RISK after it falls, sell it after it "
+    "rises.",
+    "frugal": "Your temperament: frugal. Trades cost fees and gas; act only when a move is "
+    "large, otherwise hold.",
+}
+
+
+def system_prompt(persona: str | None = None) -> str:
+    """The stable part of the prompt: the rules, then the persona's temperament if any."""
+    if persona is None:
+        return SYSTEM_PROMPT
+    return f"{SYSTEM_PROMPT}\n{PERSONAS[persona]}"
+
+
 def build_messages(
     obs: Observation, system_prompt: str = SYSTEM_PROMPT, recent_prices: tuple[float, ...] = ()
 ) -> list[dict[str, str]]:

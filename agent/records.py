@@ -160,6 +160,7 @@ class TickRecord:
     model: str = ""
     adapter: str | None = None  # a fine-tuned LoRA adapter on top of the model, if any
     strategy: str = "llm"
+    persona: str | None = None  # the model's temperament in its system prompt, if any
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:

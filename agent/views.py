@@ -107,6 +107,7 @@ class State(BaseModel):
     address: str | None
     chain_id: int | None
     strategy: str | None
+    persona: str | None
     model: str | None
     adapter: str | None
     alive: bool | None

@@ -20,11 +20,13 @@ from agent.lineage import Nursery
 from agent.loop import Agent, RentTerms, Replication
 from agent.model_store import DEFAULT_MODEL, locate_default
 from agent.policy import Limits, ReplicationLimits
+from agent.prompt import system_prompt
 from agent.senses import Sensor
 from agent.store import Store
 from agent.strategies import RuleDecider
 from arena.compiler import compile_all
 from arena.local import ArenaConfig, LocalArena
+from arena.weather import ReplayPath
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo, fund
 from wallets.chain import Chain, checksum
 from wallets.dex import UniswapV2
@@ -116,8 +118,18 @@ def fund_from_faucet(settings: Settings, info: ArenaInfo, address: str) -> bool:
     return True
 
 
+def check_replay(path: Path | None) -> None:
+    """A replayed price series is read once at start: a bad file stops start-up, named."""
+    if path is not None:
+        try:
+            ReplayPath.from_csv(path)
+        except ValueError as exc:
+            raise ConfigError(f"FORAGER_ARENA__REPLAY_CSV: {exc}") from None
+
+
 def build_arena(settings: Settings) -> LocalArena:
     a = settings.arena
+    check_replay(a.replay_csv)
     return LocalArena(
         ArenaConfig(
             anvil=a.anvil,
@@ -126,6 +138,11 @@ def build_arena(settings: Settings) -> LocalArena:
             start_price=a.start_price,
             drift=a.drift,
             volatility=a.volatility,
+            regime_switch=a.regime_switch,
+            storm_factor=a.storm_factor,
+            shock_prob=a.shock_prob,
+            shock_size=a.shock_size,
+            replay_csv=a.replay_csv,
             weather_interval_s=a.weather_interval_s,
             state_dir=settings.data_dir / "arena",
             cache_dir=settings.cache_dir / "contracts",
@@ -182,6 +199,7 @@ def build_decider(settings: Settings) -> Decider:
         temperature=m.temperature,
         max_tokens=m.max_tokens,
         seed=m.seed,
+        system_prompt=system_prompt(settings.persona),
         capture_content=settings.telemetry.capture_content,
     )
 
@@ -271,6 +289,7 @@ def build_agent(
         rent=RentTerms(rent_amount, settings.rent.period_ticks, settings.rent.grace_ticks),
         store=store,
         strategy=settings.strategy,
+        persona=settings.persona if settings.strategy == "llm" else None,
         replication=replication,
     )
     return agent, chain, sender

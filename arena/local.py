@@ -17,7 +17,7 @@ from web3 import Web3
 
 from arena.anvil import Anvil
 from arena.compiler import Artefact, compile_all
-from arena.weather import PricePath, Weather, WeatherParams, pool_price
+from arena.weather import PricePath, ReplayPath, Weather, WeatherParams, pool_price
 from arena.world import ArenaInfo, Liquidity, deploy_world, fund
 
 log = structlog.get_logger()
@@ -35,6 +35,11 @@ class ArenaConfig:
     start_price: Decimal = Decimal(2)
     drift: float = 0.0
     volatility: float = 0.01
+    regime_switch: float = 0.0
+    storm_factor: float = 3.0
+    shock_prob: float = 0.0
+    shock_size: float = 0.1
+    replay_csv: Path | None = None
     weather_interval_s: float = 1.0
     state_dir: Path | None = None
     cache_dir: Path | None = None
@@ -65,8 +70,21 @@ class LocalArena:
             liquidity = Liquidity(self.config.liquidity_stable, self.config.start_price)
             self.info = deploy_world(self.w3, self.artefacts, liquidity, self.anvil.url)
             self.fresh = True
-        params = WeatherParams(self.config.seed, self.config.drift, self.config.volatility)
-        path = PricePath(self.config.start_price, params)
+        c = self.config
+        path: PricePath | ReplayPath
+        if c.replay_csv is not None:
+            path = ReplayPath.from_csv(c.replay_csv)
+        else:
+            params = WeatherParams(
+                c.seed,
+                c.drift,
+                c.volatility,
+                c.regime_switch,
+                c.storm_factor,
+                c.shock_prob,
+                c.shock_size,
+            )
+            path = PricePath(c.start_price, params)
         path.skip(self._saved_weather_step())
         self.weather = Weather(self.w3, self.info, path, self.artefacts)
         log.info(

@@ -7,12 +7,14 @@ seed, same path; the agent's own trades move the price until the next step pulls
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from math import isqrt
+from pathlib import Path
 
 import structlog
 from web3 import Web3
@@ -28,11 +30,21 @@ _FEE_NUM, _FEE_DEN = 997, 1000
 
 @dataclass(frozen=True)
 class WeatherParams:
-    """The shape of the random walk: per-step drift and volatility of the log price."""
+    """The shape of the random walk of the log price, per step.
+
+    `drift` and `volatility` shape calm weather. With `regime_switch` > 0 the market flips
+    between calm and storm with that probability each step; a storm multiplies the volatility
+    by `storm_factor` and reverses the drift. With `shock_prob` > 0 a step jumps by
+    `shock_size` (up or down, in log price) with that probability.
+    """
 
     seed: int = 0
     drift: float = 0.0
     volatility: float = 0.01
+    regime_switch: float = 0.0
+    storm_factor: float = 3.0
+    shock_prob: float = 0.0
+    shock_size: float = 0.1
 
 
 class PricePath:
@@ -43,10 +55,25 @@ class PricePath:
         self._log_price = math.log(float(start))
         self._params = params
         self.step = 0
+        self.storm = False
+        self.shocks = 0
 
     def next(self) -> float:
-        shock = self._rng.gauss(self._params.drift, self._params.volatility)
-        self._log_price += shock
+        p = self._params
+        if p.regime_switch > 0 and self._rng.random() < p.regime_switch:
+            self.storm = not self.storm
+        drift, volatility = (
+            (-p.drift, p.volatility * p.storm_factor)
+            if self.storm
+            else (
+                p.drift,
+                p.volatility,
+            )
+        )
+        self._log_price += self._rng.gauss(drift, volatility)
+        if p.shock_prob > 0 and self._rng.random() < p.shock_prob:
+            self._log_price += p.shock_size if self._rng.random() < 0.5 else -p.shock_size
+            self.shocks += 1
         self.step += 1
         return math.exp(self._log_price)
 
@@ -54,6 +81,53 @@ class PricePath:
         """Fast-forward, so a restarted arena continues the same path."""
         for _ in range(steps):
             self.next()
+
+
+class ReplayPath:
+    """A recorded price series, one price per step; it stays at the last price at the end."""
+
+    def __init__(self, prices: list[float]) -> None:
+        if not prices:
+            raise ValueError("a replayed price series needs at least one price")
+        self._prices = prices
+        self.step = 0
+
+    @classmethod
+    def from_csv(cls, path: Path) -> ReplayPath:
+        """Prices from a CSV file: a `price` column (with a header) or the first column."""
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ValueError(f"price series {path} cannot be read: {exc.strerror}") from None
+        rows = [row for row in csv.reader(text.splitlines()) if row and row[0].strip()]
+        column, first_line = 0, 1
+        if rows and not _is_number(rows[0][0]):
+            header = [cell.strip().lower() for cell in rows[0]]
+            column = header.index("price") if "price" in header else 0
+            rows, first_line = rows[1:], 2
+        prices = []
+        for line, row in enumerate(rows, first_line):
+            cell = row[column].strip() if column < len(row) else ""
+            if not _is_number(cell) or float(cell) <= 0:
+                raise ValueError(f"price series {path}, row {line}: {cell!r} is not a price > 0")
+            prices.append(float(cell))
+        return cls(prices)
+
+    def next(self) -> float:
+        price = self._prices[min(self.step, len(self._prices) - 1)]
+        self.step += 1
+        return price
+
+    def skip(self, steps: int) -> None:
+        self.step += steps
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return math.isfinite(float(text))
 
 
 def trade_to_target(reserve_stable: int, reserve_risk: int, target: float) -> tuple[str, int]:
@@ -76,7 +150,11 @@ class Weather:
     """Runs the noise trader against an arena."""
 
     def __init__(
-        self, w3: Web3, info: ArenaInfo, path: PricePath, artefacts: dict[str, Artefact]
+        self,
+        w3: Web3,
+        info: ArenaInfo,
+        path: PricePath | ReplayPath,
+        artefacts: dict[str, Artefact],
     ) -> None:
         self._w3 = w3
         self._info = info

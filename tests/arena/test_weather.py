@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import statistics
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from arena.local import LocalArena
-from arena.weather import PricePath, WeatherParams, pool_price, trade_to_target
+from agent.config import default_cache_dir
+from arena.local import ArenaConfig, LocalArena
+from arena.weather import PricePath, ReplayPath, WeatherParams, pool_price, trade_to_target
 
 
 def test_same_seed_same_path_and_other_seed_differs():
@@ -46,3 +51,62 @@ def test_weather_moves_the_pool_onto_the_seeded_path(arena: LocalArena):
     for _ in range(5):
         price = arena.weather.step()
         assert price == pytest.approx(targets.next(), rel=1e-3)
+
+
+def test_regimes_and_shocks_are_seeded_and_change_the_weather():
+    """Storms raise the volatility, shocks jump; the same seed gives the same stormy path."""
+    params = WeatherParams(seed=4, volatility=0.01, regime_switch=0.05, storm_factor=5.0)
+    a, b = PricePath(Decimal(2), params), PricePath(Decimal(2), params)
+    moves: dict[bool, list[float]] = {False: [], True: []}
+    last = 2.0
+    for _ in range(4000):
+        price = a.next()
+        moves[a.storm].append(abs(math.log(price / last)))
+        last = price
+        assert b.next() == price
+    assert moves[True] and moves[False]  # both regimes happened
+    assert statistics.mean(moves[True]) > 3 * statistics.mean(moves[False])
+
+    calm = PricePath(Decimal(2), WeatherParams(seed=9, volatility=0.001))
+    shocked = PricePath(Decimal(2), WeatherParams(seed=9, volatility=0.001, shock_prob=0.1))
+    jumps = [abs(math.log(y / x)) for x, y in itertools.pairwise(
+        [2.0, *[shocked.next() for _ in range(500)]])]  # fmt: skip
+    assert shocked.shocks > 20 and sum(j > 0.05 for j in jumps) == shocked.shocks
+    assert max(abs(math.log(calm.next() / 2.0)) for _ in range(50)) < 0.05
+
+
+def test_a_csv_price_series_is_replayed_and_bad_rows_are_named(tmp_path: Path):
+    series = tmp_path / "prices.csv"
+    series.write_text("time,price\n1,2.0\n2,2.5\n3,1.75\n")
+    path = ReplayPath.from_csv(series)
+    assert [path.next() for _ in range(5)] == [2.0, 2.5, 1.75, 1.75, 1.75]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("3.0\n3.5\n")
+    resumed = ReplayPath.from_csv(bare)
+    resumed.skip(1)
+    assert resumed.next() == 3.5
+    broken = tmp_path / "broken.csv"
+    broken.write_text("price\n2.0\nabc\n")
+    with pytest.raises(ValueError, match=r"broken.csv, row 3: 'abc' is not a price > 0"):
+        ReplayPath.from_csv(broken)
+    with pytest.raises(ValueError, match="cannot be read"):
+        ReplayPath.from_csv(tmp_path / "missing.csv")
+
+
+def test_the_arena_replays_a_csv_onto_the_pool(tmp_path: Path):
+    series = tmp_path / "prices.csv"
+    series.write_text("price\n2.2\n1.9\n2.05\n")
+    arena = LocalArena(
+        ArenaConfig(
+            weather_interval_s=0,
+            replay_csv=series,
+            cache_dir=default_cache_dir() / "contracts",
+        )
+    )
+    arena.up()
+    try:
+        assert arena.weather is not None
+        prices = [arena.weather.step() for _ in range(3)]
+        assert prices == pytest.approx([2.2, 1.9, 2.05], rel=1e-3)
+    finally:
+        arena.down()
