@@ -174,8 +174,23 @@ def _add_population(commands: Any) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--generation", type=int, default=0)
     run.add_argument("--stagger", type=float, default=1.0, help="seconds between starts")
-    board = fleet_commands.add_parser("leaderboard", help="rank the lives under a fleet dir")
-    board.add_argument("dir", type=Path)
+    go = fleet_commands.add_parser("deploy", help="one Akash deployment per agent")
+    go.add_argument("--agents", type=int, required=True)
+    go.add_argument("--strategies", required=True, help="comma-separated, assigned in turn")
+    go.add_argument("--dir", type=Path, default=Path("fleet-akash"), help="records and manifests")
+    go.add_argument("--image", default="openforager/agent:latest")
+    go.add_argument("--cpu", type=float, default=1.0)
+    go.add_argument("--memory", default="2Gi")
+    go.add_argument("--storage", default="4Gi")
+    go.add_argument("--price", type=int, default=1_000, help="max per block (uact)")
+    go.add_argument("--generation", type=int, default=0)
+    go.add_argument("--max-price", type=Decimal, help="highest acceptable bid per block")
+    go.add_argument("--bid-timeout", type=float, default=180.0, help="seconds to wait for bids")
+    board = fleet_commands.add_parser("leaderboard", help="rank the lives of a population")
+    board.add_argument("dir", type=Path, nargs="?", help="a local fleet dir (one per agent)")
+    board.add_argument(
+        "--deployments", type=Path, help="deployments.json of `fleet deploy`: ask each agent"
+    )
     board.add_argument("--json", type=Path, help="also write the ranking as JSON here")
     board.add_argument("--chart", type=Path, help="PNG of net worth (default: DIR/networth.png)")
 
@@ -216,9 +231,16 @@ def _fleet(args: argparse.Namespace) -> int:
     from agent import fleet
 
     if args.fleet_command == "leaderboard":
-        lives = fleet.leaderboard(args.dir)
+        if (args.dir is None) == (args.deployments is None):
+            raise ConfigError("fleet leaderboard: give a fleet DIR or --deployments FILE")
+        if args.deployments is not None:
+            lives = fleet.remote_leaderboard(args.deployments)
+            default_chart = args.deployments.parent / "networth.png"
+        else:
+            lives = fleet.leaderboard(args.dir)
+            default_chart = args.dir / "networth.png"
         print(fleet.render_table(lives))
-        chart = fleet.write_chart(lives, args.chart or args.dir / "networth.png")
+        chart = fleet.write_chart(lives, args.chart or default_chart)
         print(f"chart: {chart}")
         if args.json:
             args.json.write_text(json.dumps([life.row() for life in lives], indent=2))
@@ -229,6 +251,8 @@ def _fleet(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     for name in strategies:
         load_settings(strategy=name)  # a bad name stops here, named
+    if args.fleet_command == "deploy":
+        return _fleet_deploy(args, settings, strategies)
     stop = threading.Event()
     restore = fleet.stop_on_signals(stop)
     try:
@@ -249,6 +273,35 @@ def _fleet(args: argparse.Namespace) -> int:
     failed = [m.name for m in members if m.exit_code not in (0, None)]
     print(f"fleet: {len(members)} agents in {args.dir}; failed: {', '.join(failed) or 'none'}")
     return 1 if failed else 0
+
+
+def _fleet_deploy(args: argparse.Namespace, settings: Settings, strategies: list[str]) -> int:
+    from agent import fleet
+    from akash.console import ConsoleClient
+    from akash.sdl import SdlOptions
+
+    key = settings.akash.api_key.get_secret_value() if settings.akash.api_key else ""
+    secrets.register(key)
+    client = ConsoleClient(key, base_url=settings.akash.console_url)
+    options = SdlOptions(
+        image=args.image, cpu=args.cpu, memory=args.memory, storage=args.storage, price=args.price
+    )
+    done = fleet.deploy_fleet(
+        client,
+        args.dir,
+        agents=args.agents,
+        strategies=strategies,
+        options=options,
+        base_env=settings_env(settings),
+        generation=args.generation,
+        bid_timeout_s=args.bid_timeout,
+        max_price=args.max_price,
+    )
+    for entry in done:
+        where = entry.get("state_url") or entry.get("error")
+        print(f"{entry['name']} {entry['strategy']}: dseq {entry.get('dseq', '-')} {where}")
+    print(f"recorded in {args.dir / 'deployments.json'}")
+    return 0 if all("dseq" in entry for entry in done) else 1
 
 
 def _add_model(commands: Any) -> None:

@@ -18,9 +18,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 
 from agent.config import Settings
@@ -28,6 +30,10 @@ from agent.errors import ConfigError
 from agent.lineage import Nursery
 from agent.pngchart import line_chart
 from agent.wiring import check_replay
+from akash.console import ConsoleClient
+from akash.deploy import deploy
+from akash.errors import AkashError
+from akash.sdl import SdlOptions, render_sdl
 from arena.local import ArenaConfig, LocalArena
 
 log = structlog.get_logger()
@@ -402,3 +408,112 @@ def stop_on_signals(event: threading.Event) -> Callable[[], None]:
             signal.signal(sig, handler)
 
     return restore
+
+
+# -- on Akash ------------------------------------------------------------------------------------
+
+
+def deploy_fleet(
+    client: ConsoleClient,
+    folder: Path,
+    *,
+    agents: int,
+    strategies: Sequence[str],
+    options: SdlOptions,
+    base_env: dict[str, str],
+    generation: int = 0,
+    bid_timeout_s: float = 180.0,
+    max_price: Decimal | None = None,
+    poll_s: float = 5.0,
+) -> list[dict[str, Any]]:
+    """One Akash deployment per agent (its own SDL: strategy and generation in its env).
+
+    Every outcome, deployed or not, is written to `folder/deployments.json` as it happens, so
+    an interrupted run still knows what it leased.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / "deployments.json"
+    done: list[dict[str, Any]] = []
+    for i in range(agents):
+        name, strategy = f"agent-{i:02d}", strategies[i % len(strategies)]
+        env = {
+            **base_env,
+            "FORAGER_STRATEGY": strategy,
+            "FORAGER_GENERATION": str(generation),
+        }
+        sdl = render_sdl(options, env)
+        entry: dict[str, Any] = {"name": name, "strategy": strategy, "generation": generation}
+        try:
+            leased = deploy(
+                client,
+                sdl,
+                folder / "manifests",
+                max_price=max_price,
+                bid_timeout_s=bid_timeout_s,
+                poll_s=poll_s,
+            )
+        except AkashError as exc:
+            entry["error"] = str(exc)
+            log.error("fleet_deploy_failed", member=name, error=str(exc))
+        else:
+            entry.update(
+                dseq=leased.dseq,
+                provider=leased.provider,
+                price=str(leased.price),
+                denom=leased.denom,
+                state_url=leased.state_url,
+            )
+            log.info("fleet_member_deployed", member=name, dseq=leased.dseq)
+        done.append(entry)
+        record.write_text(json.dumps(done, indent=2))
+    return done
+
+
+def read_remote_life(name: str, state_url: str, timeout_s: float = 10.0) -> Life:
+    """A life from a running agent's own HTTP surface (`/state` and `/series`)."""
+    base = state_url.removesuffix("/state").rstrip("/")
+    with httpx.Client(base_url=base, timeout=timeout_s) as http:
+        state = http.get("/state").raise_for_status().json()
+        worth: list[float] = []
+        since: int | None = 0
+        while since is not None:
+            page = http.get("/series", params={"since": since}).raise_for_status().json()
+            worth.extend(page["net_worth"])
+            since = page["next_since"]
+    rent = state["rent"]
+    return Life(
+        name=name,
+        agent_id=str(state["agent_id"]),
+        strategy=str(state["strategy"]),
+        generation=int(state["generation"]),
+        lifetime=int(state["age_ticks"] or 0),
+        net_worth=float(state["net_worth"] or 0.0),
+        rent_paid=float(Decimal(rent["amount"]) * int(rent.get("paid_periods") or 0)),
+        alive=bool(state["alive"]),
+        death_cause=state["death_cause"],
+        parent_id=state.get("parent_id"),
+        worth_series=tuple(worth),
+    )
+
+
+def remote_leaderboard(deployments: Path) -> list[Life]:
+    """Rank the lives of deployed agents from their own answers; unreachable ones are named."""
+    try:
+        entries = json.loads(deployments.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"deployments file {deployments} cannot be read: {exc}") from None
+    lives, missing = [], []
+    for entry in entries:
+        url = entry.get("state_url")
+        if not url:
+            missing.append(f"{entry.get('name')}: not deployed")
+            continue
+        try:
+            lives.append(read_remote_life(str(entry["name"]), str(url)))
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            missing.append(f"{entry['name']}: {url} did not answer ({exc})")
+    for line in missing:
+        log.warning("fleet_member_unreachable", detail=line)
+    if not lives:
+        raise ConfigError(f"no agent in {deployments} answered: {'; '.join(missing)}")
+    return sorted(lives, key=lambda x: (-x.lifetime, -x.net_worth, -x.rent_paid, x.name))

@@ -1,0 +1,93 @@
+"""`forager fleet deploy`: one Akash deployment per agent through the Console (mock checked
+against the OpenAPI); the remote leaderboard asks each running agent for its life."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from agent.fleet import deploy_fleet, leaderboard, remote_leaderboard
+from akash.console import ConsoleClient
+from akash.sdl import SdlOptions
+from akash.validate import load_schema, validate_document
+from tests.akash.console_mock import ConsoleMock
+from tests.conftest import ForagerProcess
+
+
+@pytest.fixture
+def console() -> Iterator[ConsoleMock]:
+    made = ConsoleMock()
+    yield made
+    made.close()
+    assert made.violations == []
+
+
+def test_each_agent_gets_its_own_deployment_with_its_strategy(console: ConsoleMock, tmp_path: Path):
+    done = deploy_fleet(
+        ConsoleClient("test-key", base_url=console.url),
+        tmp_path,
+        agents=3,
+        strategies=["llm", "momentum"],
+        options=SdlOptions(image="you/openforager:cpu"),
+        base_env={"FORAGER_INTERVAL_S": "5"},
+        generation=2,
+        bid_timeout_s=30,
+        poll_s=0.01,
+    )
+    assert [d["strategy"] for d in done] == ["llm", "momentum", "llm"]
+    assert len({d["dseq"] for d in done}) == 3 and all(d["state_url"] for d in done)
+    schema = load_schema(None)
+    for entry in done:
+        sdl = YAML(typ="safe").load(console.deployments[entry["dseq"]]["sdl"])
+        assert validate_document(sdl, schema) == []
+        env = sdl["services"]["agent"]["env"]
+        assert f"FORAGER_STRATEGY={entry['strategy']}" in env and "FORAGER_GENERATION=2" in env
+    assert json.loads((tmp_path / "deployments.json").read_text()) == done
+    assert len(list((tmp_path / "manifests").glob("deployment-*.json"))) == 3
+
+
+def test_a_member_without_bids_is_recorded_and_the_rest_go_on(console: ConsoleMock, tmp_path: Path):
+    console.bids = []
+    done = deploy_fleet(
+        ConsoleClient("test-key", base_url=console.url),
+        tmp_path,
+        agents=2,
+        strategies=["hold"],
+        options=SdlOptions(),
+        base_env={},
+        bid_timeout_s=0.05,
+        poll_s=0.01,
+    )
+    assert all("no open bid" in d["error"] for d in done) and all("dseq" not in d for d in done)
+
+
+def test_the_remote_leaderboard_reads_each_agent_over_http(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    agents = {}
+    for name, strategy in (("agent-00", "hold"), ("agent-01", "random")):
+        proc = ForagerProcess(
+            tmp_path / "local" / name, "--strategy", strategy, "--interval", "0.1"
+        )
+        forager.append(proc)
+        agents[name] = proc
+    for proc in agents.values():
+        proc.wait_event("tick_finished", tick=5)
+    record = tmp_path / "deployments.json"
+    entries = [{"name": n, "state_url": p.url + "/state"} for n, p in agents.items()]
+    entries.append({"name": "agent-02", "error": "no open bid"})
+    record.write_text(json.dumps(entries))
+    remote = {life.name: life for life in remote_leaderboard(record)}
+    assert set(remote) == {"agent-00", "agent-01"}
+    for proc in agents.values():
+        assert proc.terminate() == 0
+    local = {life.name: life for life in leaderboard(tmp_path / "local")}
+    for name, life in remote.items():
+        assert life.strategy == local[name].strategy
+        assert life.agent_id == local[name].agent_id
+        assert life.lifetime <= local[name].lifetime  # it may have ticked once more
+        assert len(life.worth_series) == life.lifetime
