@@ -327,7 +327,7 @@ def _state(runtime: Runtime) -> dict[str, Any]:
         "parent_id": None if runtime.store is None else runtime.store.get("parent_id"),
         "children": []
         if agent is None or agent.replication is None
-        else [r.name for r in agent.replication.nursery.requests()],
+        else [r.name for r in agent.replication.nursery.funded()],
         "strategy": None if agent is None else agent.strategy,
         "persona": None if agent is None else agent.persona,
         "model": None if agent is None else agent.model,

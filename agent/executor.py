@@ -32,8 +32,6 @@ class Executor:
         try:
             if action.kind == "pay_rent":
                 return self._pay_rent(action.amount_in, hashes)
-            if action.kind == "replicate":
-                return self._fund_child(action, hashes)
             return self._swap(action, hashes)
         except WalletError as exc:
             if isinstance(exc, TxError) and exc.tx_hash and exc.tx_hash not in hashes:
@@ -50,16 +48,24 @@ class Executor:
         log.info("rent_paid", amount=amount, tx_hash=receipt.tx_hash, landlord=self._landlord)
         return Outcome("ok", tuple(hashes), receipt.gas_used, amount_in=amount)
 
-    def _fund_child(self, action: Action, hashes: list[str]) -> Outcome:
-        """A child's start: stable to its wallet, then its gas money."""
-        assert action.to is not None, "a child has an address"
+    def fund_child(self, child: str, stable_amount: int, native: int) -> Outcome:
+        """A child's start: stable to its wallet, then its gas money.
+
+        Not an Action: the address is the agent's own new child wallet (made by its nursery),
+        never something a decision named; the amounts come from `replication_guard`.
+        """
+        hashes: list[str] = []
         stable = self._tokens["stable"]
-        first = self._send(stable.address, stable.transfer_data(action.to, action.amount_in),
-                           "child_stable", hashes)  # fmt: skip
-        gas = first.gas_used
-        if action.native:
-            gas += self._send(action.to, b"", "child_native", hashes, value=action.native).gas_used
-        return Outcome("ok", tuple(hashes), gas, amount_in=action.amount_in)
+        try:
+            first = self._send(stable.address, stable.transfer_data(child, stable_amount),
+                               "child_stable", hashes)  # fmt: skip
+            gas = first.gas_used
+            if native:
+                gas += self._send(child, b"", "child_native", hashes, value=native).gas_used
+        except WalletError as exc:
+            log.warning("child_funding_failed", child=child, error=str(exc), tx_hashes=hashes)
+            return Outcome(status="failed", tx_hashes=tuple(hashes), error=str(exc))
+        return Outcome("ok", tuple(hashes), gas, amount_in=stable_amount)
 
     def _swap(self, action: Action, hashes: list[str]) -> Outcome:
         assert action.sell is not None and action.buy is not None, "a swap names both tokens"

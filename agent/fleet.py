@@ -201,7 +201,7 @@ class Fleet:
         """Launch the children that members asked for (their launch requests)."""
         known = {m.name for m in self.members}
         for parent in list(self.members):
-            for request in Nursery(parent.data_dir).requests():
+            for request in Nursery(parent.data_dir).funded():
                 if request.name in known:
                     continue
                 child = Member(

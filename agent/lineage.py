@@ -32,6 +32,7 @@ class LaunchRequest:
     stable: int = 0
     native: int = 0
     tx_hashes: tuple[str, ...] = ()
+    status: str = "pending"  # pending (written before any money moves), funded, failed
 
 
 class Nursery:
@@ -45,6 +46,10 @@ class Nursery:
         if not self.spawn_dir.is_dir():
             return []
         return [read_request(path) for path in sorted(self.spawn_dir.glob("*.json"))]
+
+    def funded(self) -> list[LaunchRequest]:
+        """The children ready to launch."""
+        return [r for r in self.requests() if r.status == "funded"]
 
     def new_child(self) -> tuple[str, Path, str]:
         """A new child's (name, data dir, address): its keystore is made, nothing is paid."""

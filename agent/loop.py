@@ -171,13 +171,6 @@ class Agent:
             return
         stable, native = allowed
         name, child_dir, address = rep.nursery.new_child()
-        outcome = self._executor.execute(
-            Action(kind="replicate", amount_in=stable, to=address, native=native)
-        )
-        self._store.add_action(record.tick, "replicate", outcome, {"child": name, "to": address})
-        if outcome.status != "ok":
-            log.warning("replication_failed", child=name, error=outcome.error)
-            return
         request = LaunchRequest(
             name=name,
             data_dir=str(child_dir),
@@ -190,9 +183,18 @@ class Agent:
             born_tick=record.tick,
             stable=stable,
             native=native,
-            tx_hashes=outcome.tx_hashes,
         )
+        # The request exists before any money moves: after a crash the child is still counted
+        # (caps, cooldown), its wallet is known, and the journal finishes its funding.
         rep.nursery.request_launch(request)
+        outcome = self._executor.fund_child(address, stable, native)
+        self._store.add_action(record.tick, "replicate", outcome, {"child": name, "to": address})
+        status = "funded" if outcome.status == "ok" else "failed"
+        request = dataclasses.replace(request, tx_hashes=outcome.tx_hashes, status=status)
+        rep.nursery.request_launch(request)
+        if outcome.status != "ok":
+            log.warning("replication_failed", child=name, error=outcome.error)
+            return
         log.info(
             "child_created",
             child=name,

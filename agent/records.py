@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
-ActionKind = Literal["hold", "swap", "pay_rent", "replicate"]
+ActionKind = Literal["hold", "swap", "pay_rent"]
 Token = Literal["stable", "risk"]
 
 
@@ -110,8 +110,6 @@ class Action:
     min_out: int = 0
     deadline: int = 0
     value_stable: int = 0  # what a swap sells, valued in stable base units when decided
-    to: str | None = None  # the recipient of a transfer (a child's address)
-    native: int = 0  # wei sent along (a child's gas money)
 
 
 @dataclass(frozen=True)

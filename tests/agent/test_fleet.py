@@ -197,6 +197,7 @@ def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_pat
     assert (child_dir / "keystore.json").stat().st_mode & 0o777 == 0o600
     request = json.loads((folder / "agent-00" / "spawn" / "agent-00.c1.json").read_text())
     assert request["generation"] == 1 and request["strategy"] == "hold"
+    assert request["status"] == "funded"
     assert request["stable"] == 100 * 10**6  # the policy's cap, not the 25 % share (~122)
     parent, child = started(folder, "agent-00"), started(folder, "agent-00.c1")
     assert child["address"] == request["address"] != parent["address"]
@@ -230,3 +231,21 @@ def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_pat
         assert stable == last["balances_after"]["stable"] == 100 * 10**6 - 5 * 10**6  # one rent
     finally:
         arena.down()
+
+
+def test_a_member_that_died_is_not_restarted(tmp_path: Path):
+    """Death is final: the supervisor does not bring a dead agent back."""
+    members = run_fleet(
+        tmp_path / "fleet",
+        agents=1,
+        strategies=["hold"],
+        ticks=30,
+        settings=load_settings(),
+        interval_s=0.2,
+        seed=1,
+        stagger_s=0.1,
+        extra_env={"FORAGER_ARENA__AGENT_STABLE": "1", "FORAGER_RENT__GRACE_TICKS": "1"},
+    )
+    assert [(m.exit_code, m.restarts) for m in members] == [(0, 0)]
+    life = leaderboard(tmp_path / "fleet")[0]
+    assert not life.alive and "rent unpaid" in str(life.death_cause) and life.lifetime < 30
