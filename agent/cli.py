@@ -163,6 +163,8 @@ def _add_population(commands: Any) -> None:
     up.add_argument("--shock-prob", type=float, help="chance per step of a price jump")
     up.add_argument("--shock-size", type=float, help="a jump's size in log price")
     up.add_argument("--replay", type=Path, help="replay a CSV price series instead")
+    up.add_argument("--noise", type=float, help="noise traders' push per step (log price)")
+    up.add_argument("--arb-strength", type=float, help="share of the gap to fair value closed")
     fleet = commands.add_parser("fleet", help="populations of agents on one arena")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True)
     run = fleet_commands.add_parser("run", help="launch, supervise and stop N agents")
@@ -214,6 +216,8 @@ def _arena(args: argparse.Namespace) -> int:
         shock_prob=args.shock_prob,
         shock_size=args.shock_size,
         replay_csv=args.replay,
+        noise=args.noise,
+        arb_strength=args.arb_strength,
     )
     stop = threading.Event()
     restore = stop_on_signals(stop)

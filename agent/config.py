@@ -77,6 +77,10 @@ class ArenaSettings(BaseModel):
     shock_prob: float = Field(0.0, ge=0.0, le=1.0, description="chance of a jump per step")
     shock_size: float = Field(0.1, ge=0.0, le=2.0, description="a jump, in log price")
     replay_csv: Path | None = Field(None, description="replay this price series instead")
+    noise: float = Field(0.0, ge=0.0, le=0.5, description="noise traders' push per step (log)")
+    arb_strength: float = Field(
+        1.0, gt=0.0, le=1.0, description="share of the gap to fair value closed per step"
+    )
     weather_interval_s: float = Field(1.0, ge=0.0, description="0 stops the weather")
     agent_native: Decimal = Field(Decimal(10), ge=0, description="ETH for gas")
     agent_stable: Decimal = Field(Decimal(500), ge=0)

@@ -59,6 +59,8 @@ def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
         shock_prob=a.shock_prob,
         shock_size=a.shock_size,
         replay_csv=a.replay_csv,
+        noise=a.noise,
+        arb_strength=a.arb_strength,
         weather_interval_s=a.weather_interval_s,
         cache_dir=settings.cache_dir / "contracts",
     )

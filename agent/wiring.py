@@ -143,6 +143,8 @@ def build_arena(settings: Settings) -> LocalArena:
             shock_prob=a.shock_prob,
             shock_size=a.shock_size,
             replay_csv=a.replay_csv,
+            noise=a.noise,
+            arb_strength=a.arb_strength,
             weather_interval_s=a.weather_interval_s,
             state_dir=settings.data_dir / "arena",
             cache_dir=settings.cache_dir / "contracts",

@@ -17,7 +17,15 @@ from web3 import Web3
 
 from arena.anvil import Anvil
 from arena.compiler import Artefact, compile_all
-from arena.weather import PricePath, ReplayPath, Weather, WeatherParams, pool_price
+from arena.weather import (
+    Flow,
+    FlowParams,
+    PricePath,
+    ReplayPath,
+    Weather,
+    WeatherParams,
+    pool_price,
+)
 from arena.world import ArenaInfo, Liquidity, deploy_world, fund
 
 log = structlog.get_logger()
@@ -40,6 +48,8 @@ class ArenaConfig:
     shock_prob: float = 0.0
     shock_size: float = 0.1
     replay_csv: Path | None = None
+    noise: float = 0.0
+    arb_strength: float = 1.0
     weather_interval_s: float = 1.0
     state_dir: Path | None = None
     cache_dir: Path | None = None
@@ -86,7 +96,9 @@ class LocalArena:
             )
             path = PricePath(c.start_price, params)
         path.skip(self._saved_weather_step())
-        self.weather = Weather(self.w3, self.info, path, self.artefacts)
+        flow = Flow(c.seed, FlowParams(c.noise, c.arb_strength))
+        flow.skip(self._saved_weather_step())
+        self.weather = Weather(self.w3, self.info, path, self.artefacts, flow)
         log.info(
             "arena_started",
             rpc_url=self.info.rpc_url,

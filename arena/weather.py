@@ -47,6 +47,54 @@ class WeatherParams:
     shock_size: float = 0.1
 
 
+@dataclass(frozen=True)
+class FlowParams:
+    """How the pool follows the fair value: the market's structure around the walk.
+
+    Each step an arbitrageur closes `arb_strength` of the gap between the pool's log price and
+    the fair value (1: at once, as a pure random walk; below 1: with a lag), and noise traders
+    push the pool by a seeded shock of `noise` (log price). With a lag and noise the pool's
+    deviation from fair value reverts (an AR(1) with coefficient 1 - arb_strength), so mean
+    reversion and momentum have real, seeded expected value.
+    """
+
+    noise: float = 0.0
+    arb_strength: float = 1.0
+
+
+class Flow:
+    """The seeded noise draws and the arbitrage rule: the pool's next target price."""
+
+    def __init__(self, seed: int, params: FlowParams) -> None:
+        # A stream of its own: the fair-value path is the same whatever the flow's settings.
+        self._rng = random.Random(f"flow-{seed}")  # noqa: S311 -- a simulation
+        self._params = params
+
+    def skip(self, steps: int) -> None:
+        """Fast-forward the noise draws, so a restarted arena continues the same flow."""
+        for _ in range(steps if self._params.noise > 0 else 0):
+            self._rng.gauss(0.0, 1.0)
+
+    def target(self, pool: float, fair: float) -> float:
+        p = self._params
+        z = self._rng.gauss(0.0, 1.0) if p.noise > 0 else 0.0
+        log_pool = math.log(pool)
+        return math.exp(log_pool + p.arb_strength * (math.log(fair) - log_pool) + p.noise * z)
+
+
+def simulate(
+    start: Decimal, weather: WeatherParams, flow: FlowParams, steps: int
+) -> list[tuple[float, float]]:
+    """(fair value, pool price) per step when no agent trades: the weather's plan, off-chain."""
+    path, market = PricePath(start, weather), Flow(weather.seed, flow)
+    pool, out = float(start), []
+    for _ in range(steps):
+        fair = path.next()
+        pool = market.target(pool, fair)
+        out.append((fair, pool))
+    return out
+
+
 class PricePath:
     """The seeded sequence of target prices (stable per risk)."""
 
@@ -155,10 +203,13 @@ class Weather:
         info: ArenaInfo,
         path: PricePath | ReplayPath,
         artefacts: dict[str, Artefact],
+        flow: Flow | None = None,
     ) -> None:
         self._w3 = w3
         self._info = info
         self._path = path
+        self._flow = flow or Flow(0, FlowParams())
+        self.fair: float | None = None
         router, pool = Web3.to_checksum_address(info.router), Web3.to_checksum_address(info.pool)
         self._router = w3.eth.contract(address=router, abi=artefacts["Router"].abi)
         self._pool = w3.eth.contract(address=pool, abi=artefacts["Pool"].abi)
@@ -177,8 +228,9 @@ class Weather:
 
     def step(self) -> float:
         """Draw the next target price and trade the pool onto it; return the new price."""
-        target = self._path.next()
+        self.fair = self._path.next()
         stable, risk = self.reserves()
+        target = self._flow.target(pool_price(stable, risk), self.fair)
         sell, amount = trade_to_target(stable, risk, target)
         if amount > 0:
             sell_token, buy_token = (
@@ -209,7 +261,8 @@ class Weather:
             except Exception as exc:
                 log.warning("weather_step_failed", error=str(exc))
                 continue
-            log.debug("weather_stepped", step=self._path.step, price=round(price, 6))
+            fair = None if self.fair is None else round(self.fair, 6)
+            log.debug("weather_stepped", step=self._path.step, price=round(price, 6), fair=fair)
 
     def stop(self) -> None:
         self._stop.set()

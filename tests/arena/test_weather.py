@@ -12,7 +12,15 @@ import pytest
 
 from agent.config import default_cache_dir
 from arena.local import ArenaConfig, LocalArena
-from arena.weather import PricePath, ReplayPath, WeatherParams, pool_price, trade_to_target
+from arena.weather import (
+    FlowParams,
+    PricePath,
+    ReplayPath,
+    WeatherParams,
+    pool_price,
+    simulate,
+    trade_to_target,
+)
 
 
 def test_same_seed_same_path_and_other_seed_differs():
@@ -108,5 +116,50 @@ def test_the_arena_replays_a_csv_onto_the_pool(tmp_path: Path):
         assert arena.weather is not None
         prices = [arena.weather.step() for _ in range(3)]
         assert prices == pytest.approx([2.2, 1.9, 2.05], rel=1e-3)
+    finally:
+        arena.down()
+
+
+def test_a_lagging_arbitrageur_and_noise_make_deviations_revert():
+    """With arb_strength k and noise, the pool's log deviation from fair value is an AR(1)
+    with coefficient 1 - k: it reverts (mean reversion has an edge); k = 1 and no noise is the
+    pure walk; the fair path does not depend on the flow's settings."""
+    weather = WeatherParams(seed=12, volatility=0.01)
+    pure = simulate(Decimal(2), weather, FlowParams(), 300)
+    assert all(pool == pytest.approx(fair) for fair, pool in pure)
+    k = 0.3
+    lagged = simulate(Decimal(2), weather, FlowParams(noise=0.02, arb_strength=k), 3000)
+    assert [f for f, _ in lagged[:300]] == [f for f, _ in pure]  # same plan, whatever the flow
+    dev = [math.log(pool / fair) for fair, pool in lagged]
+    mean = statistics.mean(dev)
+    lag1 = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(dev)) / sum(
+        (d - mean) ** 2 for d in dev
+    )
+    # d' = (1-k)(d + fair step) + noise: the fair step adds (1-k)·vol, slightly raising it
+    assert lag1 == pytest.approx(1 - k, abs=0.08)
+    assert max(abs(d) for d in dev) > 0.03 and abs(mean) < 0.01
+    again = simulate(Decimal(2), weather, FlowParams(noise=0.02, arb_strength=k), 3000)
+    assert again == lagged  # seeded
+
+
+def test_on_chain_the_pool_follows_the_flow_not_the_fair_value(tmp_path: Path):
+    flow = FlowParams(noise=0.01, arb_strength=0.5)
+    arena = LocalArena(
+        ArenaConfig(
+            seed=6,
+            volatility=0.02,
+            noise=flow.noise,
+            arb_strength=flow.arb_strength,
+            weather_interval_s=0,
+            cache_dir=default_cache_dir() / "contracts",
+        )
+    )
+    arena.up()
+    try:
+        assert arena.weather is not None
+        plan = simulate(Decimal(2), WeatherParams(seed=6, volatility=0.02), flow, 6)
+        for fair, pool in plan:
+            assert arena.weather.step() == pytest.approx(pool, rel=2e-3)
+            assert arena.weather.fair == pytest.approx(fair)
     finally:
         arena.down()
