@@ -129,6 +129,9 @@ class WalletSettings(BaseModel):
     """Where the key lives."""
 
     keystore: Path | None = None
+    keystore_json: SecretStr | None = Field(
+        None, description="the encrypted keystore document itself (for containers)"
+    )
     password_file: Path | None = None
     password: SecretStr | None = None
 

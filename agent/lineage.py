@@ -15,7 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wallets.keystore import create_keystore, write_private_file
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from telemetry.redaction import secrets
+from wallets.keystore import create_keystore, derive_child_key, write_keystore, write_private_file
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,16 @@ class LaunchRequest:
 
 
 class Nursery:
-    """Children of one parent: their wallets and launch requests."""
+    """Children of one parent: their wallets and launch requests.
 
-    def __init__(self, parent_dir: Path) -> None:
+    Child n's key is derived from the parent's (`derive_child_key`), so the parent knows whom
+    it funds and an operator holding the parent's keystore can recreate the child's wallet
+    anywhere (a new Akash deployment) without any key leaving the parent.
+    """
+
+    def __init__(self, parent_dir: Path, parent: LocalAccount | None = None) -> None:
         self.parent_dir = parent_dir
+        self.parent = parent
         self.spawn_dir = parent_dir / "spawn"
 
     def requests(self) -> list[LaunchRequest]:
@@ -62,7 +72,13 @@ class Nursery:
             child_dir = self.parent_dir.parent / name
         password_file = child_dir / "keystore.password"
         write_private_file(password_file, pysecrets.token_urlsafe(24))
-        account = create_keystore(child_dir / "keystore.json", password_file.read_text())
+        keystore = child_dir / "keystore.json"
+        if self.parent is None:
+            account = create_keystore(keystore, password_file.read_text())
+        else:
+            account = Account.from_key(derive_child_key(bytes(self.parent.key), n))
+            secrets.register(account.key.hex())
+            write_keystore(keystore, account, password_file.read_text())
         return name, child_dir, account.address
 
     def request_launch(self, request: LaunchRequest) -> Path:

@@ -28,12 +28,19 @@ from arena.compiler import compile_all
 from arena.local import ArenaConfig, LocalArena
 from arena.weather import ReplayPath
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo, fund
+from telemetry.redaction import secrets
 from wallets.chain import Chain, checksum
 from wallets.dex import UniswapV2
 from wallets.errors import ChainError, KeystoreError
 from wallets.history import swaps_since
 from wallets.journal import Journal
-from wallets.keystore import create_keystore, load_keystore, read_password, write_private_file
+from wallets.keystore import (
+    create_keystore,
+    decrypt_keystore,
+    load_keystore,
+    read_password,
+    write_private_file,
+)
 from wallets.tokens import Erc20, to_base
 from wallets.transactions import TxSender
 
@@ -155,6 +162,11 @@ def build_arena(settings: Settings) -> LocalArena:
 def open_wallet(settings: Settings, create_if_missing: bool) -> LocalAccount:
     """Load the agent's key; on the arena, create a keystore and password file on first run."""
     data_dir = settings.data_dir
+    if settings.wallet.keystore_json is not None:
+        document = settings.wallet.keystore_json.get_secret_value()
+        secrets.register(document)
+        password = _password(settings, settings.wallet.password_file)
+        return decrypt_keystore(document, password, "FORAGER_WALLET__KEYSTORE_JSON")
     keystore = settings.wallet.keystore or data_dir / "keystore.json"
     password_file = settings.wallet.password_file
     if settings.wallet.password is None and password_file is None:
@@ -279,7 +291,7 @@ def build_agent(
             child_min_stable=2 * rent_amount,
         )
         replication = Replication(
-            rules, Nursery(settings.data_dir), account.address, settings.model.seed
+            rules, Nursery(settings.data_dir, account), account.address, settings.model.seed
         )
     agent = Agent(
         agent_id=store.agent_id(),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from telemetry.redaction import secrets
 from wallets.errors import KeystoreError
@@ -68,29 +69,49 @@ def write_private_file(path: Path, text: str) -> None:
 def load_keystore(path: Path, password: str) -> LocalAccount:
     """Decrypt the keystore at `path`; raise `KeystoreError` on any problem."""
     try:
-        document = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError as exc:
         raise KeystoreError(f"keystore {path} does not exist") from exc
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise KeystoreError(f"keystore {path} is not a readable JSON key file") from exc
+    return decrypt_keystore(text, password, f"keystore {path}")
+
+
+def decrypt_keystore(text: str, password: str, where: str) -> LocalAccount:
+    """Decrypt a Web3 Secret Storage v3 document; `where` names it in errors."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise KeystoreError(f"{where} is not a readable JSON key file") from exc
     try:
         key = Account.decrypt(document, password)
     except ValueError as exc:
         # eth-account says "MAC mismatch" both for a wrong password and a tampered file.
         if "MAC" in str(exc):
             raise KeystoreError(
-                f"keystore {path} could not be decrypted: wrong password or tampered file"
+                f"{where} could not be decrypted: wrong password or tampered file"
             ) from exc
-        raise KeystoreError(
-            f"keystore {path} is malformed: expected Web3 Secret Storage v3"
-        ) from exc
+        raise KeystoreError(f"{where} is malformed: expected Web3 Secret Storage v3") from exc
     except (KeyError, TypeError) as exc:
-        raise KeystoreError(
-            f"keystore {path} is malformed: expected Web3 Secret Storage v3"
-        ) from exc
+        raise KeystoreError(f"{where} is malformed: expected Web3 Secret Storage v3") from exc
     secrets.register(key.hex())
     account: LocalAccount = Account.from_key(key)
     return account
+
+
+_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def derive_child_key(parent_key: bytes, n: int) -> bytes:
+    """Child n's private key, derived from the parent's: whoever holds the parent's key (the
+    agent, or the operator who made its keystore) can compute it, and no one else can."""
+    counter = 0
+    while True:
+        material = b"openforager-child" + parent_key + n.to_bytes(4, "big")
+        digest = keccak(material + counter.to_bytes(4, "big"))
+        if 0 < int.from_bytes(digest, "big") < _SECP256K1_ORDER:
+            return digest
+        counter += 1
 
 
 def read_password(path: Path) -> str:

@@ -290,3 +290,33 @@ def test_chain_outage_holds_ticks_and_recovers(
         assert agent.terminate() == 0
     finally:
         proxy.close()
+
+
+def test_run_with_the_keystore_document_in_the_environment(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """In a container the encrypted keystore itself can come as a secret setting; it is used
+    as is (no file written), and a wrong password fails closed naming the setting."""
+    keystore = tmp_path / "k.json"
+    account = create_keystore(keystore, "env-pass-123")
+    document = keystore.read_text()
+    data = tmp_path / "data"
+    env = {"FORAGER_WALLET__KEYSTORE_JSON": document, "FORAGER_WALLET__PASSWORD": "env-pass-123"}
+    agent = ForagerProcess(data, "--ticks", "1", env=env)
+    forager.append(agent)
+    assert agent.wait_event("agent_started")["address"] == account.address
+    assert agent.wait(timeout=120) == 0
+    assert not (data / "keystore.json").exists()
+    assert json.loads(document)["crypto"]["ciphertext"] not in "\n".join(agent.lines)
+    wrong = ForagerProcess(
+        tmp_path / "data2",
+        "--ticks",
+        "1",
+        env={**env, "FORAGER_WALLET__PASSWORD": "nope-nope-nope"},
+    )
+    forager.append(wrong)
+    assert wrong.wait(timeout=60) == 2
+    assert (
+        "FORAGER_WALLET__KEYSTORE_JSON could not be decrypted"
+        in (wrong.wait_event("agent_start_failed")["error"])
+    )

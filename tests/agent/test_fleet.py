@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from agent.config import default_cache_dir, load_settings
 from agent.fleet import leaderboard, run_fleet
 from arena.local import ArenaConfig, LocalArena
 from tests.conftest import cast_balance
+from wallets.keystore import derive_child_key, load_keystore
 
 STRATEGIES = ["llm", "momentum", "mean_reversion", "random"]
 
@@ -201,6 +203,12 @@ def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_pat
     assert request["stable"] == 100 * 10**6  # the policy's cap, not the 25 % share (~122)
     parent, child = started(folder, "agent-00"), started(folder, "agent-00.c1")
     assert child["address"] == request["address"] != parent["address"]
+    parent_key = load_keystore(
+        folder / "agent-00" / "keystore.json",
+        (folder / "agent-00" / "keystore.password").read_text(),
+    ).key
+    derived = Account.from_key(derive_child_key(bytes(parent_key), 1))
+    assert derived.address == child["address"]  # an operator can recreate it from the parent
     assert request["parent_id"] == parent["agent_id"]
 
     with sqlite3.connect(folder / "agent-00" / "state.sqlite") as db:
