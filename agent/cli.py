@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_telemetry(commands)
     _add_akash(commands)
     _add_population(commands)
+    _add_fleet(commands)
     _add_model(commands)
     _add_logs(commands)
     status = commands.add_parser("status", help="an agent's state at a glance")
@@ -165,6 +166,9 @@ def _add_population(commands: Any) -> None:
     up.add_argument("--replay", type=Path, help="replay a CSV price series instead")
     up.add_argument("--noise", type=float, help="noise traders' push per step (log price)")
     up.add_argument("--arb-strength", type=float, help="share of the gap to fair value closed")
+
+
+def _add_fleet(commands: Any) -> None:
     fleet = commands.add_parser("fleet", help="populations of agents on one arena")
     fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True)
     run = fleet_commands.add_parser("run", help="launch, supervise and stop N agents")
@@ -188,6 +192,15 @@ def _add_population(commands: Any) -> None:
     go.add_argument("--generation", type=int, default=0)
     go.add_argument("--max-price", type=Decimal, help="highest acceptable bid per block")
     go.add_argument("--bid-timeout", type=float, default=180.0, help="seconds to wait for bids")
+    go.add_argument(
+        "--keys", action="store_true", help="make each agent's wallet here and ship it (secret env)"
+    )
+    watch = fleet_commands.add_parser("supervise", help="deploy the children deployed agents fund")
+    watch.add_argument("--deployments", type=Path, required=True)
+    watch.add_argument("--image", default="openforager/agent:latest")
+    watch.add_argument("--price", type=int, default=1_000, help="max per block (uact)")
+    watch.add_argument("--poll", type=float, default=60.0, help="seconds between passes")
+    watch.add_argument("--once", action="store_true", help="one pass, then exit")
     board = fleet_commands.add_parser("leaderboard", help="rank the lives of a population")
     board.add_argument("dir", type=Path, nargs="?", help="a local fleet dir (one per agent)")
     board.add_argument(
@@ -252,6 +265,8 @@ def _fleet(args: argparse.Namespace) -> int:
         return 0
     settings = load_settings()
     configure_logging(settings.telemetry.log_level)
+    if args.fleet_command == "supervise":
+        return _fleet_supervise(args, settings)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     for name in strategies:
         load_settings(strategy=name)  # a bad name stops here, named
@@ -300,12 +315,39 @@ def _fleet_deploy(args: argparse.Namespace, settings: Settings, strategies: list
         generation=args.generation,
         bid_timeout_s=args.bid_timeout,
         max_price=args.max_price,
+        with_keys=args.keys,
     )
     for entry in done:
         where = entry.get("state_url") or entry.get("error")
         print(f"{entry['name']} {entry['strategy']}: dseq {entry.get('dseq', '-')} {where}")
     print(f"recorded in {args.dir / 'deployments.json'}")
     return 0 if all("dseq" in entry for entry in done) else 1
+
+
+def _fleet_supervise(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
+    from agent import fleet
+    from akash.console import ConsoleClient
+    from akash.sdl import SdlOptions
+
+    key = settings.akash.api_key.get_secret_value() if settings.akash.api_key else ""
+    secrets.register(key)
+    client = ConsoleClient(key, base_url=settings.akash.console_url)
+    options = SdlOptions(image=args.image, price=args.price)
+    stop = threading.Event()
+    restore = fleet.stop_on_signals(stop)
+    try:
+        while True:
+            for entry in fleet.supervise_remote(
+                client, args.deployments, options, settings_env(settings)
+            ):
+                where = entry.get("state_url") or entry.get("error")
+                print(f"{entry['name']} (child of {entry['parent']}): {where}")
+            if args.once or stop.wait(args.poll):
+                return 0
+    finally:
+        restore()
 
 
 def _add_model(commands: Any) -> None:

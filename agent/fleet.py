@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets as pysecrets
 import signal
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import structlog
+from eth_account import Account
 
 from agent.config import Settings
 from agent.errors import ConfigError
@@ -35,6 +37,15 @@ from akash.deploy import deploy
 from akash.errors import AkashError
 from akash.sdl import SdlOptions, render_sdl
 from arena.local import ArenaConfig, LocalArena
+from telemetry.redaction import secrets
+from wallets.keystore import (
+    create_keystore,
+    derive_child_key,
+    load_keystore,
+    read_password,
+    write_keystore,
+    write_private_file,
+)
 
 log = structlog.get_logger()
 
@@ -427,8 +438,13 @@ def deploy_fleet(
     bid_timeout_s: float = 180.0,
     max_price: Decimal | None = None,
     poll_s: float = 5.0,
+    with_keys: bool = False,
 ) -> list[dict[str, Any]]:
     """One Akash deployment per agent (its own SDL: strategy and generation in its env).
+
+    With `with_keys` each agent gets a wallet made here (`folder/keys`, 0600), shipped in its
+    SDL as secret settings (visible to the provider, like anything in a container); keeping the
+    keystore here is what lets `supervise_remote` deploy the children it funds.
 
     Every outcome, deployed or not, is written to `folder/deployments.json` as it happens, so
     an interrupted run still knows what it leased.
@@ -443,8 +459,21 @@ def deploy_fleet(
             "FORAGER_STRATEGY": strategy,
             "FORAGER_GENERATION": str(generation),
         }
-        sdl = render_sdl(options, env)
         entry: dict[str, Any] = {"name": name, "strategy": strategy, "generation": generation}
+        if with_keys:
+            keystore, password_file = (
+                folder / "keys" / f"{name}.json",
+                folder / "keys" / f"{name}.password",
+            )
+            password = pysecrets.token_urlsafe(24)
+            write_private_file(password_file, password)
+            secrets.register(password)
+            account = create_keystore(keystore, password)
+            env["FORAGER_WALLET__KEYSTORE_JSON"] = keystore.read_text()
+            env["FORAGER_WALLET__PASSWORD"] = password
+            entry.update(address=account.address, keystore=str(keystore),
+                         password_file=str(password_file))  # fmt: skip
+        sdl = render_sdl(options, env)
         try:
             leased = deploy(
                 client,
@@ -519,3 +548,86 @@ def remote_leaderboard(deployments: Path) -> list[Life]:
     if not lives:
         raise ConfigError(f"no agent in {deployments} answered: {'; '.join(missing)}")
     return sorted(lives, key=lambda x: (-x.lifetime, -x.net_worth, -x.rent_paid, x.name))
+
+
+def supervise_remote(
+    client: ConsoleClient,
+    deployments: Path,
+    options: SdlOptions,
+    base_env: dict[str, str],
+    *,
+    bid_timeout_s: float = 180.0,
+    max_price: Decimal | None = None,
+    poll_s: float = 5.0,
+) -> list[dict[str, Any]]:
+    """Deploy the children that deployed agents have funded (one pass; returns the new ones).
+
+    A parent on Akash publishes its funded children in `/state` (`children`). Child n's key is
+    derived from the parent's, and the operator holds the parent's keystore (`keystore` and
+    `password_file` in its entry): the child's wallet is recreated here, encrypted with a fresh
+    password, and shipped in the child's SDL as secret settings. No key leaves any agent.
+    """
+    entries: list[dict[str, Any]] = json.loads(deployments.read_text())
+    known = {str(e["name"]) for e in entries}
+    keys_dir = deployments.parent / "keys"
+    added: list[dict[str, Any]] = []
+    for parent in list(entries):
+        if not parent.get("state_url") or not parent.get("keystore"):
+            continue
+        base = str(parent["state_url"]).removesuffix("/state")
+        try:
+            state = httpx.get(base + "/state", timeout=10).raise_for_status().json()
+        except httpx.HTTPError as exc:
+            log.warning("fleet_parent_unreachable", member=parent["name"], error=str(exc))
+            continue
+        for child_name in state.get("children") or []:
+            name = f"{parent['name']}.{str(child_name).rsplit('.', 1)[-1]}"
+            if name in known:
+                continue
+            n = int(name.rsplit(".c", 1)[-1])
+            parent_account = load_keystore(
+                Path(parent["keystore"]), read_password(Path(parent["password_file"]))
+            )
+            child = Account.from_key(derive_child_key(bytes(parent_account.key), n))
+            keystore, password_file = keys_dir / f"{name}.json", keys_dir / f"{name}.password"
+            password = pysecrets.token_urlsafe(24)
+            write_private_file(password_file, password)
+            write_keystore(keystore, child, password)
+            secrets.register(password)
+            env = {
+                **base_env,
+                "FORAGER_STRATEGY": str(state["strategy"]),
+                "FORAGER_GENERATION": str(int(state["generation"]) + 1),
+                "FORAGER_PARENT_ID": str(state["agent_id"]),
+                "FORAGER_WALLET__KEYSTORE_JSON": keystore.read_text(),
+                "FORAGER_WALLET__PASSWORD": password,
+            }
+            entry: dict[str, Any] = {
+                "name": name,
+                "strategy": env["FORAGER_STRATEGY"],
+                "generation": int(env["FORAGER_GENERATION"]),
+                "parent": parent["name"],
+                "address": child.address,
+                "keystore": str(keystore),
+                "password_file": str(password_file),
+            }
+            try:
+                leased = deploy(
+                    client,
+                    render_sdl(options, env),
+                    deployments.parent / "manifests",
+                    max_price=max_price,
+                    bid_timeout_s=bid_timeout_s,
+                    poll_s=poll_s,
+                )
+            except AkashError as exc:
+                entry["error"] = str(exc)
+                log.error("fleet_child_deploy_failed", child=name, error=str(exc))
+            else:
+                entry.update(dseq=leased.dseq, provider=leased.provider, state_url=leased.state_url)
+                log.info("fleet_child_deployed", child=name, dseq=leased.dseq)
+            entries.append(entry)
+            added.append(entry)
+            known.add(name)
+            deployments.write_text(json.dumps(entries, indent=2))
+    return added

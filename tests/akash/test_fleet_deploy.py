@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from agent.fleet import deploy_fleet, leaderboard, remote_leaderboard
+from agent.fleet import deploy_fleet, leaderboard, remote_leaderboard, supervise_remote
 from akash.console import ConsoleClient
 from akash.sdl import SdlOptions
 from akash.validate import load_schema, validate_document
 from tests.akash.console_mock import ConsoleMock
 from tests.conftest import ForagerProcess
+from wallets.keystore import create_keystore, decrypt_keystore
 
 
 @pytest.fixture
@@ -91,3 +92,91 @@ def test_the_remote_leaderboard_reads_each_agent_over_http(
         assert life.agent_id == local[name].agent_id
         assert life.lifetime <= local[name].lifetime  # it may have ticked once more
         assert len(life.worth_series) == life.lifetime
+
+
+def test_deploy_with_keys_ships_each_agent_its_own_wallet(console: ConsoleMock, tmp_path: Path):
+    done = deploy_fleet(
+        ConsoleClient("test-key", base_url=console.url),
+        tmp_path,
+        agents=2,
+        strategies=["hold"],
+        options=SdlOptions(),
+        base_env={},
+        bid_timeout_s=30,
+        poll_s=0.01,
+        with_keys=True,
+    )
+    for entry in done:
+        env = dict(
+            item.split("=", 1)
+            for item in YAML(typ="safe").load(console.deployments[entry["dseq"]]["sdl"])[
+                "services"
+            ]["agent"]["env"]
+        )
+        account = decrypt_keystore(
+            env["FORAGER_WALLET__KEYSTORE_JSON"], env["FORAGER_WALLET__PASSWORD"], "sdl"
+        )
+        assert account.address == entry["address"]
+        assert Path(entry["keystore"]).stat().st_mode & 0o777 == 0o600
+    assert done[0]["address"] != done[1]["address"]
+
+
+def test_children_funded_on_akash_are_deployed_with_the_derived_wallet(
+    console: ConsoleMock, tmp_path: Path, forager: list[ForagerProcess]
+):
+    """A deployed parent (here a real agent on its own arena) funds child 1 and lists it in
+    /state; `supervise_remote` derives the same wallet from the operator's copy of the parent's
+    keystore and deploys the child as generation 1 with the parent's id."""
+    keys = tmp_path / "keys"
+    keystore, password_file = keys / "agent-00.json", keys / "agent-00.password"
+    password_file.parent.mkdir()
+    password_file.write_text("parent-pass-123")
+    create_keystore(keystore, "parent-pass-123")
+    parent = ForagerProcess(
+        tmp_path / "data",
+        "--strategy",
+        "hold",
+        "--interval",
+        "0.3",
+        "--keystore",
+        str(keystore),
+        "--password-file",
+        str(password_file),
+        env={
+            "FORAGER_REPLICATION__ENABLED": "true",
+            "FORAGER_REPLICATION__MIN_RUNWAY": "10",
+            "FORAGER_REPLICATION__MAX_CHILDREN": "1",
+        },
+    )
+    forager.append(parent)
+    created = parent.wait_event("child_created")
+    record = tmp_path / "deployments.json"
+    record.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "agent-00",
+                    "strategy": "hold",
+                    "state_url": parent.url + "/state",
+                    "keystore": str(keystore),
+                    "password_file": str(password_file),
+                }
+            ]
+        )
+    )
+    client = ConsoleClient("test-key", base_url=console.url)
+    added = supervise_remote(client, record, SdlOptions(), {}, bid_timeout_s=30, poll_s=0.01)
+    assert [a["name"] for a in added] == ["agent-00.c1"]
+    child = added[0]
+    assert child["address"] == created["address"] and child["generation"] == 1
+    sdl = YAML(typ="safe").load(console.deployments[child["dseq"]]["sdl"])
+    env = dict(item.split("=", 1) for item in sdl["services"]["agent"]["env"])
+    wallet = decrypt_keystore(
+        env["FORAGER_WALLET__KEYSTORE_JSON"], env["FORAGER_WALLET__PASSWORD"], "sdl"
+    )
+    assert wallet.address == created["address"]  # the very wallet the parent funded
+    assert env["FORAGER_PARENT_ID"] == parent.get("/state").json()["agent_id"]
+    assert env["FORAGER_GENERATION"] == "1" and env["FORAGER_STRATEGY"] == "hold"
+    assert supervise_remote(client, record, SdlOptions(), {}, poll_s=0.01) == []  # once only
+    assert len(json.loads(record.read_text())) == 2
+    assert parent.terminate() == 0
