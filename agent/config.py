@@ -108,6 +108,9 @@ class ReplicationSettings(BaseModel):
     child_native: Decimal = Field(Decimal("0.05"), gt=0, description="gas money per child")
     max_children: int = Field(2, ge=0, le=16)
     cooldown_ticks: int = Field(50, ge=1, description="ticks between two children")
+    mutate_persona: float = Field(
+        0.0, ge=0.0, le=1.0, description="chance a model's child gets another persona"
+    )
 
 
 class PolicySettings(BaseModel):

@@ -106,6 +106,7 @@ class Member:
     generation: int = 0
     parent_id: str | None = None
     seed: int | None = None
+    persona: str | None = None
 
 
 class Fleet:
@@ -174,6 +175,8 @@ class Fleet:
         ]  # fmt: skip
         if member.seed is not None:
             cmd += ["--seed", str(member.seed)]
+        if member.persona is not None:
+            cmd += ["--persona", member.persona]
         env = dict(self.extra_env or {})
         if member.parent_id:
             env["FORAGER_PARENT_ID"] = member.parent_id
@@ -224,6 +227,7 @@ class Fleet:
                     generation=request.generation,
                     parent_id=request.parent_id,
                     seed=request.seed,
+                    persona=request.persona,
                 )
                 self.members.append(child)
                 known.add(child.name)
@@ -599,6 +603,7 @@ def supervise_remote(
                 "FORAGER_STRATEGY": str(state["strategy"]),
                 "FORAGER_GENERATION": str(int(state["generation"]) + 1),
                 "FORAGER_PARENT_ID": str(state["agent_id"]),
+                **({"FORAGER_PERSONA": str(state["persona"])} if state.get("persona") else {}),
                 "FORAGER_WALLET__KEYSTORE_JSON": keystore.read_text(),
                 "FORAGER_WALLET__PASSWORD": password,
             }

@@ -10,6 +10,7 @@ request's generation, strategy and parent id).
 from __future__ import annotations
 
 import json
+import random
 import secrets as pysecrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from agent.prompt import PERSONAS
 from telemetry.redaction import secrets
 from wallets.keystore import create_keystore, derive_child_key, write_keystore, write_private_file
 
@@ -36,6 +38,7 @@ class LaunchRequest:
     stable: int = 0
     native: int = 0
     tx_hashes: tuple[str, ...] = ()
+    persona: str | None = None
     status: str = "pending"  # pending (written before any money moves), funded, failed
 
 
@@ -85,6 +88,15 @@ class Nursery:
         path = self.spawn_dir / f"{request.name}.json"
         write_private_file(path, json.dumps(asdict(request), indent=2))
         return path
+
+
+def child_persona(persona: str | None, seed: int, n: int, chance: float) -> str | None:
+    """The child's temperament: the parent's, or (with `chance`, seeded) another one."""
+    rng = random.Random(f"persona-{seed}-{n}")  # noqa: S311 -- a reproducible mutation
+    if chance <= 0 or rng.random() >= chance:
+        return persona
+    others = [name for name in sorted(PERSONAS) if name != persona]
+    return rng.choice(others)
 
 
 def read_request(path: Path) -> LaunchRequest:

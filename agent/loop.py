@@ -20,7 +20,7 @@ from opentelemetry import trace
 
 from agent.brain import Decider
 from agent.executor import Executor
-from agent.lineage import LaunchRequest, Nursery
+from agent.lineage import LaunchRequest, Nursery, child_persona
 from agent.policy import Limits, ReplicationLimits, Spent, guard, replication_guard
 from agent.prompt import ACTIONS
 from agent.records import Action, Decision, Observation, Outcome, RentStatus, TickRecord, Veto
@@ -53,6 +53,7 @@ class Replication:
     nursery: Nursery
     parent_address: str
     seed: int
+    mutate_persona: float = 0.0
 
 
 class Agent:
@@ -183,6 +184,9 @@ class Agent:
             born_tick=record.tick,
             stable=stable,
             native=native,
+            persona=child_persona(self.persona, rep.seed, len(requests) + 1, rep.mutate_persona)
+            if self.strategy == "llm"
+            else None,
         )
         # The request exists before any money moves: after a crash the child is still counted
         # (caps, cooldown), its wallet is known, and the journal finishes its funding.

@@ -291,7 +291,11 @@ def build_agent(
             child_min_stable=2 * rent_amount,
         )
         replication = Replication(
-            rules, Nursery(settings.data_dir, account), account.address, settings.model.seed
+            rules,
+            Nursery(settings.data_dir, account),
+            account.address,
+            settings.model.seed,
+            mutate_persona=r.mutate_persona,
         )
     agent = Agent(
         agent_id=store.agent_id(),
