@@ -213,7 +213,8 @@ def _add_fleet(commands: Any) -> None:
 def _arena(args: argparse.Namespace) -> int:
     import threading
 
-    from agent.fleet import arena_config, serve_arena, stop_on_signals
+    from agent.fleet import serve_arena, stop_on_signals
+    from agent.wiring import arena_config
 
     settings = load_settings()
     configure_logging(settings.telemetry.log_level)

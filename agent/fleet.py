@@ -31,7 +31,7 @@ from agent.config import Settings
 from agent.errors import ConfigError
 from agent.lineage import Nursery
 from agent.pngchart import line_chart
-from agent.wiring import check_replay
+from agent.wiring import arena_config
 from akash.console import ConsoleClient
 from akash.deploy import deploy
 from akash.errors import AkashError
@@ -53,29 +53,6 @@ _EXIT_DEAD_OR_DONE = 0
 _EXIT_CONFIG = 2  # a setting an operator must fix: restarting would not help
 _MAX_RESTARTS = 3
 _STOP_TIMEOUT_S = 60.0
-
-
-def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
-    a = settings.arena
-    check_replay(changes.get("replay_csv") or a.replay_csv)
-    config = ArenaConfig(
-        anvil=a.anvil,
-        seed=a.seed,
-        liquidity_stable=a.liquidity_stable,
-        start_price=a.start_price,
-        drift=a.drift,
-        volatility=a.volatility,
-        regime_switch=a.regime_switch,
-        storm_factor=a.storm_factor,
-        shock_prob=a.shock_prob,
-        shock_size=a.shock_size,
-        replay_csv=a.replay_csv,
-        noise=a.noise,
-        arb_strength=a.arb_strength,
-        weather_interval_s=a.weather_interval_s,
-        cache_dir=settings.cache_dir / "contracts",
-    )
-    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
 def serve_arena(config: ArenaConfig, out: Path, stop: threading.Event) -> None:
@@ -430,6 +407,40 @@ def stop_on_signals(event: threading.Event) -> Callable[[], None]:
 # -- on Akash ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Lease:
+    """How the fleet deploys one agent: the Console, where manifests go, what bids it takes."""
+
+    client: ConsoleClient
+    manifests: Path
+    bid_timeout_s: float
+    max_price: Decimal | None
+    poll_s: float
+
+    def deploy(self, name: str, sdl: str) -> dict[str, Any]:
+        """The record of one deployment: its lease, or the error that stopped it."""
+        try:
+            leased = deploy(
+                self.client,
+                sdl,
+                self.manifests,
+                max_price=self.max_price,
+                bid_timeout_s=self.bid_timeout_s,
+                poll_s=self.poll_s,
+            )
+        except AkashError as exc:
+            log.error("fleet_deploy_failed", member=name, error=str(exc))
+            return {"error": str(exc)}
+        log.info("fleet_member_deployed", member=name, dseq=leased.dseq)
+        return {
+            "dseq": leased.dseq,
+            "provider": leased.provider,
+            "price": str(leased.price),
+            "denom": leased.denom,
+            "state_url": leased.state_url,
+        }
+
+
 def deploy_fleet(
     client: ConsoleClient,
     folder: Path,
@@ -477,28 +488,8 @@ def deploy_fleet(
             env["FORAGER_WALLET__PASSWORD"] = password
             entry.update(address=account.address, keystore=str(keystore),
                          password_file=str(password_file))  # fmt: skip
-        sdl = render_sdl(options, env)
-        try:
-            leased = deploy(
-                client,
-                sdl,
-                folder / "manifests",
-                max_price=max_price,
-                bid_timeout_s=bid_timeout_s,
-                poll_s=poll_s,
-            )
-        except AkashError as exc:
-            entry["error"] = str(exc)
-            log.error("fleet_deploy_failed", member=name, error=str(exc))
-        else:
-            entry.update(
-                dseq=leased.dseq,
-                provider=leased.provider,
-                price=str(leased.price),
-                denom=leased.denom,
-                state_url=leased.state_url,
-            )
-            log.info("fleet_member_deployed", member=name, dseq=leased.dseq)
+        lease = Lease(client, folder / "manifests", bid_timeout_s, max_price, poll_s)
+        entry.update(lease.deploy(name, render_sdl(options, env)))
         done.append(entry)
         record.write_text(json.dumps(done, indent=2))
     return done
@@ -616,21 +607,10 @@ def supervise_remote(
                 "keystore": str(keystore),
                 "password_file": str(password_file),
             }
-            try:
-                leased = deploy(
-                    client,
-                    render_sdl(options, env),
-                    deployments.parent / "manifests",
-                    max_price=max_price,
-                    bid_timeout_s=bid_timeout_s,
-                    poll_s=poll_s,
-                )
-            except AkashError as exc:
-                entry["error"] = str(exc)
-                log.error("fleet_child_deploy_failed", child=name, error=str(exc))
-            else:
-                entry.update(dseq=leased.dseq, provider=leased.provider, state_url=leased.state_url)
-                log.info("fleet_child_deployed", child=name, dseq=leased.dseq)
+            lease = Lease(
+                client, deployments.parent / "manifests", bid_timeout_s, max_price, poll_s
+            )
+            entry.update(lease.deploy(name, render_sdl(options, env)))
             entries.append(entry)
             added.append(entry)
             known.add(name)

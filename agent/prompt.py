@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agent.records import Observation
+from agent.records import Decision, Observation
 from agent.survival import net_worth, runway
 
 ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent")
@@ -143,3 +143,21 @@ def parse_decision(raw: str) -> ParsedDecision:
 
 def _hold(error: str) -> ParsedDecision:
     return ParsedDecision("hold", 0, "", error=error)
+
+
+def decision_from_text(
+    raw: str, model: str, obs: Observation, recent_prices: tuple[float, ...] = ()
+) -> Decision:
+    """A decision from an answer that did not come from the model (a rule, a script): parsed
+    and validated like the model's, and recorded with the prompt the model would have seen."""
+    parsed = parse_decision(raw)
+    return Decision(
+        action=parsed.action,
+        amount_pct=parsed.amount_pct,
+        reason=parsed.reason,
+        valid=parsed.valid,
+        error=parsed.error,
+        raw=raw,
+        model=model,
+        prompt=tuple(build_messages(obs, recent_prices=recent_prices)),
+    )

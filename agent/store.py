@@ -94,17 +94,13 @@ class Store:
             name = record.action.kind if (kind == "action" and record.action) else kind
             if kind == "action" and record.veto is not None:
                 name = record.decision.action
-            detail = {
-                "tx_hashes": list(outcome.tx_hashes),
-                "gas_used": outcome.gas_used,
-                "amount_in": outcome.amount_in,
-                "amount_out": outcome.amount_out,
-                "error": outcome.error,
-                "veto": None if kind != "action" or record.veto is None else record.veto.rule,
-                "value_stable": (
+            detail = _detail(
+                outcome,
+                veto=None if kind != "action" or record.veto is None else record.veto.rule,
+                value_stable=(
                     record.action.value_stable if kind == "action" and record.action else 0
                 ),
-            }
+            )
             rows.append((record.tick, record.finished_at, name, outcome.status, json.dumps(detail)))
         with self._lock:
             try:
@@ -156,16 +152,7 @@ class Store:
         self, tick: int, kind: str, outcome: Outcome, extra: dict[str, Any] | None = None
     ) -> None:
         """Record an action taken outside the tick record (a child's funding)."""
-        detail = {
-            "tx_hashes": list(outcome.tx_hashes),
-            "gas_used": outcome.gas_used,
-            "amount_in": outcome.amount_in,
-            "amount_out": outcome.amount_out,
-            "error": outcome.error,
-            "veto": None,
-            "value_stable": outcome.amount_in,
-            **(extra or {}),
-        }
+        detail = _detail(outcome, veto=None, value_stable=outcome.amount_in, **(extra or {}))
         with self._lock:
             self._db.execute(
                 "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)",
@@ -237,3 +224,15 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _detail(outcome: Outcome, **more: Any) -> dict[str, Any]:
+    """An action row's JSON detail: what the chain said, plus what the caller adds."""
+    return {
+        "tx_hashes": list(outcome.tx_hashes),
+        "gas_used": outcome.gas_used,
+        "amount_in": outcome.amount_in,
+        "amount_out": outcome.amount_out,
+        "error": outcome.error,
+        **more,
+    }

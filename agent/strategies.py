@@ -11,7 +11,7 @@ import json
 import random
 import statistics
 
-from agent.prompt import build_messages, parse_decision
+from agent.prompt import decision_from_text
 from agent.records import Decision, Observation
 from agent.survival import net_worth
 
@@ -40,17 +40,7 @@ class RuleDecider:
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
         action, pct, reason = self._choose(obs, recent_prices)
         raw = json.dumps({"action": action, "amount_pct": pct, "reason": reason})
-        parsed = parse_decision(raw)
-        return Decision(
-            action=parsed.action,
-            amount_pct=parsed.amount_pct,
-            reason=parsed.reason,
-            valid=parsed.valid,
-            error=parsed.error,
-            raw=raw,
-            model=self.name,
-            prompt=tuple(build_messages(obs, recent_prices=recent_prices)),
-        )
+        return decision_from_text(raw, self.name, obs, recent_prices)
 
     def _choose(self, obs: Observation, prices: tuple[float, ...]) -> tuple[str, int, str]:
         if obs.rent.arrears:

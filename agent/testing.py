@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from agent.prompt import build_messages, parse_decision
+from agent.prompt import decision_from_text
 from agent.records import Decision, Observation
 
 
@@ -30,14 +30,4 @@ class FakeDecider:
             if self._answers
             else '{"action": "hold", "amount_pct": 0, "reason": "queue empty"}'
         )
-        parsed = parse_decision(raw)
-        return Decision(
-            action=parsed.action,
-            amount_pct=parsed.amount_pct,
-            reason=parsed.reason,
-            valid=parsed.valid,
-            error=parsed.error,
-            raw=raw,
-            model="fake",
-            prompt=tuple(build_messages(obs, recent_prices=recent_prices)),
-        )
+        return decision_from_text(raw, "fake", obs, recent_prices)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets as pysecrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -134,29 +136,32 @@ def check_replay(path: Path | None) -> None:
             raise ConfigError(f"FORAGER_ARENA__REPLAY_CSV: {exc}") from None
 
 
-def build_arena(settings: Settings) -> LocalArena:
+def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
+    """The arena's shape from the settings; `changes` that are not None override them."""
     a = settings.arena
-    check_replay(a.replay_csv)
-    return LocalArena(
-        ArenaConfig(
-            anvil=a.anvil,
-            seed=a.seed,
-            liquidity_stable=a.liquidity_stable,
-            start_price=a.start_price,
-            drift=a.drift,
-            volatility=a.volatility,
-            regime_switch=a.regime_switch,
-            storm_factor=a.storm_factor,
-            shock_prob=a.shock_prob,
-            shock_size=a.shock_size,
-            replay_csv=a.replay_csv,
-            noise=a.noise,
-            arb_strength=a.arb_strength,
-            weather_interval_s=a.weather_interval_s,
-            state_dir=settings.data_dir / "arena",
-            cache_dir=settings.cache_dir / "contracts",
-        )
+    check_replay(changes.get("replay_csv") or a.replay_csv)
+    config = ArenaConfig(
+        anvil=a.anvil,
+        seed=a.seed,
+        liquidity_stable=a.liquidity_stable,
+        start_price=a.start_price,
+        drift=a.drift,
+        volatility=a.volatility,
+        regime_switch=a.regime_switch,
+        storm_factor=a.storm_factor,
+        shock_prob=a.shock_prob,
+        shock_size=a.shock_size,
+        replay_csv=a.replay_csv,
+        noise=a.noise,
+        arb_strength=a.arb_strength,
+        weather_interval_s=a.weather_interval_s,
+        cache_dir=settings.cache_dir / "contracts",
     )
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def build_arena(settings: Settings) -> LocalArena:
+    return LocalArena(arena_config(settings, state_dir=settings.data_dir / "arena"))
 
 
 def open_wallet(settings: Settings, create_if_missing: bool) -> LocalAccount:

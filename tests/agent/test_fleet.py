@@ -11,7 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -19,6 +22,7 @@ from eth_account import Account
 from agent.config import default_cache_dir, load_settings
 from agent.fleet import leaderboard, run_fleet
 from arena.local import ArenaConfig, LocalArena
+from arena.world import ArenaInfo
 from tests.conftest import cast_balance
 from wallets.keystore import derive_child_key, load_keystore
 
@@ -31,6 +35,30 @@ def started(folder: Path, name: str) -> dict[str, object]:
         if event.get("event") == "agent_started":
             return event
     raise AssertionError(f"{name} never started")
+
+
+def last_record(data_dir: Path) -> dict[str, Any]:
+    with sqlite3.connect(data_dir / "state.sqlite") as db:
+        row = db.execute("SELECT record FROM ticks ORDER BY tick DESC LIMIT 1").fetchone()
+    return dict(json.loads(row[0]))
+
+
+@contextmanager
+def restored_arena(folder: Path, seed: int) -> Iterator[ArenaInfo]:
+    """The fleet's saved world, up again (no weather) for an independent read with cast."""
+    arena = LocalArena(
+        ArenaConfig(
+            seed=seed,
+            weather_interval_s=0,
+            state_dir=folder / "arena",
+            cache_dir=default_cache_dir() / "contracts",
+        )
+    )
+    info = arena.up()
+    try:
+        yield info
+    finally:
+        arena.down()
 
 
 def stored_ticks(folder: Path, name: str) -> list[int]:
@@ -64,27 +92,12 @@ def test_a_population_shares_one_arena_and_the_leaderboard_matches_the_chain(tmp
     assert all(life.rent_paid == 10.0 for life in lives)  # periods 0 and 1, 5 each
 
     # The chain agrees with the stores: restore the saved world, read balances with cast.
-    arena = LocalArena(
-        ArenaConfig(
-            seed=5,
-            weather_interval_s=0,
-            state_dir=folder / "arena",
-            cache_dir=default_cache_dir() / "contracts",
-        )
-    )
-    info = arena.up()
-    try:
+    with restored_arena(folder, seed=5) as info:
         for life in lives:
             address = str(starts[life.name]["address"])
-            with sqlite3.connect(folder / life.name / "state.sqlite") as db:
-                last = json.loads(
-                    db.execute("SELECT record FROM ticks ORDER BY tick DESC LIMIT 1").fetchone()[0]
-                )
-            after = last["balances_after"]
+            after = last_record(folder / life.name)["balances_after"]
             assert cast_balance(info.rpc_url, info.stable_token, address) == after["stable"]
             assert cast_balance(info.rpc_url, info.risk_token, address) == after["risk"]
-    finally:
-        arena.down()
 
     done = subprocess.run(
         [sys.executable, "-m", "agent.cli", "fleet", "leaderboard", str(folder),
@@ -221,24 +234,10 @@ def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_pat
     assert lives["agent-00.c1"].parent_id == parent["agent_id"]
     assert lives["agent-00"].parent_id is None
 
-    arena = LocalArena(
-        ArenaConfig(
-            seed=2,
-            weather_interval_s=0,
-            state_dir=folder / "arena",
-            cache_dir=default_cache_dir() / "contracts",
-        )
-    )
-    info = arena.up()
-    try:
-        with sqlite3.connect(child_dir / "state.sqlite") as db:
-            last = json.loads(
-                db.execute("SELECT record FROM ticks ORDER BY tick DESC LIMIT 1").fetchone()[0]
-            )
+    with restored_arena(folder, seed=2) as info:
         stable = cast_balance(info.rpc_url, info.stable_token, request["address"])
-        assert stable == last["balances_after"]["stable"] == 100 * 10**6 - 5 * 10**6  # one rent
-    finally:
-        arena.down()
+    after = last_record(child_dir)["balances_after"]
+    assert stable == after["stable"] == 100 * 10**6 - 5 * 10**6  # one rent
 
 
 def test_a_member_that_died_is_not_restarted(tmp_path: Path):

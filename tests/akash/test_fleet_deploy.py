@@ -4,10 +4,8 @@ against the OpenAPI); the remote leaderboard asks each running agent for its lif
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from ruamel.yaml import YAML
 
 from agent.fleet import deploy_fleet, leaderboard, remote_leaderboard, supervise_remote
@@ -19,12 +17,10 @@ from tests.conftest import ForagerProcess
 from wallets.keystore import create_keystore, decrypt_keystore
 
 
-@pytest.fixture
-def console() -> Iterator[ConsoleMock]:
-    made = ConsoleMock()
-    yield made
-    made.close()
-    assert made.violations == []
+def sdl_env(console: ConsoleMock, dseq: str) -> dict[str, str]:
+    """The environment of the agent service in the SDL a deployment was created with."""
+    sdl = YAML(typ="safe").load(console.deployments[dseq]["sdl"])
+    return dict(item.split("=", 1) for item in sdl["services"]["agent"]["env"])
 
 
 def test_each_agent_gets_its_own_deployment_with_its_strategy(console: ConsoleMock, tmp_path: Path):
@@ -107,12 +103,7 @@ def test_deploy_with_keys_ships_each_agent_its_own_wallet(console: ConsoleMock, 
         with_keys=True,
     )
     for entry in done:
-        env = dict(
-            item.split("=", 1)
-            for item in YAML(typ="safe").load(console.deployments[entry["dseq"]]["sdl"])[
-                "services"
-            ]["agent"]["env"]
-        )
+        env = sdl_env(console, entry["dseq"])
         account = decrypt_keystore(
             env["FORAGER_WALLET__KEYSTORE_JSON"], env["FORAGER_WALLET__PASSWORD"], "sdl"
         )
@@ -169,8 +160,7 @@ def test_children_funded_on_akash_are_deployed_with_the_derived_wallet(
     assert [a["name"] for a in added] == ["agent-00.c1"]
     child = added[0]
     assert child["address"] == created["address"] and child["generation"] == 1
-    sdl = YAML(typ="safe").load(console.deployments[child["dseq"]]["sdl"])
-    env = dict(item.split("=", 1) for item in sdl["services"]["agent"]["env"])
+    env = sdl_env(console, child["dseq"])
     wallet = decrypt_keystore(
         env["FORAGER_WALLET__KEYSTORE_JSON"], env["FORAGER_WALLET__PASSWORD"], "sdl"
     )

@@ -52,14 +52,6 @@ LINES = [
 
 
 @pytest.fixture
-def console() -> Iterator[ConsoleMock]:
-    made = ConsoleMock()
-    yield made
-    made.close()
-    assert made.violations == []
-
-
-@pytest.fixture
 def provider(tmp_path: Path) -> Iterator[ProviderMock]:
     made = ProviderMock(tmp_path, lambda token: re.fullmatch(r"jwt-\d+-secret", token) is not None)
     made.lines = list(LINES)
