@@ -395,6 +395,8 @@ def _from_record(record: TickRecord) -> dict[str, Any]:
             "stable": record.balances_after.stable / 10**sd,
             "risk": record.balances_after.risk / 10**rd,
             "native": record.balances_after.native / 10**18,
+            "lp_shares": record.balances_after.lp / 10**18,
+            "lp_value": record.lp_worth_after / 10**sd,
         },
         "price": obs.price,
         "net_worth": record.net_worth_after / 10**sd,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -53,7 +54,8 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--data-dir", type=Path, help="where state, keystore and journal live")
     run.add_argument("--model", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
     run.add_argument(
-        "--strategy", help="llm (default) or a rule: hold, momentum, mean_reversion, random"
+        "--strategy",
+        help="llm (default) or a rule: hold, momentum, mean_reversion, random, liquidity",
     )
     run.add_argument(
         "--persona", help="the model's temperament: cautious, momentum, contrarian, frugal"
@@ -158,14 +160,44 @@ def _add_population(commands: Any) -> None:
     up.add_argument("--port", type=int, help="anvil's loopback port (default: a free one)")
     up.add_argument("--state-dir", type=Path, help="keep the world here across restarts")
     up.add_argument("--weather-interval", type=float, help="seconds between weather trades")
-    up.add_argument("--drift", type=float, help="per-step drift of the log price")
-    up.add_argument("--volatility", type=float, help="per-step volatility of the log price")
-    up.add_argument("--regime-switch", type=float, help="chance per step of calm <-> storm")
-    up.add_argument("--shock-prob", type=float, help="chance per step of a price jump")
-    up.add_argument("--shock-size", type=float, help="a jump's size in log price")
     up.add_argument("--replay", type=Path, help="replay a CSV price series instead")
-    up.add_argument("--noise", type=float, help="noise traders' push per step (log price)")
-    up.add_argument("--arb-strength", type=float, help="share of the gap to fair value closed")
+    _add_weather_flags(up)
+    calibrate = arena_commands.add_parser(
+        "calibrate", help="run the rule-based baselines on many seeds: does skill pay?"
+    )
+    calibrate.add_argument("--seeds", type=int, default=10, help="how many seeds (arenas)")
+    calibrate.add_argument("--first-seed", type=int, help="default: FORAGER_ARENA__SEED")
+    calibrate.add_argument("--ticks", type=int, default=500, help="ticks each life lasts at most")
+    calibrate.add_argument(
+        "--steps-per-tick",
+        type=int,
+        help="weather steps between two ticks (default: FORAGER_INTERVAL_S / weather interval)",
+    )
+    calibrate.add_argument("--strategies", help="comma-separated baselines (default: all of them)")
+    calibrate.add_argument(
+        "--out", type=Path, default=Path("calibration"), help="JSON, Markdown and PNG go here"
+    )
+    _add_weather_flags(calibrate)
+
+
+_WEATHER_FLAGS = {
+    "drift": "per-step drift of the fair value's log price",
+    "volatility": "per-step volatility of the fair value's log price",
+    "regime_switch": "chance per step of calm <-> storm",
+    "shock_prob": "chance per step of a fair-value jump",
+    "shock_size": "a jump's size in log price",
+    "noise": "noise traders' push per step (log price)",
+    "arb_strength": "share of the gap to fair value the arbitrageur closes per step",
+}
+
+
+def _add_weather_flags(parser: argparse.ArgumentParser) -> None:
+    for name, text in _WEATHER_FLAGS.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=float, help=text)
+
+
+def _weather_overrides(args: argparse.Namespace) -> dict[str, float]:
+    return {n: getattr(args, n) for n in _WEATHER_FLAGS if getattr(args, n) is not None}
 
 
 def _add_fleet(commands: Any) -> None:
@@ -216,6 +248,8 @@ def _arena(args: argparse.Namespace) -> int:
     from agent.fleet import serve_arena, stop_on_signals
     from agent.wiring import arena_config
 
+    if args.arena_command == "calibrate":
+        return _calibrate(args)
     settings = load_settings()
     configure_logging(settings.telemetry.log_level)
     config = arena_config(
@@ -224,14 +258,8 @@ def _arena(args: argparse.Namespace) -> int:
         port=args.port,
         state_dir=args.state_dir,
         weather_interval_s=args.weather_interval,
-        drift=args.drift,
-        volatility=args.volatility,
-        regime_switch=args.regime_switch,
-        shock_prob=args.shock_prob,
-        shock_size=args.shock_size,
         replay_csv=args.replay,
-        noise=args.noise,
-        arb_strength=args.arb_strength,
+        **_weather_overrides(args),
     )
     stop = threading.Event()
     restore = stop_on_signals(stop)
@@ -239,6 +267,37 @@ def _arena(args: argparse.Namespace) -> int:
         serve_arena(config, args.out, stop)
     finally:
         restore()
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from agent.calibrate import BASELINES, calibrate, render_table, write_report
+
+    if args.seeds < 1 or args.ticks < 1:
+        raise ConfigError(f"--seeds {args.seeds} and --ticks {args.ticks} must both be 1 or more")
+    settings = load_settings()
+    configure_logging("error")  # thousands of ticks: the report is the output
+    arena = settings.arena.model_dump() | _weather_overrides(args)
+    try:
+        settings = settings.model_copy(update={"arena": type(settings.arena)(**arena)})
+    except ValueError as exc:
+        raise ConfigError(f"weather flags: {exc}") from None
+    strategies = tuple(args.strategies.split(",")) if args.strategies else BASELINES
+    first = settings.arena.seed if args.first_seed is None else args.first_seed
+    seeds = range(first, first + args.seeds)
+    try:
+        report = calibrate(settings, seeds, args.ticks, args.steps_per_tick, strategies)
+    except ValueError as exc:
+        raise ConfigError(f"--strategies: {exc}") from None
+    paths = write_report(report, args.out)
+    p = report.params
+    print(
+        f"{len(seeds)} seeds ({first}..{first + len(seeds) - 1}) x {p.ticks} ticks, "
+        f"{p.steps_per_tick} weather steps per tick; weather {p.weather}; flow {p.flow}"
+    )
+    print(render_table(report))
+    print(json.dumps(report.verdict()))
+    print("wrote " + ", ".join(str(x) for x in paths))
     return 0
 
 

@@ -71,15 +71,15 @@ class ArenaSettings(BaseModel):
     liquidity_stable: Decimal = Field(Decimal(100_000), gt=0)
     start_price: Decimal = Field(Decimal(2), gt=0)
     drift: float = 0.0
-    volatility: float = Field(0.01, ge=0.0, le=0.5)
-    regime_switch: float = Field(0.0, ge=0.0, le=1.0, description="calm <-> storm per step")
+    volatility: float = Field(0.0007, ge=0.0, le=0.5, description="of the fair value, per step")
+    regime_switch: float = Field(0.002, ge=0.0, le=1.0, description="calm <-> storm per step")
     storm_factor: float = Field(3.0, ge=1.0, le=20.0, description="volatility x in a storm")
-    shock_prob: float = Field(0.0, ge=0.0, le=1.0, description="chance of a jump per step")
-    shock_size: float = Field(0.1, ge=0.0, le=2.0, description="a jump, in log price")
+    shock_prob: float = Field(0.001, ge=0.0, le=1.0, description="chance of a jump per step")
+    shock_size: float = Field(0.04, ge=0.0, le=2.0, description="a jump, in log price")
     replay_csv: Path | None = Field(None, description="replay this price series instead")
-    noise: float = Field(0.0, ge=0.0, le=0.5, description="noise traders' push per step (log)")
+    noise: float = Field(0.01, ge=0.0, le=0.5, description="noise traders' push per step (log)")
     arb_strength: float = Field(
-        1.0, gt=0.0, le=1.0, description="share of the gap to fair value closed per step"
+        0.2, gt=0.0, le=1.0, description="share of the gap to fair value closed per step"
     )
     weather_interval_s: float = Field(1.0, ge=0.0, description="0 stops the weather")
     agent_native: Decimal = Field(Decimal(10), ge=0, description="ETH for gas")
@@ -119,8 +119,12 @@ class PolicySettings(BaseModel):
     max_swap_pct: int = Field(50, ge=0, le=100, description="of the sold balance, per action")
     max_swap_stable: Decimal = Field(Decimal(100), ge=0, description="stable value per action")
     reserve_periods: int = Field(2, ge=0, description="rent periods of stable never spent")
-    window_hour_stable: Decimal = Field(Decimal(300), ge=0, description="swapped per rolling hour")
-    window_day_stable: Decimal = Field(Decimal(1500), ge=0, description="swapped per rolling day")
+    window_hour_stable: Decimal = Field(
+        Decimal(3000), ge=0, description="swapped or deposited per rolling hour"
+    )
+    window_day_stable: Decimal = Field(
+        Decimal(30000), ge=0, description="swapped or deposited per rolling day"
+    )
     max_slippage_bps: int = Field(100, ge=0, le=5000)
     max_deviation_bps: int = Field(
         500, ge=0, le=5000, description="pool price vs the agent's recent median"
@@ -172,8 +176,10 @@ class Settings(BaseSettings):
     linger_s: float = Field(30.0, ge=0, description="how long a dead agent keeps serving")
     start_retry_s: float = Field(15.0, gt=0, description="retry after a model or chain failure")
     generation: int = Field(0, ge=0)
-    strategy: Literal["llm", "hold", "momentum", "mean_reversion", "random"] = Field(
-        "llm", description="llm (the model) or a rule: hold, momentum, mean_reversion, random"
+    strategy: Literal["llm", "hold", "momentum", "mean_reversion", "random", "liquidity"] = Field(
+        "llm",
+        description="llm (the model) or a rule: hold, momentum, mean_reversion, random, "
+        "liquidity (a passive liquidity provider)",
     )
     persona: Literal["cautious", "momentum", "contrarian", "frugal"] | None = Field(
         None, description="the model's temperament, added to its system prompt"

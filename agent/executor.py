@@ -32,6 +32,10 @@ class Executor:
         try:
             if action.kind == "pay_rent":
                 return self._pay_rent(action.amount_in, hashes)
+            if action.kind == "add_liquidity":
+                return self._add_liquidity(action, hashes)
+            if action.kind == "remove_liquidity":
+                return self._remove_liquidity(action, hashes)
             return self._swap(action, hashes)
         except WalletError as exc:
             if isinstance(exc, TxError) and exc.tx_hash and exc.tx_hash not in hashes:
@@ -94,6 +98,76 @@ class Executor:
         log.info("swap_confirmed", tx_hash=swap.tx_hash, amount_out=received)
         gas = approve.gas_used + swap.gas_used
         return Outcome("ok", tuple(hashes), gas, action.amount_in, received)
+
+    def _add_liquidity(self, action: Action, hashes: list[str]) -> Outcome:
+        """Approve both tokens, deposit through the router; the outcome counts the shares."""
+        stable, risk, shares = self._tokens["stable"], self._tokens["risk"], self._dex.shares
+        owner, router = self._sender.address, self._dex.router
+        before = shares.balance_of(owner)
+        spent_before = stable.balance_of(owner)
+        gas = 0
+        for token, amount in ((stable, action.amount_in), (risk, action.amount_risk)):
+            gas += self._send(
+                token.address, token.approve_data(router, amount), "approve", hashes
+            ).gas_used
+        data = self._dex.add_liquidity_data(
+            stable.address,
+            risk.address,
+            (action.amount_in, action.amount_risk),
+            (action.min_out, action.min_out_risk),
+            owner,
+            action.deadline,
+        )
+        log.info(
+            "liquidity_add_submitted",
+            stable=action.amount_in,
+            risk=action.amount_risk,
+            min_stable=action.min_out,
+            min_risk=action.min_out_risk,
+        )
+        try:
+            receipt = self._send(router, data, "add_liquidity", hashes)
+        except TxError:
+            self._revoke(stable, hashes)
+            self._revoke(risk, hashes)
+            raise
+        minted = shares.balance_of(owner) - before
+        used = spent_before - stable.balance_of(owner)
+        log.info("liquidity_added", tx_hash=receipt.tx_hash, shares=minted, stable=used)
+        return Outcome("ok", tuple(hashes), gas + receipt.gas_used, used, minted)
+
+    def _remove_liquidity(self, action: Action, hashes: list[str]) -> Outcome:
+        """Approve the shares to the router and burn them; the outcome counts the stable."""
+        stable, risk, shares = self._tokens["stable"], self._tokens["risk"], self._dex.shares
+        owner, router = self._sender.address, self._dex.router
+        before = stable.balance_of(owner)
+        approve = self._send(
+            shares.address, shares.approve_data(router, action.amount_in), "approve", hashes
+        )
+        data = self._dex.remove_liquidity_data(
+            stable.address,
+            risk.address,
+            action.amount_in,
+            (action.min_out, action.min_out_risk),
+            owner,
+            action.deadline,
+        )
+        log.info(
+            "liquidity_remove_submitted",
+            shares=action.amount_in,
+            min_stable=action.min_out,
+            min_risk=action.min_out_risk,
+        )
+        try:
+            receipt = self._send(router, data, "remove_liquidity", hashes)
+        except TxError:
+            self._revoke(shares, hashes)
+            raise
+        received = stable.balance_of(owner) - before
+        log.info("liquidity_removed", tx_hash=receipt.tx_hash, stable=received)
+        return Outcome(
+            "ok", tuple(hashes), approve.gas_used + receipt.gas_used, action.amount_in, received
+        )
 
     def _revoke(self, token: Erc20, hashes: list[str]) -> None:
         """After a failed swap, take back the approval it left behind."""

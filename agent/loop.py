@@ -13,20 +13,34 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from opentelemetry import trace
 
 from agent.brain import Decider
-from agent.executor import Executor
 from agent.lineage import LaunchRequest, Nursery, child_persona
 from agent.policy import Limits, ReplicationLimits, Spent, guard, replication_guard
 from agent.prompt import ACTIONS
-from agent.records import Action, Decision, Observation, Outcome, RentStatus, TickRecord, Veto
-from agent.senses import Sensor
+from agent.records import (
+    Action,
+    Balances,
+    Decision,
+    Observation,
+    Outcome,
+    RentStatus,
+    TickRecord,
+    Veto,
+)
 from agent.store import Store
-from agent.survival import death_cause, fitness_delta, is_past_grace, net_worth, runway
+from agent.survival import (
+    death_cause,
+    fitness_delta,
+    is_past_grace,
+    lp_worth,
+    net_worth,
+    runway,
+)
 
 log = structlog.get_logger()
 tracer = trace.get_tracer("openforager.agent")
@@ -36,6 +50,24 @@ _STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped"})
 _MAX_RULE_CHARS = 32
 _HOUR_S = 3_600.0
 _DAY_S = 86_400.0
+
+
+class Senses(Protocol):
+    """What sensing needs: the chain's `Sensor`, or a paper market."""
+
+    def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation: ...
+
+    def balances(self) -> Balances: ...
+
+    def pool(self) -> tuple[int, int, int]: ...
+
+
+class Acts(Protocol):
+    """What acting needs: the chain's `Executor`, or a paper market."""
+
+    def execute(self, action: Action) -> Outcome: ...
+
+    def fund_child(self, child: str, stable_amount: int, native: int) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -64,10 +96,10 @@ class Agent:
         *,
         agent_id: str,
         generation: int,
-        sensor: Sensor,
+        sensor: Senses,
         decider: Decider,
         limits: Limits,
-        executor: Executor,
+        executor: Acts,
         rent: RentTerms,
         store: Store,
         on_record: Callable[[TickRecord], None] | None = None,
@@ -75,6 +107,7 @@ class Agent:
         adapter: str | None = None,
         persona: str | None = None,
         replication: Replication | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.agent_id = agent_id
         self.generation = generation
@@ -89,6 +122,7 @@ class Agent:
         self.adapter = adapter
         self.persona = persona
         self.replication = replication
+        self._clock = clock  # Unix time; a simulation passes its own
         self._lock = threading.Lock()
         self.age = store.age()
         self.paid_periods = store.paid_periods()
@@ -128,7 +162,7 @@ class Agent:
             return self._tick()
 
     def _tick(self) -> TickRecord:
-        started = time.time()
+        started = self._clock()
         n = self.age
         attrs: dict[str, str | int] = {
             "agent.id": self.agent_id,
@@ -214,7 +248,7 @@ class Agent:
         return statistics.median(self._prices) if self._prices else None
 
     def _spent(self) -> Spent:
-        now = time.time()
+        now = self._clock()
         return Spent(
             hour=self._store.spent_since(now - _HOUR_S), day=self._store.spent_since(now - _DAY_S)
         )
@@ -275,9 +309,9 @@ class Agent:
         rent_outcome: Outcome | None,
     ) -> TickRecord:
         after_balances = self._sensor.balances()
-        reserve_stable, reserve_risk = self._sensor.reserves()
-        worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk)
-        worth_after = net_worth(after_balances, reserve_stable, reserve_risk)
+        reserve_stable, reserve_risk, supply = self._sensor.pool()
+        worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+        worth_after = net_worth(after_balances, reserve_stable, reserve_risk, supply)
         rent_after = self.rent_status()
         died = is_past_grace(rent_after, self._rent.grace_ticks)
         cause = death_cause(rent_after, self._rent.grace_ticks) if died else None
@@ -288,7 +322,7 @@ class Agent:
             generation=self.generation,
             tick=obs.tick,
             started_at=started,
-            finished_at=time.time(),
+            finished_at=self._clock(),
             observation=obs,
             decision=decision,
             action=verdict if isinstance(verdict, Action) else None,
@@ -307,6 +341,7 @@ class Agent:
             adapter=self.adapter,
             strategy=self.strategy,
             persona=self.persona,
+            lp_worth_after=lp_worth(after_balances, reserve_stable, reserve_risk, supply),
         )
         self._store.append(record, self.paid_periods)
         self.age = obs.tick + 1

@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.records import Action, Decision, Observation, Token, Veto
-from wallets.dex import amount_out, min_out
+from wallets.dex import amount_out, min_out, paired_amount, shares_value
 
 _POOL_FEE_BPS = 30
 _BPS = 10_000
+# Actions whose terms depend on the pool's price: refused when it is far from the agent's own
+# recent prices (a pool pushed there is one to stay away from).
+_RENT_SALE_MARGIN_PCT = 110  # a sale to pay owed rent may raise the shortfall plus 10 %
+_PRICED = frozenset({"buy_risk", "sell_risk", "add_liquidity", "remove_liquidity"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def guard(
     if decision.action == "pay_rent":
         return _pay_rent(obs)
     spent = spent or Spent()
-    if decision.action in ("buy_risk", "sell_risk") and reference_price:
+    if decision.action in _PRICED and reference_price:
         deviation_bps = int(abs(obs.price - reference_price) / reference_price * _BPS)
         if deviation_bps > limits.max_deviation_bps:
             return Veto(
@@ -73,6 +77,10 @@ def guard(
         return _swap(obs, limits, spent, "stable", "risk", decision.amount_pct, reference_price)
     if decision.action == "sell_risk":
         return _swap(obs, limits, spent, "risk", "stable", decision.amount_pct, reference_price)
+    if decision.action == "add_liquidity":
+        return _add_liquidity(obs, limits, spent, decision.amount_pct)
+    if decision.action == "remove_liquidity":
+        return _remove_liquidity(obs, limits, decision.amount_pct)
     return Veto("unknown_action", f"action {decision.action!r} is not allowed")
 
 
@@ -94,17 +102,14 @@ def _swap(
     pct: int,
     reference_price: float | None = None,
 ) -> Action | Veto:
-    cap_value = min(
-        limits.max_swap_stable,
-        limits.window_hour_stable - spent.hour,
-        limits.window_day_stable - spent.day,
-    )
-    if cap_value <= 0:
-        return Veto(
-            "window_cap",
-            f"swapped {spent.hour} in the last hour and {spent.day} in the last day "
-            f"(caps {limits.window_hour_stable} and {limits.window_day_stable})",
-        )
+    shortfall = obs.rent.amount_due - obs.balances.stable
+    cap_value = _window_cap(limits, spent)
+    if sell == "risk" and shortfall > 0:
+        # The windows slow trading down; they never stop the sale that pays the rent owed.
+        raise_rent = min(limits.max_swap_stable, shortfall * _RENT_SALE_MARGIN_PCT // 100)
+        cap_value = max(raise_rent, 0 if isinstance(cap_value, Veto) else cap_value)
+    if isinstance(cap_value, Veto):
+        return cap_value
     balance = obs.balances.stable if sell == "stable" else obs.balances.risk
     amount = balance * min(pct, limits.max_swap_pct) // 100
     reserve_in, reserve_out = (
@@ -145,6 +150,75 @@ def _swap(
         min_out=floor,
         deadline=obs.timestamp + limits.deadline_s,
         value_stable=amount if sell == "stable" else amount * reserve_out // reserve_in,
+    )
+
+
+def _window_cap(limits: Limits, spent: Spent) -> int | Veto:
+    cap_value = min(
+        limits.max_swap_stable,
+        limits.window_hour_stable - spent.hour,
+        limits.window_day_stable - spent.day,
+    )
+    if cap_value <= 0:
+        return Veto(
+            "window_cap",
+            f"spent {spent.hour} in the last hour and {spent.day} in the last day "
+            f"(caps {limits.window_hour_stable} and {limits.window_day_stable})",
+        )
+    return cap_value
+
+
+def _add_liquidity(obs: Observation, limits: Limits, spent: Spent, pct: int) -> Action | Veto:
+    """Deposit `pct` of the spendable stable and RISK of equal value into the pool.
+
+    Like a swap it spends: the whole deposit (both halves, valued in stable) counts against
+    the per-action cap and the rolling windows, and the rent reserve stays in the wallet.
+    """
+    cap_value = _window_cap(limits, spent)
+    if isinstance(cap_value, Veto):
+        return cap_value
+    if obs.reserve_stable <= 0 or obs.reserve_risk <= 0 or obs.lp_supply <= 0:
+        return Veto("no_pool", "the pool has no liquidity to add to")
+    spendable = obs.balances.stable - limits.reserve_stable
+    if spendable <= 0:
+        return Veto(
+            "reserve_floor",
+            f"stable {obs.balances.stable} is at or below the reserve {limits.reserve_stable}",
+        )
+    if obs.balances.risk <= 0:
+        return Veto("no_risk", "adding liquidity takes RISK as well as STABLE: hold some first")
+    stable = min(spendable * min(pct, limits.max_swap_pct) // 100, cap_value // 2)
+    # As much as the RISK held can pair with (the router takes both at the pool's ratio).
+    stable = min(stable, paired_amount(obs.balances.risk, obs.reserve_risk, obs.reserve_stable))
+    risk = paired_amount(stable, obs.reserve_stable, obs.reserve_risk)
+    if stable <= 0 or risk <= 0:
+        return Veto("zero_amount", f"{pct}% of the spendable stable within caps is nothing")
+    return Action(
+        kind="add_liquidity",
+        amount_in=stable,
+        amount_risk=risk,
+        min_out=min_out(stable, limits.max_slippage_bps),
+        min_out_risk=min_out(risk, limits.max_slippage_bps),
+        deadline=obs.timestamp + limits.deadline_s,
+        value_stable=2 * stable,
+    )
+
+
+def _remove_liquidity(obs: Observation, limits: Limits, pct: int) -> Action | Veto:
+    """Burn `pct` of the agent's pool shares for at least its part of both reserves, less
+    slippage. Not a spend: the value comes back to the wallet, so no cap but the floors."""
+    if obs.balances.lp <= 0:
+        return Veto("no_liquidity", "there is no pool position to remove")
+    shares = obs.balances.lp * pct // 100
+    stable, risk = shares_value(shares, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+    if stable <= 0 or risk <= 0:
+        return Veto("dust", f"burning {shares} of {obs.lp_supply} pool shares returns nothing")
+    return Action(
+        kind="remove_liquidity",
+        amount_in=shares,
+        min_out=min_out(stable, limits.max_slippage_bps),
+        min_out_risk=min_out(risk, limits.max_slippage_bps),
+        deadline=obs.timestamp + limits.deadline_s,
     )
 
 

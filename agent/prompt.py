@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.records import Decision, Observation
-from agent.survival import net_worth, runway
+from agent.survival import lp_worth, net_worth, runway
 
-ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent")
+ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent", "add_liquidity", "remove_liquidity")
 # A few sizes rather than any integer: a small model given 0..100 mostly answers 0.
 AMOUNTS = (10, 25, 50, 100)
 MAX_REASON_CHARS = 160
@@ -39,6 +39,9 @@ Each turn you see the market and your wallet, then choose one action:
 - buy_risk: spend amount_pct percent of your STABLE to buy RISK.
 - sell_risk: sell amount_pct percent of your RISK for STABLE.
 - pay_rent: pay the rent that is owed now.
+- add_liquidity: put amount_pct percent of your STABLE, with RISK of equal value, into the pool.
+  The pool earns the 0.3% fee on every trade; your share of it moves with the price.
+- remove_liquidity: take amount_pct percent of your pool share back as STABLE and RISK.
 Trades pay a 0.3% fee and gas. A guard may refuse unsafe actions.
 Answer with one JSON object:
 {"action": ..., "amount_pct": 10, 25, 50 or 100, "reason": short text}."""
@@ -65,7 +68,7 @@ def _units(amount: int, decimals: int) -> float:
 def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     """The per-tick part of the prompt: the observation as short numeric lines."""
     sd, rd = obs.stable_decimals, obs.risk_decimals
-    worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk)
+    worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
     rent = obs.rent
     lines = [
         f"Tick {obs.tick}.",
@@ -80,6 +83,12 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     lines += [
         f"Wallet: {_units(obs.balances.stable, sd):.2f} STABLE, "
         f"{_units(obs.balances.risk, rd):.4f} RISK, gas {_units(obs.balances.native, 18):.4f} ETH.",
+    ]
+    if obs.balances.lp:
+        pooled = lp_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+        share = obs.balances.lp / obs.lp_supply if obs.lp_supply else 0.0
+        lines.append(f"Pool share: {share:.4%} of the pool, worth {_units(pooled, sd):.2f} STABLE.")
+    lines += [
         f"Net worth: {_units(worth, sd):.2f} STABLE, "
         f"enough for {runway(worth, rent.amount):.1f} rent periods.",
         f"Rent: {_units(rent.amount, sd):.2f} STABLE every {rent.period_ticks} ticks; {due}",

@@ -10,9 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: liquidity (Balances.lp, Observation.lp_supply, liquidity actions)
 
-ActionKind = Literal["hold", "swap", "pay_rent"]
+ActionKind = Literal["hold", "swap", "pay_rent", "add_liquidity", "remove_liquidity"]
 Token = Literal["stable", "risk"]
 
 
@@ -21,6 +21,7 @@ class Balances:
     native: int
     stable: int
     risk: int
+    lp: int = 0  # shares of the pool (its liquidity token)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Observation:
     stable_decimals: int
     risk_decimals: int
     recent: tuple[str, ...] = ()
+    lp_supply: int = 0  # all the pool's shares: the agent owns balances.lp of them
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class Action:
-    """A validated, bounded instruction, built only by the policy."""
+    """A validated, bounded instruction, built only by the policy.
+
+    A swap sells `amount_in` of `sell` for at least `min_out` of `buy`. Adding liquidity
+    deposits `amount_in` stable and `amount_risk` risk for at least `min_out` stable and
+    `min_out_risk` risk taken; removing it burns `amount_in` pool shares for at least those.
+    """
 
     kind: ActionKind
     sell: Token | None = None
@@ -109,7 +116,9 @@ class Action:
     amount_in: int = 0
     min_out: int = 0
     deadline: int = 0
-    value_stable: int = 0  # what a swap sells, valued in stable base units when decided
+    value_stable: int = 0  # what it spends (a swap's sale, a deposit), in stable when decided
+    amount_risk: int = 0
+    min_out_risk: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,7 @@ class TickRecord:
     adapter: str | None = None  # a fine-tuned LoRA adapter on top of the model, if any
     strategy: str = "llm"
     persona: str | None = None  # the model's temperament in its system prompt, if any
+    lp_worth_after: int = 0  # the pool position's part of net_worth_after
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,12 +27,18 @@ class Sensor:
             native=self._chain.native_balance(self._owner),
             stable=self._stable.balance_of(self._owner),
             risk=self._risk.balance_of(self._owner),
+            lp=self._dex.shares.balance_of(self._owner),
         )
 
     def reserves(self) -> tuple[int, int]:
         """(stable, risk) reserves of the pool."""
         r = self._dex.reserves(self._stable.address, self._risk.address)
         return r.of(self._stable.address), r.of(self._risk.address)
+
+    def pool(self) -> tuple[int, int, int]:
+        """(stable, risk) reserves and the pool's share supply."""
+        reserve_stable, reserve_risk = self.reserves()
+        return reserve_stable, reserve_risk, self._dex.shares.total_supply()
 
     def price(self, reserve_stable: int, reserve_risk: int) -> float:
         if reserve_risk == 0:
@@ -46,8 +52,10 @@ class Sensor:
             self._stable.balance_call(self._owner),
             self._risk.balance_call(self._owner),
             self._dex.reserves_call(),
+            self._dex.shares.balance_call(self._owner),
+            self._dex.shares.supply_call(),
         ]
-        head, gas_price, native, (stable, risk, raw_reserves) = self._chain.read_state(
+        head, gas_price, native, (stable, risk, raw_reserves, lp, supply) = self._chain.read_state(
             self._owner, calls
         )
         reserves = self._dex.decode_reserves(raw_reserves, self._stable.address, self._risk.address)
@@ -57,7 +65,7 @@ class Sensor:
             tick=tick,
             block=head.number,
             timestamp=head.timestamp,
-            balances=Balances(native=native, stable=int(stable), risk=int(risk)),
+            balances=Balances(native=native, stable=int(stable), risk=int(risk), lp=int(lp)),
             reserve_stable=reserve_stable,
             reserve_risk=reserve_risk,
             price=self.price(reserve_stable, reserve_risk),
@@ -66,4 +74,5 @@ class Sensor:
             stable_decimals=self.stable_decimals,
             risk_decimals=self.risk_decimals,
             recent=recent,
+            lp_supply=int(supply),
         )

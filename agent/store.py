@@ -212,11 +212,11 @@ class Store:
             )
 
     def spent_since(self, since: float) -> int:
-        """Stable value of the swaps that went through since `since` (a Unix time)."""
+        """Stable value spent by swaps and deposits that went through since `since`."""
         with self._lock:
             row = self._db.execute(
                 "SELECT COALESCE(SUM(json_extract(detail, '$.value_stable')), 0) FROM actions "
-                "WHERE kind = 'swap' AND status = 'ok' AND at >= ?",
+                "WHERE kind IN ('swap', 'add_liquidity') AND status = 'ok' AND at >= ?",
                 (since,),
             ).fetchone()
         return int(row[0])

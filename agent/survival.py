@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from agent.records import Balances, RentStatus
+from wallets.dex import shares_value
 
 DEATH_PENALTY = 10.0  # runway periods lost at death, so dying is never a good trade
 
 
-def net_worth(balances: Balances, reserve_stable: int, reserve_risk: int) -> int:
-    """Holdings valued in stable base units at the pool's mid price (gas money excluded)."""
+def net_worth(
+    balances: Balances, reserve_stable: int, reserve_risk: int, lp_supply: int = 0
+) -> int:
+    """Holdings valued in stable base units at the pool's mid price (gas money excluded).
+
+    Pool shares count at what burning them would return now, the risk part at the mid price.
+    """
     if reserve_risk <= 0:
         return balances.stable
-    return balances.stable + balances.risk * reserve_stable // reserve_risk
+    lp_stable, lp_risk = shares_value(balances.lp, reserve_stable, reserve_risk, lp_supply)
+    risk = balances.risk + lp_risk
+    return balances.stable + lp_stable + risk * reserve_stable // reserve_risk
+
+
+def lp_worth(balances: Balances, reserve_stable: int, reserve_risk: int, lp_supply: int) -> int:
+    """The pool position alone, valued like `net_worth`."""
+    lp_stable, lp_risk = shares_value(balances.lp, reserve_stable, reserve_risk, lp_supply)
+    return lp_stable + (lp_risk * reserve_stable // reserve_risk if reserve_risk > 0 else 0)
 
 
 def runway(worth: int, rent_amount: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Error(BaseModel):
@@ -46,6 +46,8 @@ class Balances(BaseModel):
     stable: float
     risk: float
     native: float
+    lp_shares: float = Field(0.0, description="pool shares held (the pool's liquidity token)")
+    lp_value: float = Field(0.0, description="what the pool shares would return, in STABLE")
 
 
 class LastDecision(BaseModel):

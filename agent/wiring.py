@@ -241,6 +241,21 @@ def rebuild_spend(store: Store, chain: Chain, market: Market, owner: str) -> Non
         log.info("spend_rebuilt", swaps=len(missing), value_stable=value)
 
 
+def limits_from(settings: Settings, stable_decimals: int) -> Limits:
+    """The guard's bounds in base units, from the policy settings."""
+    p, sd = settings.policy, stable_decimals
+    return Limits(
+        max_swap_pct=p.max_swap_pct,
+        max_swap_stable=to_base(p.max_swap_stable, sd),
+        reserve_stable=to_base(settings.rent.amount, sd) * p.reserve_periods,
+        max_slippage_bps=p.max_slippage_bps,
+        window_hour_stable=to_base(p.window_hour_stable, sd),
+        window_day_stable=to_base(p.window_day_stable, sd),
+        max_deviation_bps=p.max_deviation_bps,
+        deadline_s=p.deadline_s,
+    )
+
+
 def build_agent(
     settings: Settings,
     market: Market,
@@ -271,17 +286,7 @@ def build_agent(
     sensor = Sensor(chain, dex, stable, risk, account.address)
     sd = sensor.stable_decimals
     rent_amount = to_base(settings.rent.amount, sd)
-    p = settings.policy
-    limits = Limits(
-        max_swap_pct=p.max_swap_pct,
-        max_swap_stable=to_base(p.max_swap_stable, sd),
-        reserve_stable=rent_amount * p.reserve_periods,
-        max_slippage_bps=p.max_slippage_bps,
-        window_hour_stable=to_base(p.window_hour_stable, sd),
-        window_day_stable=to_base(p.window_day_stable, sd),
-        max_deviation_bps=p.max_deviation_bps,
-        deadline_s=p.deadline_s,
-    )
+    limits = limits_from(settings, sd)
     executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)
     replication = None
     r = settings.replication

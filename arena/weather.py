@@ -1,8 +1,9 @@
-"""Market weather: a noise trader that walks the pool price along a seeded random path.
+"""Market weather: a seeded fair value, an arbitrageur that follows it, noise traders.
 
-The path is a geometric random walk of the *target* price, drawn from `random.Random(seed)`;
-each step the trader swaps through the router so the pool's price lands on the target. Same
-seed, same path; the agent's own trades move the price until the next step pulls it back.
+The fair value is a geometric random walk (drift and volatility, with calm/storm regimes and
+jumps) drawn from `random.Random(seed)`. Each step an arbitrageur trades the pool part of the
+way to it and noise traders push it off again, both through the router. Same seed, same plan:
+the agents' own trades move the pool, never the fair value or the noise.
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ class FlowParams:
 
 
 class Flow:
-    """The seeded noise draws and the arbitrage rule: the pool's next target price."""
+    """The seeded noise draws and the arbitrage rule: where each step's two trades aim.
+
+    Each step the arbitrageur trades first, closing `arb_strength` of the gap between the
+    pool and the fair value; then the noise traders push the pool by their seeded shock. Two
+    trades, each paying the pool fee (what liquidity providers earn).
+    """
 
     def __init__(self, seed: int, params: FlowParams) -> None:
         # A stream of its own: the fair-value path is the same whatever the flow's settings.
@@ -75,11 +81,14 @@ class Flow:
         for _ in range(steps if self._params.noise > 0 else 0):
             self._rng.gauss(0.0, 1.0)
 
-    def target(self, pool: float, fair: float) -> float:
+    def targets(self, pool: float, fair: float) -> tuple[float, ...]:
+        """The arbitrageur's target price, then the noise traders' (when there is noise)."""
         p = self._params
-        z = self._rng.gauss(0.0, 1.0) if p.noise > 0 else 0.0
         log_pool = math.log(pool)
-        return math.exp(log_pool + p.arb_strength * (math.log(fair) - log_pool) + p.noise * z)
+        arb = log_pool + p.arb_strength * (math.log(fair) - log_pool)
+        if p.noise <= 0:
+            return (math.exp(arb),)
+        return math.exp(arb), math.exp(arb + p.noise * self._rng.gauss(0.0, 1.0))
 
 
 def simulate(
@@ -90,7 +99,7 @@ def simulate(
     pool, out = float(start), []
     for _ in range(steps):
         fair = path.next()
-        pool = market.target(pool, fair)
+        pool = market.targets(pool, fair)[-1]
         out.append((fair, pool))
     return out
 
@@ -195,7 +204,12 @@ def pool_price(reserve_stable: int, reserve_risk: int) -> float:
 
 
 class Weather:
-    """Runs the noise trader against an arena."""
+    """Runs the market weather against a pool: each step, the fair value moves and the
+    arbitrageur and the noise traders trade the pool towards their targets.
+
+    This class trades the arena's on-chain pool through its router; `arena.paper` gives the
+    same steps to an in-memory pool with the contracts' integer arithmetic.
+    """
 
     def __init__(
         self,
@@ -227,25 +241,26 @@ class Weather:
         return (int(r0), int(r1))
 
     def step(self) -> float:
-        """Draw the next target price and trade the pool onto it; return the new price."""
+        """Draw the next fair value and make the step's trades; return the new price."""
         self.fair = self._path.next()
-        stable, risk = self.reserves()
-        target = self._flow.target(pool_price(stable, risk), self.fair)
-        sell, amount = trade_to_target(stable, risk, target)
-        if amount > 0:
-            sell_token, buy_token = (
-                (self._info.stable_token, self._info.risk_token)
-                if sell == "stable"
-                else (self._info.risk_token, self._info.stable_token)
-            )
-            deadline = int(self._w3.eth.get_block("latest")["timestamp"]) + 600
-            fn = self._router.functions.swapExactTokensForTokens(
-                amount, 0, [sell_token, buy_token], self._info.weather_trader, deadline
-            )
-            tx_hash = fn.transact({"from": self._info.weather_trader})
-            self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.02)
-        stable, risk = self.reserves()
-        return pool_price(stable, risk)
+        for target in self._flow.targets(pool_price(*self.reserves()), self.fair):
+            sell, amount = trade_to_target(*self.reserves(), target)
+            if amount > 0:
+                self._swap(sell, amount)
+        return pool_price(*self.reserves())
+
+    def _swap(self, sell: str, amount: int) -> None:
+        sell_token, buy_token = (
+            (self._info.stable_token, self._info.risk_token)
+            if sell == "stable"
+            else (self._info.risk_token, self._info.stable_token)
+        )
+        deadline = int(self._w3.eth.get_block("latest")["timestamp"]) + 600
+        fn = self._router.functions.swapExactTokensForTokens(
+            amount, 0, [sell_token, buy_token], self._info.weather_trader, deadline
+        )
+        tx_hash = fn.transact({"from": self._info.weather_trader})
+        self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.02)
 
     def start(self, interval_s: float) -> None:
         self._stop.clear()

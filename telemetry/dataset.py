@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 FORMATS = ("sft", "kto", "dpo", "trajectories")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this reader understands: 2 added liquidity (pool shares) beside the same fields.
+READABLE_VERSIONS = (1, 2)
 
 
 class DatasetError(ValueError):
@@ -73,10 +75,10 @@ def _records(data_dir: Path) -> Iterator[dict[str, Any]]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         for (text,) in db.execute("SELECT record FROM ticks ORDER BY tick"):
             record = json.loads(text)
-            if record.get("schema_version") != SCHEMA_VERSION:
+            if record.get("schema_version") not in READABLE_VERSIONS:
                 raise DatasetError(
                     f"{path}: tick {record.get('tick')} has schema version "
-                    f"{record.get('schema_version')}, expected {SCHEMA_VERSION}"
+                    f"{record.get('schema_version')}, expected one of {READABLE_VERSIONS}"
                 )
             yield record
 

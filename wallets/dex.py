@@ -1,7 +1,8 @@
-"""A Uniswap-V2-style DEX: pair reserves, router quotes and swap calldata.
+"""A Uniswap-V2-style DEX: pair reserves, router quotes, swap and liquidity calldata.
 
 `amount_out` reproduces the constant-product formula locally, so the minimum output of a swap
-is computed independently of the router it is sent to.
+is computed independently of the router it is sent to; `shares_minted` and `shares_value` do the
+same for the pair's liquidity token (the pair is its own ERC-20 of pool shares).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from web3.contract.contract import ContractFunction
 
 from wallets.chain import Chain, calldata, checksum, rpc_errors
+from wallets.tokens import Erc20
 
 _FEE_DENOMINATOR = 10_000
 
@@ -39,6 +41,49 @@ ROUTER_ABI: list[dict[str, Any]] = [
             {"name": "deadline", "type": "uint256"},
         ],
         "outputs": [{"name": "amounts", "type": "uint256[]"}],
+    },
+]
+
+_LIQUIDITY_INPUTS = [
+    {"name": "tokenA", "type": "address"},
+    {"name": "tokenB", "type": "address"},
+]
+ROUTER_ABI += [
+    {
+        "name": "addLiquidity",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            *_LIQUIDITY_INPUTS,
+            {"name": "amountADesired", "type": "uint256"},
+            {"name": "amountBDesired", "type": "uint256"},
+            {"name": "amountAMin", "type": "uint256"},
+            {"name": "amountBMin", "type": "uint256"},
+            {"name": "to", "type": "address"},
+            {"name": "deadline", "type": "uint256"},
+        ],
+        "outputs": [
+            {"name": "amountA", "type": "uint256"},
+            {"name": "amountB", "type": "uint256"},
+            {"name": "liquidity", "type": "uint256"},
+        ],
+    },
+    {
+        "name": "removeLiquidity",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            *_LIQUIDITY_INPUTS,
+            {"name": "liquidity", "type": "uint256"},
+            {"name": "amountAMin", "type": "uint256"},
+            {"name": "amountBMin", "type": "uint256"},
+            {"name": "to", "type": "address"},
+            {"name": "deadline", "type": "uint256"},
+        ],
+        "outputs": [
+            {"name": "amountA", "type": "uint256"},
+            {"name": "amountB", "type": "uint256"},
+        ],
     },
 ]
 
@@ -72,6 +117,25 @@ def amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int =
     return with_fee * reserve_out // (reserve_in * _FEE_DENOMINATOR + with_fee)
 
 
+def paired_amount(amount_a: int, reserve_a: int, reserve_b: int) -> int:
+    """How much of B goes with `amount_a` of A to add liquidity at the pool's ratio."""
+    return amount_a * reserve_b // reserve_a if reserve_a > 0 else 0
+
+
+def shares_minted(amount_a: int, amount_b: int, reserve_a: int, reserve_b: int, supply: int) -> int:
+    """Pool shares a deposit mints (the pair's own rule: the smaller of the two ratios)."""
+    if supply == 0 or reserve_a == 0 or reserve_b == 0:
+        return 0
+    return min(amount_a * supply // reserve_a, amount_b * supply // reserve_b)
+
+
+def shares_value(shares: int, reserve_a: int, reserve_b: int, supply: int) -> tuple[int, int]:
+    """(A, B) that burning `shares` returns now."""
+    if supply <= 0 or shares <= 0:
+        return 0, 0
+    return shares * reserve_a // supply, shares * reserve_b // supply
+
+
 def min_out(expected: int, slippage_bps: int) -> int:
     """The least output accepted when `expected` may slip by `slippage_bps`."""
     return expected * (_FEE_DENOMINATOR - slippage_bps) // _FEE_DENOMINATOR
@@ -95,6 +159,7 @@ class UniswapV2:
         self.pair = checksum(pair)
         self._router = chain.contract(self.router, ROUTER_ABI)
         self._pair = chain.contract(self.pair, PAIR_ABI)
+        self.shares = Erc20(chain, self.pair)  # the pair is its own liquidity token
         self._token0: str | None = None
 
     def reserves(self, token_a: str, token_b: str) -> Reserves:
@@ -138,3 +203,29 @@ class UniswapV2:
                 ],
             )
         )
+
+    def add_liquidity_data(
+        self,
+        token_a: str,
+        token_b: str,
+        amounts: tuple[int, int],
+        minimums: tuple[int, int],
+        to: str,
+        deadline: int,
+    ) -> bytes:
+        """addLiquidity: deposit up to `amounts` (A, B) at the pool's ratio, at least `minimums`."""
+        args = [checksum(token_a), checksum(token_b), *amounts, *minimums, checksum(to), deadline]
+        return calldata(self._router.encode_abi("addLiquidity", args=args))
+
+    def remove_liquidity_data(
+        self,
+        token_a: str,
+        token_b: str,
+        shares: int,
+        minimums: tuple[int, int],
+        to: str,
+        deadline: int,
+    ) -> bytes:
+        """removeLiquidity: burn `shares` of the pair for at least `minimums` (A, B)."""
+        args = [checksum(token_a), checksum(token_b), shares, *minimums, checksum(to), deadline]
+        return calldata(self._router.encode_abi("removeLiquidity", args=args))

@@ -25,6 +25,13 @@ ERC20_ABI: list[dict[str, Any]] = [
         "outputs": [{"name": "", "type": "uint256"}],
     },
     {
+        "name": "totalSupply",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
         "name": "decimals",
         "type": "function",
         "stateMutability": "view",
@@ -67,6 +74,14 @@ class Erc20:
     def balance_call(self, owner: str) -> ContractFunction:
         """The balanceOf call, unexecuted (to batch it with others)."""
         return self._contract.functions.balanceOf(checksum(owner))
+
+    def supply_call(self) -> ContractFunction:
+        """The totalSupply call, unexecuted (a pair's supply is its liquidity shares)."""
+        return self._contract.functions.totalSupply()
+
+    def total_supply(self) -> int:
+        with rpc_errors(f"totalSupply on {self.address}"):
+            return int(self.supply_call().call())
 
     def allowance(self, owner: str, spender: str) -> int:
         with rpc_errors(f"allowance on {self.address}"):

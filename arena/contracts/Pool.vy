@@ -3,6 +3,8 @@
 @title Arena pool
 @notice A constant-product pair with a 0.3 % fee, shaped like a Uniswap-V2 pair:
         tokens are sent in first, then `swap` or `mint` settles against the balances.
+        The pair is its own ERC-20 liquidity token: `mint` issues shares for tokens sent in,
+        `burn` redeems the shares sent to the pair for their part of both reserves.
 """
 
 interface ERC20:
@@ -17,6 +19,27 @@ event Swap:
     amount1Out: uint256
     to: indexed(address)
 
+event Mint:
+    sender: indexed(address)
+    amount0: uint256
+    amount1: uint256
+
+event Burn:
+    sender: indexed(address)
+    amount0: uint256
+    amount1: uint256
+    to: indexed(address)
+
+event Transfer:
+    sender: indexed(address)
+    receiver: indexed(address)
+    value: uint256
+
+event Approval:
+    owner: indexed(address)
+    spender: indexed(address)
+    value: uint256
+
 event Sync:
     reserve0: uint256
     reserve1: uint256
@@ -25,8 +48,12 @@ token0: public(address)
 token1: public(address)
 reserve0: uint256
 reserve1: uint256
+name: public(constant(String[32])) = "Arena LP"
+symbol: public(constant(String[8])) = "aLP"
+decimals: public(constant(uint8)) = 18
 totalSupply: public(uint256)
 balanceOf: public(HashMap[address, uint256])
+allowance: public(HashMap[address, HashMap[address, uint256]])
 
 
 @deploy
@@ -57,8 +84,63 @@ def mint(to: address) -> uint256:
     assert liquidity > 0, "POOL: insufficient liquidity minted"
     self.totalSupply += liquidity
     self.balanceOf[to] += liquidity
+    log Transfer(sender=empty(address), receiver=to, value=liquidity)
     self._sync(balance0, balance1)
+    log Mint(sender=msg.sender, amount0=amount0, amount1=amount1)
     return liquidity
+
+
+@external
+@nonreentrant
+def burn(to: address) -> (uint256, uint256):
+    liquidity: uint256 = self.balanceOf[self]
+    assert liquidity > 0, "POOL: nothing to burn"
+    supply: uint256 = self.totalSupply
+    balance0: uint256 = staticcall ERC20(self.token0).balanceOf(self)
+    balance1: uint256 = staticcall ERC20(self.token1).balanceOf(self)
+    amount0: uint256 = liquidity * balance0 // supply
+    amount1: uint256 = liquidity * balance1 // supply
+    assert amount0 > 0 and amount1 > 0, "POOL: insufficient liquidity burned"
+    self.balanceOf[self] = 0
+    self.totalSupply = supply - liquidity
+    log Transfer(sender=self, receiver=empty(address), value=liquidity)
+    extcall ERC20(self.token0).transfer(to, amount0)
+    extcall ERC20(self.token1).transfer(to, amount1)
+    self._sync(balance0 - amount0, balance1 - amount1)
+    log Burn(sender=msg.sender, amount0=amount0, amount1=amount1, to=to)
+    return (amount0, amount1)
+
+
+@external
+def transfer(receiver: address, amount: uint256) -> bool:
+    self._transfer(msg.sender, receiver, amount)
+    return True
+
+
+@external
+def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
+    allowed: uint256 = self.allowance[sender][msg.sender]
+    assert allowed >= amount, "POOL: insufficient allowance"
+    if allowed != max_value(uint256):
+        self.allowance[sender][msg.sender] = allowed - amount
+    self._transfer(sender, receiver, amount)
+    return True
+
+
+@external
+def approve(spender: address, amount: uint256) -> bool:
+    self.allowance[msg.sender][spender] = amount
+    log Approval(owner=msg.sender, spender=spender, value=amount)
+    return True
+
+
+@internal
+def _transfer(sender: address, receiver: address, amount: uint256):
+    assert receiver != empty(address), "POOL: transfer to zero"
+    assert self.balanceOf[sender] >= amount, "POOL: insufficient balance"
+    self.balanceOf[sender] -= amount
+    self.balanceOf[receiver] += amount
+    log Transfer(sender=sender, receiver=receiver, value=amount)
 
 
 @external

@@ -2,7 +2,7 @@
 """
 @title Arena router
 @notice The subset of the Uniswap-V2 router interface the agent and the arena use,
-        over a single pool: quotes, exact-input swaps and adding liquidity.
+        over a single pool: quotes, exact-input swaps, adding and removing liquidity.
 """
 
 interface ERC20:
@@ -14,6 +14,8 @@ interface Pool:
     def getReserves() -> (uint256, uint256, uint256): view
     def swap(amount0Out: uint256, amount1Out: uint256, to: address): nonpayable
     def mint(to: address) -> uint256: nonpayable
+    def burn(to: address) -> (uint256, uint256): nonpayable
+    def transferFrom(sender: address, receiver: address, amount: uint256) -> bool: nonpayable
 
 pool: public(address)
 token0: public(address)
@@ -87,6 +89,32 @@ def addLiquidity(
     extcall ERC20(tokenB).transferFrom(msg.sender, self.pool, amountB)
     liquidity: uint256 = extcall Pool(self.pool).mint(to)
     return (amountA, amountB, liquidity)
+
+
+@external
+def removeLiquidity(
+    tokenA: address,
+    tokenB: address,
+    liquidity: uint256,
+    amountAMin: uint256,
+    amountBMin: uint256,
+    to: address,
+    deadline: uint256,
+) -> (uint256, uint256):
+    assert block.timestamp <= deadline, "ROUTER: EXPIRED"
+    self._check_pair(tokenA, tokenB)
+    extcall Pool(self.pool).transferFrom(msg.sender, self.pool, liquidity)
+    amount0: uint256 = 0
+    amount1: uint256 = 0
+    amount0, amount1 = extcall Pool(self.pool).burn(to)
+    amountA: uint256 = amount0
+    amountB: uint256 = amount1
+    if tokenA != self.token0:
+        amountA = amount1
+        amountB = amount0
+    assert amountA >= amountAMin, "ROUTER: INSUFFICIENT_A_AMOUNT"
+    assert amountB >= amountBMin, "ROUTER: INSUFFICIENT_B_AMOUNT"
+    return (amountA, amountB)
 
 
 @pure

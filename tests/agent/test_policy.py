@@ -134,3 +134,78 @@ def test_min_out_is_the_stricter_of_pool_and_reference_bounds():
     expected = amount_out(verdict.amount_in, 50_000 * 10**18, 100_000 * 10**6)
     assert verdict.min_out == max(by_reference, expected * 9_900 // 10_000)
     assert verdict.min_out >= by_reference > 0
+
+
+def pooled(
+    stable: int = 500_000_000, risk: int = 100 * 10**18, lp: int = 0, **rent: int
+) -> Observation:
+    base = obs(stable=stable, risk=risk, **rent)
+    return dataclasses.replace(
+        base,
+        balances=dataclasses.replace(base.balances, lp=lp),
+        lp_supply=70_710 * 10**18,
+    )
+
+
+def test_a_deposit_is_paired_at_the_pool_ratio_and_capped_as_a_spend():
+    """Adding liquidity takes stable and RISK of equal value; the pair together stays under
+    the per-action cap, and both minimums allow only the configured slippage."""
+    verdict = guard(decide("add_liquidity", 100), pooled(), LIMITS)
+    assert isinstance(verdict, Action) and verdict.kind == "add_liquidity"
+    assert verdict.amount_in == 50_000_000  # half of the 100 stable cap: the other half is RISK
+    assert verdict.amount_risk == 50_000_000 * 50_000 * 10**18 // (100_000 * 10**6)
+    assert verdict.value_stable == 100_000_000
+    assert verdict.min_out == 50_000_000 * 9_900 // 10_000
+    assert verdict.min_out_risk == verdict.amount_risk * 9_900 // 10_000
+    assert verdict.deadline == 1_000 + 120
+
+
+def test_a_deposit_is_limited_by_the_risk_held_and_the_windows():
+    few = guard(decide("add_liquidity", 100), pooled(risk=10 * 10**18), LIMITS)
+    assert isinstance(few, Action) and few.amount_risk <= 10 * 10**18
+    assert few.amount_in == 20_000_000  # what 10 RISK pairs with at a price of 2
+    none = guard(decide("add_liquidity", 100), pooled(risk=0), LIMITS)
+    assert isinstance(none, Veto) and none.rule == "no_risk"
+    windowed = dataclasses.replace(LIMITS, window_hour_stable=150_000_000)
+    spent = guard(decide("add_liquidity", 100), pooled(), windowed, Spent(hour=150_000_000))
+    assert isinstance(spent, Veto) and spent.rule == "window_cap"
+    floor = guard(decide("add_liquidity", 100), pooled(stable=2 * RENT), LIMITS)
+    assert isinstance(floor, Veto) and floor.rule == "reserve_floor"
+
+
+def test_removal_burns_a_share_of_the_position_for_bounded_minimums():
+    lp = 1_000 * 10**18
+    verdict = guard(decide("remove_liquidity", 100), pooled(lp=lp), LIMITS)
+    assert isinstance(verdict, Action) and verdict.kind == "remove_liquidity"
+    assert verdict.amount_in == lp and verdict.value_stable == 0  # not a spend
+    supply = 70_710 * 10**18
+    assert verdict.min_out == (lp * 100_000 * 10**6 // supply) * 9_900 // 10_000
+    assert verdict.min_out_risk == (lp * 50_000 * 10**18 // supply) * 9_900 // 10_000
+    half = guard(decide("remove_liquidity", 50), pooled(lp=lp), LIMITS)
+    assert isinstance(half, Action) and half.amount_in == lp // 2
+    nothing = guard(decide("remove_liquidity", 100), pooled(lp=0), LIMITS)
+    assert isinstance(nothing, Veto) and nothing.rule == "no_liquidity"
+
+
+def test_liquidity_is_refused_when_the_pool_is_far_from_recent_prices():
+    for action in ("add_liquidity", "remove_liquidity"):
+        verdict = guard(decide(action), pooled(lp=10**18), LIMITS, reference_price=1.5)
+        assert isinstance(verdict, Veto) and verdict.rule == "price_deviation"
+
+
+def test_the_windows_never_stop_the_sale_that_pays_the_rent_owed():
+    """With the hourly window spent and rent owed beyond the stable held, selling RISK is
+    still allowed, but only for the shortfall plus a margin."""
+    windowed = dataclasses.replace(LIMITS, window_hour_stable=150_000_000)
+    spent = Spent(hour=150_000_000)
+    owing = obs(stable=1_000_000, risk=100 * 10**18, paid=0)
+    assert owing.rent.amount_due == RENT
+    verdict = guard(decide("sell_risk", 100), owing, windowed, spent)
+    assert isinstance(verdict, Action) and verdict.sell == "risk"
+    shortfall_value = (RENT - 1_000_000) * 110 // 100
+    assert verdict.value_stable <= shortfall_value
+    assert amount_out(verdict.amount_in, 50_000 * 10**18, 100_000 * 10**6) >= RENT - 1_000_000
+    buying = guard(decide("buy_risk", 100), owing, windowed, spent)
+    assert isinstance(buying, Veto) and buying.rule == "window_cap"
+    paid_up = guard(decide("sell_risk", 100), obs(risk=100 * 10**18), windowed, spent)
+    assert isinstance(paid_up, Veto) and paid_up.rule == "window_cap"

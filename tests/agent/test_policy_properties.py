@@ -89,4 +89,14 @@ def test_no_sequence_of_proposals_breaks_the_limits(steps):
 def test_actions_carry_no_addresses():
     """An Action has no field that could hold a destination: addresses come from settings."""
     names = {f.name for f in dataclasses.fields(Action)}
-    assert names == {"kind", "sell", "buy", "amount_in", "min_out", "deadline", "value_stable"}
+    assert names == {
+        "kind",
+        "sell",
+        "buy",
+        "amount_in",
+        "min_out",
+        "deadline",
+        "value_stable",
+        "amount_risk",
+        "min_out_risk",
+    }

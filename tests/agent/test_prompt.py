@@ -85,7 +85,14 @@ def test_invalid_decision_becomes_hold_with_reason(raw: str, why: str):
 def test_schema_enumerates_actions_and_amounts():
     """The grammar schema constrains the action and the amount to known values."""
     props = DECISION_SCHEMA["properties"]
-    assert props["action"]["enum"] == ["hold", "buy_risk", "sell_risk", "pay_rent"]
+    assert props["action"]["enum"] == [
+        "hold",
+        "buy_risk",
+        "sell_risk",
+        "pay_rent",
+        "add_liquidity",
+        "remove_liquidity",
+    ]
     assert all(0 < a <= 100 for a in props["amount_pct"]["enum"])
     assert json.loads(json.dumps(DECISION_SCHEMA)) == DECISION_SCHEMA
 
@@ -108,3 +115,24 @@ def test_stored_memory_is_data_not_instructions():
     obs = dataclasses.replace(observation(), recent=(line, vetoed))
     prompt = build_messages(obs)[-1]["content"]
     assert "tick 3: ? ?" in prompt and evil not in prompt
+
+
+def test_a_pool_position_is_shown_and_counted_in_the_net_worth():
+    """Liquidity actions are offered; a position shows its share and value, and the net worth
+    counts it at what burning it would return."""
+    assert {"add_liquidity", "remove_liquidity"} <= set(
+        DECISION_SCHEMA["properties"]["action"]["enum"]
+    )
+    assert "add_liquidity:" in SYSTEM_PROMPT and "remove_liquidity:" in SYSTEM_PROMPT
+    base = observation()
+    assert "Pool share" not in build_messages(base)[-1]["content"]
+    supply = 70_000 * 10**18
+    pooled = dataclasses.replace(
+        base,
+        balances=dataclasses.replace(base.balances, lp=supply // 1000),
+        lp_supply=supply,
+    )  # 0.1 % of a pool of 100 000 STABLE and 50 000 RISK: 100 + 50 x 2 = 200 STABLE
+    text = build_messages(pooled)[-1]["content"]
+    assert "Pool share: 0.1000% of the pool, worth 200.00 STABLE." in text
+    assert "Net worth: 700.00 STABLE" in text
+    assert parse_decision('{"action": "add_liquidity", "amount_pct": 25, "reason": "fees"}').valid

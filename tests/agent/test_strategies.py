@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from agent.records import Balances, Observation, RentStatus
@@ -60,3 +62,31 @@ def test_random_is_reproducible_by_seed_and_hold_holds():
 def test_unknown_strategy_is_named():
     with pytest.raises(ValueError, match="'yolo' is not known"):
         RuleDecider("yolo")
+
+
+def test_rent_owed_beyond_the_stable_held_is_raised_from_risk_then_the_pool():
+    broke = obs(paid=0)
+    broke = dataclasses.replace(broke, balances=Balances(native=10**18, stable=10**6, risk=10**18))
+    assert RuleDecider("hold").decide(broke, ()).action == "sell_risk"
+    pooled = dataclasses.replace(
+        broke, balances=Balances(native=10**18, stable=10**6, risk=0, lp=10**18)
+    )
+    assert RuleDecider("momentum").decide(pooled, ()).action == "remove_liquidity"
+
+
+def test_the_liquidity_provider_buys_risk_then_deposits_then_rests():
+    rule = RuleDecider("liquidity")
+    cash_only = obs(risk=0)
+    assert rule.decide(cash_only, ()).action == "buy_risk"
+    assert rule.decide(obs(risk=100 * 10**18), ()).action == "add_liquidity"
+    supply = 10**24
+    invested = dataclasses.replace(
+        obs(risk=0),
+        balances=Balances(native=10**18, stable=100 * 10**6, risk=0, lp=supply // 100),
+        lp_supply=supply,
+    )  # a 1 % share of a pool worth 400 000: far more than the wallet
+    assert rule.decide(invested, ()).action == "hold"
+    short = dataclasses.replace(
+        invested, balances=dataclasses.replace(invested.balances, stable=5 * 10**6)
+    )
+    assert rule.decide(short, ()).action == "remove_liquidity"

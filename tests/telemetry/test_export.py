@@ -101,7 +101,7 @@ def test_every_tick_span_metric_and_snapshot_arrives(
     snapshots = [r for r in logs if r.event_name == "forager.tick"]
     assert sorted(value(r.body)["tick"] for r in snapshots) == list(range(TICKS))
     body = value(snapshots[0].body)
-    assert body["schema_version"] == 1 and "observation" in body and "decision" in body
+    assert body["schema_version"] == 2 and "observation" in body and "decision" in body
     assert body["decision"]["raw"].startswith("{")
     assert "net_worth_before" in body and "fitness_delta" in body
     assert body["model"].endswith(".gguf") and body["strategy"] == "llm"
