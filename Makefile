@@ -28,6 +28,7 @@ check: setup
 	lint-imports
 
 bench: setup
+	python -m bench.tick
 	python -m bench.telemetry_overhead
 	python -m bench.http_load
 	python -m bench.decision --threads 1,2

@@ -54,8 +54,9 @@ class PaperMarket:
         h = self._pool.holder(self._who)
         return Balances(native=_NATIVE, stable=h.stable, risk=h.risk, lp=h.lp)
 
-    def pool(self) -> tuple[int, int, int]:
-        return self._pool.reserve_stable, self._pool.reserve_risk, self._pool.supply
+    def snapshot(self) -> tuple[Balances, int, int, int]:
+        p = self._pool
+        return self.balances(), p.reserve_stable, p.reserve_risk, p.supply
 
     def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation:
         p = self._pool

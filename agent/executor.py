@@ -89,11 +89,7 @@ class Executor:
             amount_in=action.amount_in,
             min_out=action.min_out,
         )
-        try:
-            swap = self._send(self._dex.router, data, "swap", hashes)
-        except TxError:
-            self._revoke(sell, hashes)
-            raise
+        swap = self._send_or_revoke(data, "swap", hashes, (sell,))
         received = buy.balance_of(owner) - before
         log.info("swap_confirmed", tx_hash=swap.tx_hash, amount_out=received)
         gas = approve.gas_used + swap.gas_used
@@ -125,12 +121,7 @@ class Executor:
             min_stable=action.min_out,
             min_risk=action.min_out_risk,
         )
-        try:
-            receipt = self._send(router, data, "add_liquidity", hashes)
-        except TxError:
-            self._revoke(stable, hashes)
-            self._revoke(risk, hashes)
-            raise
+        receipt = self._send_or_revoke(data, "add_liquidity", hashes, (stable, risk))
         minted = shares.balance_of(owner) - before
         used = spent_before - stable.balance_of(owner)
         log.info("liquidity_added", tx_hash=receipt.tx_hash, shares=minted, stable=used)
@@ -158,16 +149,23 @@ class Executor:
             min_stable=action.min_out,
             min_risk=action.min_out_risk,
         )
-        try:
-            receipt = self._send(router, data, "remove_liquidity", hashes)
-        except TxError:
-            self._revoke(shares, hashes)
-            raise
+        receipt = self._send_or_revoke(data, "remove_liquidity", hashes, (shares,))
         received = stable.balance_of(owner) - before
         log.info("liquidity_removed", tx_hash=receipt.tx_hash, stable=received)
         return Outcome(
             "ok", tuple(hashes), approve.gas_used + receipt.gas_used, action.amount_in, received
         )
+
+    def _send_or_revoke(
+        self, data: bytes, purpose: str, hashes: list[str], approved: tuple[Erc20, ...]
+    ) -> Receipt:
+        """Send a router call; if it fails, take back the approvals it was given."""
+        try:
+            return self._send(self._dex.router, data, purpose, hashes)
+        except TxError:
+            for token in approved:
+                self._revoke(token, hashes)
+            raise
 
     def _revoke(self, token: Erc20, hashes: list[str]) -> None:
         """After a failed swap, take back the approval it left behind."""

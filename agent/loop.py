@@ -59,7 +59,7 @@ class Senses(Protocol):
 
     def balances(self) -> Balances: ...
 
-    def pool(self) -> tuple[int, int, int]: ...
+    def snapshot(self) -> tuple[Balances, int, int, int]: ...
 
 
 class Acts(Protocol):
@@ -308,8 +308,7 @@ class Agent:
         outcome: Outcome,
         rent_outcome: Outcome | None,
     ) -> TickRecord:
-        after_balances = self._sensor.balances()
-        reserve_stable, reserve_risk, supply = self._sensor.pool()
+        after_balances, reserve_stable, reserve_risk, supply = self._sensor.snapshot()
         worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
         worth_after = net_worth(after_balances, reserve_stable, reserve_risk, supply)
         rent_after = self.rent_status()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.records import Balances, Observation, RentStatus
-from wallets.chain import Chain
+from wallets.chain import Chain, Head
 from wallets.dex import UniswapV2
 from wallets.tokens import Erc20
 
@@ -35,10 +35,10 @@ class Sensor:
         r = self._dex.reserves(self._stable.address, self._risk.address)
         return r.of(self._stable.address), r.of(self._risk.address)
 
-    def pool(self) -> tuple[int, int, int]:
-        """(stable, risk) reserves and the pool's share supply."""
-        reserve_stable, reserve_risk = self.reserves()
-        return reserve_stable, reserve_risk, self._dex.shares.total_supply()
+    def snapshot(self) -> tuple[Balances, int, int, int]:
+        """Balances, (stable, risk) reserves and the pool's share supply: one round trip."""
+        _, _, balances, reserve_stable, reserve_risk, supply = self._read()
+        return balances, reserve_stable, reserve_risk, supply
 
     def price(self, reserve_stable: int, reserve_risk: int) -> float:
         if reserve_risk == 0:
@@ -48,6 +48,24 @@ class Sensor:
 
     def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation:
         """Everything in one JSON-RPC batch: one round trip per tick."""
+        head, gas_price, balances, reserve_stable, reserve_risk, supply = self._read()
+        return Observation(
+            tick=tick,
+            block=head.number,
+            timestamp=head.timestamp,
+            balances=balances,
+            reserve_stable=reserve_stable,
+            reserve_risk=reserve_risk,
+            price=self.price(reserve_stable, reserve_risk),
+            gas_price=gas_price,
+            rent=rent,
+            stable_decimals=self.stable_decimals,
+            risk_decimals=self.risk_decimals,
+            recent=recent,
+            lp_supply=supply,
+        )
+
+    def _read(self) -> tuple[Head, int, Balances, int, int, int]:
         calls = [
             self._stable.balance_call(self._owner),
             self._risk.balance_call(self._owner),
@@ -59,20 +77,12 @@ class Sensor:
             self._owner, calls
         )
         reserves = self._dex.decode_reserves(raw_reserves, self._stable.address, self._risk.address)
-        reserve_stable = reserves.of(self._stable.address)
-        reserve_risk = reserves.of(self._risk.address)
-        return Observation(
-            tick=tick,
-            block=head.number,
-            timestamp=head.timestamp,
-            balances=Balances(native=native, stable=int(stable), risk=int(risk), lp=int(lp)),
-            reserve_stable=reserve_stable,
-            reserve_risk=reserve_risk,
-            price=self.price(reserve_stable, reserve_risk),
-            gas_price=gas_price,
-            rent=rent,
-            stable_decimals=self.stable_decimals,
-            risk_decimals=self.risk_decimals,
-            recent=recent,
-            lp_supply=int(supply),
+        balances = Balances(native=native, stable=int(stable), risk=int(risk), lp=int(lp))
+        return (
+            head,
+            gas_price,
+            balances,
+            reserves.of(self._stable.address),
+            reserves.of(self._risk.address),
+            int(supply),
         )

@@ -31,6 +31,7 @@ from typing import Any
 from agent.brain import LlamaDecider
 from agent.prompt import DECISION_SCHEMA, build_messages
 from agent.records import Balances, Observation, RentStatus
+from bench.results import record
 
 
 def observations(count: int, seed: int = 0) -> list[tuple[Observation, tuple[float, ...]]]:
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.json:
         args.json.write_text(json.dumps({"model": model.name, "results": results}, indent=2))
+    record("decision", {"model": model.name, "results": results})
     return 0
 
 

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from bench.results import record
+
 ANSWERS = [
     '{"action": "hold", "amount_pct": 10, "reason": "wait"}',
     '{"action": "buy_risk", "amount_pct": 10, "reason": "buy"}',
@@ -105,6 +107,15 @@ def parent(ticks: int, rounds: int) -> None:
     print(f"median tick, telemetry off: {off * 1000:.2f} ms")
     print(f"median tick, telemetry on (OTLP traces+metrics+logs, snapshots): {on * 1000:.2f} ms")
     print(f"telemetry overhead per tick: {(on - off) * 1000:.2f} ms ({on / off:.3f}x)")
+    record(
+        "telemetry_overhead",
+        {
+            "ticks_per_mode": len(results["on"]),
+            "median_tick_off_ms": round(off * 1000, 2),
+            "median_tick_on_ms": round(on * 1000, 2),
+            "ratio": round(on / off, 4),
+        },
+    )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.api import _from_record
 from agent.records import Action
 from agent.testing import FakeDecider
 from arena.local import LocalArena
@@ -71,6 +72,10 @@ def test_the_loop_adds_and_removes_liquidity_on_chain(arena: LocalArena, tmp_pat
         wallet.stable + lp_stable + (wallet.risk + lp_risk) * reserve_stable // reserve_risk
     )
     assert added.net_worth_after == pytest.approx(bought.net_worth_after, rel=0.01)
+    shown = _from_record(added)["balances"]  # what /state serves for this tick
+    assert (
+        shown["lp_shares"] == shares / 10**18 and shown["lp_value"] == added.lp_worth_after / 10**6
+    )
 
     for _ in range(5):  # the weather trades through the pool: the position earns its fee share
         arena.weather.step()

@@ -111,3 +111,25 @@ def test_sensing_is_one_round_trip(arena: LocalArena, proxies: list[FaultProxy])
     assert proxy.posts - before == 1
     assert obs.balances.stable == stable.balance_of(info.faucet)
     assert obs.reserve_stable > 0 and obs.price == pytest.approx(2.0, rel=1e-6)
+
+
+def test_reading_after_a_tick_is_one_round_trip_and_calls_ask_no_chain_id(
+    arena: LocalArena, proxies: list[FaultProxy]
+):
+    """The record stage's balances, reserves and share supply are one request; a contract
+    call is one request too (web3's chain-id question is answered from the verified id)."""
+    info = arena.info
+    assert info is not None
+    proxy = proxies[0]
+    chain = Chain([proxy.url], chain_id=info.chain_id)
+    stable, risk = Erc20(chain, info.stable_token), Erc20(chain, info.risk_token)
+    sensor = Sensor(chain, UniswapV2(chain, info.router, info.pool), stable, risk, info.faucet)
+    sensor.snapshot()  # warms caches (the pair's token0) and verifies the endpoint
+    before = proxy.posts
+    balances, reserve_stable, _, supply = sensor.snapshot()
+    assert proxy.posts - before == 1
+    assert balances.lp == UniswapV2(chain, info.router, info.pool).shares.balance_of(info.faucet)
+    assert reserve_stable > 0 and supply > 0
+    before = proxy.posts
+    assert stable.balance_of(info.faucet) == balances.stable
+    assert proxy.posts - before == 1
