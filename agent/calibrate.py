@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.brain import Decider
 from agent.config import Settings
 from agent.loop import Agent, RentTerms
 from agent.pngchart import line_chart
 from agent.records import Action, Balances, Observation, Outcome, RentStatus, TickRecord
 from agent.store import Store
 from agent.strategies import RULE_STRATEGIES, RuleDecider
-from agent.wiring import limits_from
+from agent.wiring import build_decider, limits_from
 from arena.paper import PaperError, PaperPool, PaperWeather
 from arena.weather import FlowParams, WeatherParams
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, to_base
@@ -185,8 +186,12 @@ def params_from(settings: Settings, seeds: Sequence[int], ticks: int, steps: int
     )
 
 
-def live(settings: Settings, params: Params, strategy: str, seed: int) -> Life:
-    """One life of `strategy` on seed `seed`'s paper arena, to `params.ticks` or death."""
+def live(
+    settings: Settings, params: Params, strategy: str, seed: int, model: Decider | None = None
+) -> Life:
+    """One life of `strategy` on seed `seed`'s paper arena, to `params.ticks` or death.
+
+    `model` decides for the `llm` strategy (loaded once for all its lives)."""
     a = settings.arena
     pool = PaperPool(a.liquidity_stable, a.start_price)
     weather = PaperWeather(
@@ -206,12 +211,13 @@ def live(settings: Settings, params: Params, strategy: str, seed: int) -> Life:
         agent_id=f"paper-{strategy}-{seed}",
         generation=0,
         sensor=market,
-        decider=RuleDecider(strategy, seed=seed),
+        decider=model if strategy == "llm" and model else RuleDecider(strategy, seed=seed),
         limits=limits_from(settings, STABLE_DECIMALS),
         executor=market,
         rent=RentTerms(rent, settings.rent.period_ticks, settings.rent.grace_ticks),
         store=Store(Path(":memory:")),
         strategy=strategy,
+        persona=settings.persona if strategy == "llm" else None,
         clock=clock,
     )
     trades, last = 0, None
@@ -293,10 +299,13 @@ class Report:
 
     def verdict(self) -> dict[str, Any]:
         """Does skill pay? The issue's two conditions, each with what decided it."""
+        present = {x.strategy for x in self.summaries}
+        if "hold" not in present:
+            return {"skilled_beating_hold": [], "skill_pays": None, "random_below_hold": None}
         hold = self.summary("hold")
-        skilled = [self.summary(s) for s in SKILLED if s in {x.strategy for x in self.summaries}]
+        skilled = [self.summary(s) for s in (*SKILLED, "llm") if s in present]
         beats = [s.strategy for s in skilled if s.worth_ci[0] > hold.worth_ci[1]]
-        rand = self.summary("random") if "random" in {x.strategy for x in self.summaries} else None
+        rand = self.summary("random") if "random" in present else None
         return {
             "skilled_beating_hold": beats,
             "skill_pays": bool(beats),
@@ -323,13 +332,23 @@ def calibrate(
     strategies: Sequence[str] = BASELINES,
 ) -> Report:
     """Every baseline on every seed; the report of who survived with how much."""
-    unknown = [s for s in strategies if s not in RULE_STRATEGIES]
+    unknown = [s for s in strategies if s not in ("llm", *RULE_STRATEGIES)]
     if unknown:
-        raise ValueError(f"unknown baselines {unknown} (expected some of {RULE_STRATEGIES})")
+        expected = ("llm", *RULE_STRATEGIES)
+        raise ValueError(f"unknown strategies {unknown} (expected some of {expected})")
     if steps_per_tick is None:
         steps_per_tick = weather_steps_per_tick(settings)
     params = params_from(settings, seeds, ticks, steps_per_tick)
-    lives = tuple(live(settings, params, s, seed) for s in strategies for seed in seeds)
+    model = (
+        build_decider(settings.model_copy(update={"strategy": "llm"}))
+        if "llm" in strategies
+        else None
+    )
+    try:
+        lives = tuple(live(settings, params, s, seed, model) for s in strategies for seed in seeds)
+    finally:
+        if model is not None:
+            model.close()
     summaries = tuple(summarize(s, [x for x in lives if x.strategy == s]) for s in strategies)
     return Report(params, summaries, lives)
 

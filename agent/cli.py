@@ -173,7 +173,10 @@ def _add_population(commands: Any) -> None:
         type=int,
         help="weather steps between two ticks (default: FORAGER_INTERVAL_S / weather interval)",
     )
-    calibrate.add_argument("--strategies", help="comma-separated baselines (default: all of them)")
+    calibrate.add_argument(
+        "--strategies",
+        help="comma-separated baselines (default: all of them); llm adds the model (slow)",
+    )
     calibrate.add_argument(
         "--out", type=Path, default=Path("calibration"), help="JSON, Markdown and PNG go here"
     )

@@ -507,18 +507,21 @@ def read_remote_life(name: str, state_url: str, timeout_s: float = 10.0) -> Life
             worth.extend(page["net_worth"])
             since = page["next_since"]
     rent = state["rent"]
+    lifetime = int(state["age_ticks"] or 0)
     return Life(
         name=name,
         agent_id=str(state["agent_id"]),
         strategy=str(state["strategy"]),
         generation=int(state["generation"]),
-        lifetime=int(state["age_ticks"] or 0),
+        lifetime=lifetime,
         net_worth=float(state["net_worth"] or 0.0),
         rent_paid=float(Decimal(rent["amount"]) * int(rent.get("paid_periods") or 0)),
         alive=bool(state["alive"]),
         death_cause=state["death_cause"],
         parent_id=state.get("parent_id"),
-        worth_series=tuple(worth),
+        # A running agent may tick between the two reads: the series is cut at the state's age,
+        # so the life is one consistent snapshot.
+        worth_series=tuple(worth[:lifetime]),
     )
 
 

@@ -43,6 +43,26 @@ Each turn you see the market and your wallet, then choose one action:
   The pool earns the 0.3% fee on every trade; your share of it moves with the price.
 - remove_liquidity: take amount_pct percent of your pool share back as STABLE and RISK.
 Trades pay a 0.3% fee and gas. A guard may refuse unsafe actions.
+
+How this market moves:
+- RISK has a fair value that wanders slowly; in storms it moves faster, and now and then it jumps.
+- Traders push the pool's price away from the fair value and an arbitrageur pulls it back, a
+  little every block. So a price well below its recent prices tends to rise back, and a price
+  well above them tends to fall back. Chasing a move usually loses.
+- A move smaller than about 1% is not worth a trade: the fee eats it.
+- Liquidity in the pool earns a share of every trade's fee, but loses value when the price
+  moves far. Keep enough STABLE for the rent: RISK and pool shares do not pay it.
+
+Examples of good answers:
+Price 1.9500, recent prices 2.0100, 2.0000, 2.0200: 3% below them.
+{"action": "buy_risk", "amount_pct": 25, "reason": "3% below recent prices; it tends to revert"}
+Price 2.0600, recent prices 2.0000, 2.0100, 1.9900, holding RISK: 3% above them.
+{"action": "sell_risk", "amount_pct": 25, "reason": "3% above recent prices; take the gain"}
+Price 2.0100, recent prices 2.0000, 2.0200, 1.9900: inside the usual range.
+{"action": "hold", "amount_pct": 10, "reason": "no clear gap; a trade would only pay fees"}
+Rent owed now, enough STABLE in the wallet.
+{"action": "pay_rent", "amount_pct": 100, "reason": "rent is owed"}
+
 Answer with one JSON object:
 {"action": ..., "amount_pct": 10, 25, 50 or 100, "reason": short text}."""
 
@@ -70,7 +90,10 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     sd, rd = obs.stable_decimals, obs.risk_decimals
     worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
     rent = obs.rent
+    # What never changes comes first, what changes every tick last: llama.cpp reuses the
+    # cached prefix up to the first token that differs from the previous tick's prompt.
     lines = [
+        f"Rent: {_units(rent.amount, sd):.2f} STABLE every {rent.period_ticks} ticks.",
         f"Tick {obs.tick}.",
         f"RISK price: {obs.price:.4f} STABLE.",
     ]
@@ -91,7 +114,7 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     lines += [
         f"Net worth: {_units(worth, sd):.2f} STABLE, "
         f"enough for {runway(worth, rent.amount):.1f} rent periods.",
-        f"Rent: {_units(rent.amount, sd):.2f} STABLE every {rent.period_ticks} ticks; {due}",
+        f"Rent status: {due}",
     ]
     if obs.recent:
         lines.append("Your last actions: " + "; ".join(obs.recent) + ".")

@@ -104,11 +104,7 @@ class Chain:
     def head(self) -> Head:
         with rpc_errors("eth_getBlockByNumber"):
             block = self.w3.eth.get_block("latest")
-        return Head(
-            number=int(block["number"]),
-            timestamp=int(block["timestamp"]),
-            base_fee=int(block.get("baseFeePerGas", 0)),
-        )
+        return _head(block)
 
     def read_state(
         self, owner: str, calls: Sequence[ContractFunction]
@@ -123,12 +119,7 @@ class Chain:
                 batch.add(call)
             results: list[Any] = list(batch.execute())
         block, gas_price, native, *rest = results
-        head = Head(
-            number=int(block["number"]),
-            timestamp=int(block["timestamp"]),
-            base_fee=int(block.get("baseFeePerGas", 0)),
-        )
-        return head, int(gas_price), int(native), list(rest)
+        return _head(block), int(gas_price), int(native), list(rest)
 
     def gas_price(self) -> int:
         with rpc_errors("eth_gasPrice"):
@@ -137,6 +128,16 @@ class Chain:
     def native_balance(self, address: str) -> int:
         with rpc_errors("eth_getBalance"):
             return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+
+    def nonce_and_head(self, address: str) -> tuple[int, Head]:
+        """`address`'s mined nonce and the latest block, in one round trip."""
+        who = Web3.to_checksum_address(address)
+        with rpc_errors("nonce and head"), self.w3.batch_requests() as batch:
+            batch.add(self.w3.eth.get_transaction_count(who, "latest"))
+            batch.add(self.w3.eth.get_block("latest"))
+            results: list[Any] = list(batch.execute())
+        nonce, block = results
+        return int(nonce), _head(block)
 
     def nonce(self, address: str, block: str = "pending") -> int:
         with rpc_errors("eth_getTransactionCount"):
@@ -208,3 +209,11 @@ def checksum(address: str) -> ChecksumAddress:
 def calldata(hex_data: str) -> bytes:
     """Turn web3's hex-encoded calldata into bytes."""
     return bytes.fromhex(hex_data.removeprefix("0x"))
+
+
+def _head(block: Any) -> Head:
+    return Head(
+        number=int(block["number"]),
+        timestamp=int(block["timestamp"]),
+        base_fee=int(block.get("baseFeePerGas", 0)),
+    )

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from wallets.chain import Chain, Receipt
+from wallets.chain import Chain, Head, Receipt
 from wallets.errors import (
     ChainError,
     ChainUnavailable,
@@ -153,8 +153,8 @@ class TxSender:
                 raise SigningHalted(self.halted)
             if self._journal.has_unsettled(self.address):
                 self._reconcile()  # an earlier send was cut short: settle it first
-            nonce = self._next_nonce()
-            tx = self._build(to, data, value, nonce)
+            nonce, head = self._next_nonce()
+            tx = self._build(to, data, value, nonce, head)
             receipt = self._deliver(tx, purpose)
         if receipt.status != 1:
             raise TxReverted(f"{purpose} reverted", tx_hash=receipt.tx_hash)
@@ -257,8 +257,7 @@ class TxSender:
                 return receipt
             time.sleep(_POLL_S)
 
-    def _build(self, to: str, data: bytes, value: int, nonce: int) -> dict[str, Any]:
-        head = self._chain.head()
+    def _build(self, to: str, data: bytes, value: int, nonce: int, head: Head) -> dict[str, Any]:
         tx: dict[str, Any] = {
             "chainId": self._chain_id,
             "from": self.address,
@@ -298,13 +297,15 @@ class TxSender:
                 self._check_foreign(self._chain.nonce(self.address, "latest"), self._nonce)
         return self.halted
 
-    def _next_nonce(self) -> int:
+    def _next_nonce(self) -> tuple[int, Head]:
+        """The nonce to sign with, and the head to price it at (one round trip when warm)."""
         if self._nonce is None:
             self._nonce = self._aligned_nonce()
-        self._check_foreign(self._chain.nonce(self.address, "latest"), self._nonce)
+        chain_nonce, head = self._chain.nonce_and_head(self.address)
+        self._check_foreign(chain_nonce, self._nonce)
         if self.halted:
             raise SigningHalted(self.halted)
-        return self._nonce
+        return self._nonce, head
 
     def _check_foreign(self, chain_nonce: int, ours: int) -> None:
         if chain_nonce > ours:

@@ -1,0 +1,144 @@
+"""Density: how many model-driven agents one machine sustains at a tick interval.
+
+N agent processes (each with its own model, as deployed: one `Llama` per process) live on one
+shared arena for the same number of ticks. A tick is *late* when it starts more than half an
+interval after it was due (the scheduler coalesces what it cannot run on time); the machine
+sustains N when almost no tick is late. Also: aggregate decisions per second against one agent
+deciding back to back (the single-process limit), and the threads per agent that serve best.
+
+    python -m bench.density [--agents 1,2,4] [--interval 2] [--ticks 20] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from bench.results import record
+
+
+def lives(folder: Path) -> list[list[dict[str, Any]]]:
+    """Each member's tick records (started_at, decision latency), in order."""
+    out = []
+    for db in sorted(folder.glob("agent-*/state.sqlite")):
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT record FROM ticks ORDER BY tick").fetchall()
+        out.append([json.loads(r[0]) for r in rows])
+    return out
+
+
+def measure(agents: int, interval: float, ticks: int, threads: int) -> dict[str, Any]:
+    from agent.config import load_settings
+    from agent.fleet import run_fleet
+
+    env = {
+        "FORAGER_MODEL__N_THREADS": str(threads),
+        "OTEL_SDK_DISABLED": "true",
+        "FORAGER_TELEMETRY__LOG_LEVEL": "warning",
+    }
+    with TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "fleet"
+        settings = load_settings(data_dir=Path(tmp) / "unused")
+        started = time.monotonic()
+        run_fleet(
+            folder,
+            agents=agents,
+            strategies=["llm"],
+            ticks=ticks,
+            settings=settings,
+            interval_s=interval,
+            seed=5,
+            stagger_s=interval / max(agents, 1),
+            extra_env=env,
+        )
+        wall = time.monotonic() - started
+        members = lives(folder)
+    late, gaps, decide = 0, 0, []
+    for records in members:
+        starts = [r["started_at"] for r in records]
+        for a, b in itertools.pairwise(starts):
+            gaps += 1
+            late += b - a > 1.5 * interval
+        decide.extend(r["decision"]["latency_s"] for r in records[1:])
+    decided = sum(len(r) for r in members)
+    busy = max((r[-1]["finished_at"] - r[0]["started_at"]) for r in members if r) if decided else 0
+    return {
+        "agents": agents,
+        "ticks_done": decided,
+        "late_ticks": late,
+        "late_share": round(late / gaps, 3) if gaps else None,
+        "decision_median_s": round(statistics.median(decide), 3) if decide else None,
+        "decisions_per_s": round(decided / busy, 3) if busy else None,
+        "wall_s": round(wall, 1),
+    }
+
+
+def single_limit(threads: int, decisions: int = 10) -> float:
+    """Decisions per second of one agent deciding back to back (no interval)."""
+    from agent.config import load_settings
+    from agent.wiring import build_decider
+    from bench.decision import observations
+
+    settings = load_settings(model={"n_threads": threads})
+    decider = build_decider(settings)
+    try:
+        samples = observations(decisions + 2)
+        for obs, recent in samples[:2]:
+            decider.decide(obs, recent)  # warm: the fixed prefix is cached
+        started = time.perf_counter()
+        for obs, recent in samples[2:]:
+            decider.decide(obs, recent)
+        return decisions / (time.perf_counter() - started)
+    finally:
+        decider.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", default="1,2,4", help="fleet sizes to try")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between ticks")
+    parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per agent")
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    limit = single_limit(args.threads)
+    print(
+        f"density: {cores} cores, tick every {args.interval:g} s, {args.ticks} ticks per agent, "
+        f"{args.threads} thread(s) per agent; one agent back to back: {limit:.2f} decisions/s"
+    )
+    rows = []
+    for n in (int(x) for x in args.agents.split(",")):
+        row = measure(n, args.interval, args.ticks, args.threads)
+        rows.append(row)
+        print(
+            f"  {n} agents: {row['ticks_done']} ticks, late {row['late_ticks']} "
+            f"({(row['late_share'] or 0):.0%}), decision median {row['decision_median_s']} s, "
+            f"{row['decisions_per_s']} decisions/s ({(row['decisions_per_s'] or 0) / limit:.2f}x "
+            "the single-process limit)",
+            flush=True,
+        )
+    sustained = [r["agents"] for r in rows if (r["late_share"] or 0) <= 0.05]
+    print(f"  sustained without late ticks (<= 5 %): up to {max(sustained, default=0)} agents")
+    record(
+        "density",
+        {
+            "interval_s": args.interval,
+            "threads_per_agent": args.threads,
+            "single_process_decisions_per_s": round(limit, 3),
+            "fleets": rows,
+            "sustained_agents": max(sustained, default=0),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
