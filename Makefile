@@ -32,6 +32,8 @@ bench: setup
 	python -m bench.telemetry_overhead
 	python -m bench.http_load
 	python -m bench.decision --threads 1,2
+	python -m bench.footprint
+	python -m bench.density
 
 fix: setup
 	ruff format .

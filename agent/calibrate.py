@@ -214,7 +214,9 @@ def live(
         decider=model if strategy == "llm" and model else RuleDecider(strategy, seed=seed),
         limits=limits_from(settings, STABLE_DECIMALS),
         executor=market,
-        rent=RentTerms(rent, settings.rent.period_ticks, settings.rent.grace_ticks),
+        rent=RentTerms(
+            rent, settings.rent.period_ticks, settings.rent.grace_ticks, settings.rent.sell_for_rent
+        ),
         store=Store(Path(":memory:")),
         strategy=strategy,
         persona=settings.persona if strategy == "llm" else None,

@@ -34,7 +34,9 @@ class ModelSettings(BaseModel):
     """The local language model."""
 
     path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M")
-    n_ctx: int = Field(2048, ge=256)
+    n_ctx: int = Field(1536, ge=256, description="the prompt needs about 1 100 tokens")
+    n_batch: int = Field(256, ge=8, le=4096, description="prompt tokens evaluated per batch")
+    flash_attn: bool = Field(True, description="llama.cpp's flash attention (faster, less memory)")
     n_threads: int | None = Field(None, ge=1, description="default: the machine's cores, max 8")
     n_gpu_layers: int = Field(0, ge=-1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
@@ -96,6 +98,9 @@ class RentSettings(BaseModel):
     amount: Decimal = Field(Decimal(5), gt=0, description="stable units per period")
     period_ticks: int = Field(10, ge=1)
     grace_ticks: int = Field(5, ge=0)
+    sell_for_rent: bool = Field(
+        True, description="when rent is owed and STABLE is short, sell RISK to pay it"
+    )
 
 
 class ReplicationSettings(BaseModel):

@@ -20,7 +20,14 @@ from opentelemetry import trace
 
 from agent.brain import Decider
 from agent.lineage import LaunchRequest, Nursery, child_persona
-from agent.policy import Limits, ReplicationLimits, Spent, guard, replication_guard
+from agent.policy import (
+    Limits,
+    ReplicationLimits,
+    Spent,
+    guard,
+    rent_sale,
+    replication_guard,
+)
 from agent.prompt import ACTIONS
 from agent.records import (
     Action,
@@ -75,6 +82,7 @@ class RentTerms:
     amount: int
     period_ticks: int
     grace_ticks: int
+    sell_for_rent: bool = True  # the survival reflex: raise owed rent from RISK
 
 
 @dataclass(frozen=True)
@@ -282,6 +290,8 @@ class Agent:
         if status.arrears == 0:
             return None
         balance = self._sensor.balances().stable
+        if balance < status.amount_due and self._rent.sell_for_rent:
+            balance = self._sell_for_rent(status)
         if balance < status.amount_due:
             log.warning(
                 "rent_missed",
@@ -298,6 +308,29 @@ class Agent:
         if outcome.status == "ok":
             self.paid_periods += status.arrears
         return outcome
+
+    def _sell_for_rent(self, status: RentStatus) -> int:
+        """The survival reflex: rent is owed and STABLE is short, so sell RISK for it.
+
+        Not the model's choice but the runtime's, like paying the rent itself: the policy
+        sizes the sale (the shortfall plus a margin, past the spending windows), the chain
+        executes it, and it is stored as a `rent_sale` action. Returns the STABLE held after.
+        """
+        obs = self._sensor.sense(self.age, status, tuple(self._recent))
+        verdict = rent_sale(obs, self._limits, self._spent(), self._reference())
+        if isinstance(verdict, Veto):
+            log.warning("rent_sale_refused", rule=verdict.rule, detail=verdict.detail)
+            return obs.balances.stable
+        outcome = self._executor.execute(verdict)
+        self._store.add_action(obs.tick, "rent_sale", outcome, value_stable=verdict.value_stable)
+        log.info(
+            "rent_sale",
+            status=outcome.status,
+            amount_in=outcome.amount_in,
+            amount_out=outcome.amount_out,
+            tx_hashes=list(outcome.tx_hashes),
+        )
+        return self._sensor.balances().stable
 
     def _record(
         self,

@@ -7,6 +7,7 @@ rule that refused it. Pure functions.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from agent.records import Action, Decision, Observation, Token, Veto
@@ -82,6 +83,20 @@ def guard(
     if decision.action == "remove_liquidity":
         return _remove_liquidity(obs, limits, decision.amount_pct)
     return Veto("unknown_action", f"action {decision.action!r} is not allowed")
+
+
+def rent_sale(
+    obs: Observation, limits: Limits, spent: Spent, reference_price: float | None = None
+) -> Action | Veto:
+    """The sale of RISK that raises owed rent the wallet's STABLE cannot cover: the shortfall
+    plus a margin, no more, with every other rule of a swap (floors, impact, minimum out)."""
+    shortfall = obs.rent.amount_due - obs.balances.stable
+    if shortfall <= 0:
+        return Veto("no_shortfall", "the STABLE held covers the rent owed")
+    need = shortfall * _RENT_SALE_MARGIN_PCT // 100
+    sized = dataclasses.replace(limits, max_swap_stable=min(limits.max_swap_stable, need))
+    sale = Decision(action="sell_risk", amount_pct=100, reason="rent is owed", valid=True)
+    return guard(sale, obs, sized, spent, reference_price)
 
 
 def _pay_rent(obs: Observation) -> Action | Veto:

@@ -18,6 +18,7 @@ ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent", "add_liquidity", "remove
 # A few sizes rather than any integer: a small model given 0..100 mostly answers 0.
 AMOUNTS = (10, 25, 50, 100)
 MAX_REASON_CHARS = 160
+_SHOWN_ACTIONS = 3
 
 DECISION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -54,11 +55,11 @@ How this market moves:
   moves far. Keep enough STABLE for the rent: RISK and pool shares do not pay it.
 
 Examples of good answers:
-Price 1.9500, recent prices 2.0100, 2.0000, 2.0200: 3% below them.
+Price 1.950, recent prices 2.010, 2.000, 2.020: 3% below them.
 {"action": "buy_risk", "amount_pct": 25, "reason": "3% below recent prices; it tends to revert"}
-Price 2.0600, recent prices 2.0000, 2.0100, 1.9900, holding RISK: 3% above them.
+Price 2.060, recent prices 2.000, 2.010, 1.990, holding RISK: 3% above them.
 {"action": "sell_risk", "amount_pct": 25, "reason": "3% above recent prices; take the gain"}
-Price 2.0100, recent prices 2.0000, 2.0200, 1.9900: inside the usual range.
+Price 2.010, recent prices 2.000, 2.020, 1.990: inside the usual range.
 {"action": "hold", "amount_pct": 10, "reason": "no clear gap; a trade would only pay fees"}
 Rent owed now, enough STABLE in the wallet.
 {"action": "pay_rent", "amount_pct": 100, "reason": "rent is owed"}
@@ -94,30 +95,29 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     # cached prefix up to the first token that differs from the previous tick's prompt.
     lines = [
         f"Rent: {_units(rent.amount, sd):.2f} STABLE every {rent.period_ticks} ticks.",
-        f"Tick {obs.tick}.",
-        f"RISK price: {obs.price:.4f} STABLE.",
+        f"Tick {obs.tick}. RISK price: {obs.price:.3f} STABLE.",
     ]
     if recent_prices:
-        lines.append("Recent prices: " + ", ".join(f"{p:.4f}" for p in recent_prices) + ".")
+        lines.append("Recent prices: " + ", ".join(f"{p:.3f}" for p in recent_prices) + ".")
     owed = (
         f"OWED NOW: {_units(rent.amount_due, sd):.2f} STABLE, overdue {rent.overdue_ticks} ticks."
     )
     due = owed if rent.arrears else f"next due in {rent.ticks_until_due} ticks."
-    lines += [
+    lines.append(
         f"Wallet: {_units(obs.balances.stable, sd):.2f} STABLE, "
-        f"{_units(obs.balances.risk, rd):.4f} RISK, gas {_units(obs.balances.native, 18):.4f} ETH.",
-    ]
+        f"{_units(obs.balances.risk, rd):.3f} RISK, gas {_units(obs.balances.native, 18):.2f} ETH."
+    )
     if obs.balances.lp:
         pooled = lp_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
         share = obs.balances.lp / obs.lp_supply if obs.lp_supply else 0.0
-        lines.append(f"Pool share: {share:.4%} of the pool, worth {_units(pooled, sd):.2f} STABLE.")
+        lines.append(f"Pool share: {share:.3%}, worth {_units(pooled, sd):.2f} STABLE.")
     lines += [
-        f"Net worth: {_units(worth, sd):.2f} STABLE, "
-        f"enough for {runway(worth, rent.amount):.1f} rent periods.",
+        f"Net worth: {_units(worth, sd):.2f} STABLE, {runway(worth, rent.amount):.0f} rents.",
         f"Rent status: {due}",
     ]
     if obs.recent:
-        lines.append("Your last actions: " + "; ".join(obs.recent) + ".")
+        # Every token that changes each tick is prompt work: the last three are enough.
+        lines.append("Last actions: " + "; ".join(obs.recent[-_SHOWN_ACTIONS:]) + ".")
     lines.append("Choose your action.")
     return "\n".join(lines)
 

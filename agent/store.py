@@ -149,10 +149,16 @@ class Store:
         return [json.loads(row[0]) for row in rows]
 
     def add_action(
-        self, tick: int, kind: str, outcome: Outcome, extra: dict[str, Any] | None = None
+        self,
+        tick: int,
+        kind: str,
+        outcome: Outcome,
+        extra: dict[str, Any] | None = None,
+        value_stable: int | None = None,
     ) -> None:
-        """Record an action taken outside the tick record (a child's funding)."""
-        detail = _detail(outcome, veto=None, value_stable=outcome.amount_in, **(extra or {}))
+        """Record an action taken outside the tick record (a child's funding, a rent sale)."""
+        value = outcome.amount_in if value_stable is None else value_stable
+        detail = _detail(outcome, veto=None, value_stable=value, **(extra or {}))
         with self._lock:
             self._db.execute(
                 "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)",

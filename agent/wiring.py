@@ -213,6 +213,8 @@ def build_decider(settings: Settings) -> Decider:
     return LlamaDecider(
         path,
         n_ctx=m.n_ctx,
+        n_batch=m.n_batch,
+        flash_attn=m.flash_attn,
         n_threads=threads,
         n_gpu_layers=m.n_gpu_layers,
         temperature=m.temperature,
@@ -314,7 +316,12 @@ def build_agent(
         decider=decider,
         limits=limits,
         executor=executor,
-        rent=RentTerms(rent_amount, settings.rent.period_ticks, settings.rent.grace_ticks),
+        rent=RentTerms(
+            rent_amount,
+            settings.rent.period_ticks,
+            settings.rent.grace_ticks,
+            settings.rent.sell_for_rent,
+        ),
         store=store,
         strategy=settings.strategy,
         persona=settings.persona if settings.strategy == "llm" else None,

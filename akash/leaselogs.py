@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -47,6 +48,10 @@ def logs_url(
     return f"{scheme}://{parts.netloc}/lease/{dseq}/{gseq}/{oseq}/logs?{urlencode(query)}"
 
 
+_CONNECT_ATTEMPTS = 3
+_RETRY_S = 0.5
+
+
 def stream(url: str, token: str, *, open_timeout_s: float = 20.0) -> Iterator[LogLine]:
     """The lines of a lease's log stream, as the provider sends them, until it closes."""
     where = url.split("?", 1)[0]
@@ -55,20 +60,27 @@ def stream(url: str, token: str, *, open_timeout_s: float = 20.0) -> Iterator[Lo
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # providers' certificates are self-signed
-    try:
-        socket = connect(
-            url,
-            additional_headers={"Authorization": f"Bearer {token}"},
-            ssl=context,
-            open_timeout=open_timeout_s,
-            max_size=2**20,
-        )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        hint = " (the token expired or lacks the 'logs' scope)" if status in _REFUSED else ""
-        raise LeaseLogError(f"{where}: the provider answered {status}{hint}") from None
-    except (OSError, TimeoutError, InvalidURI, WebSocketException) as exc:
-        raise LeaseLogError(f"{where}: provider unreachable: {exc}") from None
+    for attempt in range(1, _CONNECT_ATTEMPTS + 1):
+        try:
+            socket = connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {token}"},
+                ssl=context,
+                open_timeout=open_timeout_s,
+                max_size=2**20,
+            )
+            break
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            hint = " (the token expired or lacks the 'logs' scope)" if status in _REFUSED else ""
+            raise LeaseLogError(f"{where}: the provider answered {status}{hint}") from None
+        except InvalidURI as exc:
+            raise LeaseLogError(f"{where}: provider unreachable: {exc}") from None
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            # A provider's gateway drops a handshake now and then: try again, a few times.
+            if attempt == _CONNECT_ATTEMPTS:
+                raise LeaseLogError(f"{where}: provider unreachable: {exc}") from None
+            time.sleep(_RETRY_S * attempt)
     with socket:
         try:
             for frame in socket:

@@ -63,7 +63,8 @@ def measure(agents: int, interval: float, ticks: int, threads: int) -> dict[str,
         members = lives(folder)
     late, gaps, decide = 0, 0, []
     for records in members:
-        starts = [r["started_at"] for r in records]
+        # From the second tick: the first decision evaluates the whole prompt (a warm-up).
+        starts = [r["started_at"] for r in records[1:]]
         for a, b in itertools.pairwise(starts):
             gaps += 1
             late += b - a > 1.5 * interval
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per agent")
     args = parser.parse_args(argv)
+    from telemetry.logs import configure_logging
+
+    configure_logging("warning")  # the fleet's arena runs in this process: its weather is chatty
     cores = os.cpu_count() or 1
     limit = single_limit(args.threads)
     print(

@@ -35,13 +35,18 @@ def rss_mib(pid: int) -> float:
 
 
 def run_agent(
-    strategy: str, ticks: int, interval: float, sample_at: tuple[int, ...]
+    strategy: str,
+    ticks: int,
+    interval: float,
+    sample_at: tuple[int, ...],
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start `forager run`, note when each milestone's log line arrives, sample RSS after the
     given ticks; return the timings (s from spawn) and the samples (MiB)."""
     with TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FORAGER_"))}
         env["OTEL_SDK_DISABLED"] = "true"
+        env.update(extra_env or {})
         started = time.perf_counter()
         proc = subprocess.Popen(
             [
@@ -110,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  target: first decision <= 5 s: {'met' if first <= 5 else 'missed'} ({first:.2f} s)"
         )
     model = run_agent("llm", args.model_ticks, 0.1, (1, args.model_ticks // 2, args.model_ticks))
-    rule = run_agent("momentum", args.rule_ticks, 0.02, (10, args.rule_ticks // 2, args.rule_ticks))
+    rich = {"FORAGER_ARENA__AGENT_STABLE": "100000"}  # lives all its ticks
+    rule = run_agent(
+        "momentum", args.rule_ticks, 0.02, (10, args.rule_ticks // 2, args.rule_ticks), rich
+    )
     for name, run in (("model", model), ("rule (momentum)", rule)):
         samples = ", ".join(f"tick {t}: {m:.0f} MiB" for t, m in sorted(run["rss_mib"].items()))
         print(f"memory, {name}: {samples}")

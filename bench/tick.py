@@ -45,12 +45,18 @@ class Counter:
 
         return counted
 
-    def install(self) -> None:
-        """Count every request the agent's provider makes (a batch is one)."""
+    def install(self) -> Callable[[], None]:
+        """Count every request the agent's provider makes (a batch is one); return the undo."""
         from wallets.rpc import FailoverProvider
 
         provider: Any = FailoverProvider
-        provider._with_failover = self.count(provider._with_failover)
+        original = provider._with_failover
+        provider._with_failover = self.count(original)
+
+        def restore() -> None:
+            provider._with_failover = original
+
+        return restore
 
     def timed(self, stage: str, call: Callable[..., Any]) -> Callable[..., Any]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -83,13 +89,13 @@ def run(ticks: int) -> dict[str, Any]:
     account = Account.create()
     arena.fund(account.address, native_wei=10**19, stable=10**12, risk=10**21)
     per_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    counter = Counter()
+    uninstall = counter.install()
     try:
         with TemporaryDirectory() as tmp:
             settings = load_settings(data_dir=Path(tmp), rent={"period_ticks": 10_000})
             store = Store(settings.data_dir / "state.sqlite")
             answers = [ANSWERS[i % len(ANSWERS)] for i in range(ticks + 6)]
-            counter = Counter()
-            counter.install()
             agent, _, _ = build_agent(
                 settings, market_from_arena(info), account, FakeDecider(answers), store
             )
@@ -119,6 +125,7 @@ def run(ticks: int) -> dict[str, Any]:
                 )
             store.close()
     finally:
+        uninstall()
         arena.down()
     return summarize(per_kind)
 

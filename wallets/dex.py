@@ -44,47 +44,30 @@ ROUTER_ABI: list[dict[str, Any]] = [
     },
 ]
 
-_LIQUIDITY_INPUTS = [
-    {"name": "tokenA", "type": "address"},
-    {"name": "tokenB", "type": "address"},
-]
+
+def _uints(*names: str) -> list[dict[str, str]]:
+    return [{"name": name, "type": "uint256"} for name in names]
+
+
+_PAIR = [{"name": "tokenA", "type": "address"}, {"name": "tokenB", "type": "address"}]
+# Both liquidity functions end alike: the least of each token, the recipient, the deadline.
+_SETTLE = [*_uints("amountAMin", "amountBMin"), {"name": "to", "type": "address"}]
 ROUTER_ABI += [
     {
-        "name": "addLiquidity",
+        "name": name,
         "type": "function",
         "stateMutability": "nonpayable",
-        "inputs": [
-            *_LIQUIDITY_INPUTS,
-            {"name": "amountADesired", "type": "uint256"},
-            {"name": "amountBDesired", "type": "uint256"},
-            {"name": "amountAMin", "type": "uint256"},
-            {"name": "amountBMin", "type": "uint256"},
-            {"name": "to", "type": "address"},
-            {"name": "deadline", "type": "uint256"},
-        ],
-        "outputs": [
-            {"name": "amountA", "type": "uint256"},
-            {"name": "amountB", "type": "uint256"},
-            {"name": "liquidity", "type": "uint256"},
-        ],
-    },
-    {
-        "name": "removeLiquidity",
-        "type": "function",
-        "stateMutability": "nonpayable",
-        "inputs": [
-            *_LIQUIDITY_INPUTS,
-            {"name": "liquidity", "type": "uint256"},
-            {"name": "amountAMin", "type": "uint256"},
-            {"name": "amountBMin", "type": "uint256"},
-            {"name": "to", "type": "address"},
-            {"name": "deadline", "type": "uint256"},
-        ],
-        "outputs": [
-            {"name": "amountA", "type": "uint256"},
-            {"name": "amountB", "type": "uint256"},
-        ],
-    },
+        "inputs": [*_PAIR, *amounts, *_SETTLE, *_uints("deadline")],
+        "outputs": outputs,
+    }
+    for name, amounts, outputs in (
+        (
+            "addLiquidity",
+            _uints("amountADesired", "amountBDesired"),
+            _uints("amountA", "amountB", "liquidity"),
+        ),
+        ("removeLiquidity", _uints("liquidity"), _uints("amountA", "amountB")),
+    )
 ]
 
 PAIR_ABI: list[dict[str, Any]] = [

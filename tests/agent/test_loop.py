@@ -200,3 +200,32 @@ def test_swap_lost_to_a_crash_before_its_record_is_still_counted(arena: LocalAre
     assert store.spent_since(0) == 0
     build_agent(settings, market, account, FakeDecider(), store)
     assert store.spent_since(0) == record.action.amount_in
+
+
+@pytest.mark.parametrize("reflex", [True, False])
+def test_owed_rent_is_raised_from_risk_when_stable_is_short(
+    arena: LocalArena, tmp_path: Path, reflex: bool
+):
+    """The model holds; rent is owed and STABLE is short. The runtime sells just enough RISK
+    through the guard and pays (a `rent_sale` action, checked on-chain); switched off, the
+    rent is missed and the grace period starts."""
+    info = arena.info
+    assert info is not None
+    agent, address = make_agent(
+        arena, tmp_path, FakeDecider(), stable=2 * 10**6, rent={"sell_for_rent": reflex}
+    )
+    arena.fund(address, native_wei=0, stable=0, risk=10 * 10**18)
+    record = agent.tick()
+    assert record is not None and record.decision.action == "hold"
+    assert record.rent_outcome is not None
+    landlord = cast_balance(info.rpc_url, info.stable_token, info.landlord)
+    sales = [a for a in agent._store.actions() if a["kind"] == "rent_sale"]
+    if not reflex:
+        assert record.rent_outcome.status == "failed" and landlord == 0 and not sales
+        return
+    assert record.rent_outcome.status == "ok" and landlord == RENT
+    assert [s["status"] for s in sales] == ["ok"]
+    sold = 10 * 10**18 - cast_balance(info.rpc_url, info.risk_token, address)
+    # The shortfall (3 STABLE) plus 10 %, at a price of 2: 1.65 RISK, not the whole bag.
+    assert sold == 33 * 10**17 // 2
+    assert record.alive

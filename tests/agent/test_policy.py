@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.policy import Limits, Spent, guard
+from agent.policy import Limits, Spent, guard, rent_sale
 from agent.records import Action, Balances, Decision, Observation, RentStatus, Veto
 from wallets.dex import amount_out
 
@@ -209,3 +209,14 @@ def test_the_windows_never_stop_the_sale_that_pays_the_rent_owed():
     assert isinstance(buying, Veto) and buying.rule == "window_cap"
     paid_up = guard(decide("sell_risk", 100), obs(risk=100 * 10**18), windowed, spent)
     assert isinstance(paid_up, Veto) and paid_up.rule == "window_cap"
+
+
+def test_a_rent_sale_raises_the_shortfall_and_no_more():
+    owing = obs(stable=1_000_000, risk=100 * 10**18, paid=0)
+    sale = rent_sale(owing, LIMITS, Spent())
+    assert isinstance(sale, Action) and sale.sell == "risk"
+    assert sale.value_stable <= (RENT - 1_000_000) * 110 // 100
+    covered = rent_sale(obs(stable=RENT, risk=100 * 10**18, paid=0), LIMITS, Spent())
+    assert isinstance(covered, Veto) and covered.rule == "no_shortfall"
+    empty = rent_sale(obs(stable=1_000_000, risk=0, paid=0), LIMITS, Spent())
+    assert isinstance(empty, Veto)

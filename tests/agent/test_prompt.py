@@ -39,9 +39,9 @@ def test_stable_part_comes_first_and_does_not_change_between_ticks():
 def test_observation_is_rendered_as_numbers():
     """Balances, price, net worth, runway and rent appear in whole units."""
     text = build_messages(observation())[-1]["content"]
-    assert "480.00 STABLE" in text and "10.0000 RISK" in text
-    assert "RISK price: 2.0000" in text
-    assert "Net worth: 500.00 STABLE" in text and "100.0 rent periods" in text
+    assert "480.00 STABLE" in text and "10.000 RISK" in text
+    assert "RISK price: 2.000" in text
+    assert "Net worth: 500.00 STABLE, 100 rents." in text
     assert "next due in 3 ticks" in text
 
 
@@ -133,6 +133,6 @@ def test_a_pool_position_is_shown_and_counted_in_the_net_worth():
         lp_supply=supply,
     )  # 0.1 % of a pool of 100 000 STABLE and 50 000 RISK: 100 + 50 x 2 = 200 STABLE
     text = build_messages(pooled)[-1]["content"]
-    assert "Pool share: 0.1000% of the pool, worth 200.00 STABLE." in text
+    assert "Pool share: 0.100%, worth 200.00 STABLE." in text
     assert "Net worth: 700.00 STABLE" in text
     assert parse_decision('{"action": "add_liquidity", "amount_pct": 25, "reason": "fees"}').valid
