@@ -48,11 +48,14 @@ class LlamaDecider:
         seed: int = 0,
         system_prompt: str = SYSTEM_PROMPT,
         capture_content: bool = False,
+        lora_path: Path | None = None,
     ) -> None:
         import llama_cpp  # heavy import, kept out of module import time
 
         if not model_path.is_file():
             raise ModelError(f"model file {model_path} does not exist (expected a GGUF file)")
+        if lora_path is not None and not lora_path.is_file():
+            raise ModelError(f"adapter {lora_path} does not exist (expected a GGUF LoRA adapter)")
         self._llama_cpp = llama_cpp
         self._lock = threading.Lock()
         try:
@@ -65,9 +68,15 @@ class LlamaDecider:
                 n_gpu_layers=n_gpu_layers,
                 seed=seed,
                 verbose=False,
+                lora_path=str(lora_path) if lora_path else None,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"model {model_path} failed to load: {exc}") from exc
+            what = f"model {model_path}" + (f" with adapter {lora_path}" if lora_path else "")
+            raise ModelError(f"{what} failed to load: {exc}") from exc
+        # llama-cpp-python ignores arguments it does not know: check the adapter is really on.
+        if lora_path and getattr(self._llm, "_lora_adapter", None) is None:
+            raise ModelError(f"adapter {lora_path} did not load into llama.cpp")
+        self.adapter = lora_path.name if lora_path else None
         self._name = model_path.name
         self.temperature = temperature
         self.max_tokens = max_tokens

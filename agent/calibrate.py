@@ -187,9 +187,17 @@ def params_from(settings: Settings, seeds: Sequence[int], ticks: int, steps: int
 
 
 def live(
-    settings: Settings, params: Params, strategy: str, seed: int, model: Decider | None = None
+    settings: Settings,
+    params: Params,
+    strategy: str,
+    seed: int,
+    model: Decider | None = None,
+    keep: Path | None = None,
 ) -> Life:
     """One life of `strategy` on seed `seed`'s paper arena, to `params.ticks` or death.
+
+    With `keep`, the life's store is written to `keep/<strategy>-seed<seed>/state.sqlite`, an
+    agent data dir that `forager dataset export` reads like any other.
 
     `model` decides for the `llm` strategy (loaded once for all its lives)."""
     a = settings.arena
@@ -217,7 +225,7 @@ def live(
         rent=RentTerms(
             rent, settings.rent.period_ticks, settings.rent.grace_ticks, settings.rent.sell_for_rent
         ),
-        store=Store(Path(":memory:")),
+        store=Store(keep / f"{strategy}-seed{seed}" / "state.sqlite" if keep else Path(":memory:")),
         strategy=strategy,
         persona=settings.persona if strategy == "llm" else None,
         clock=clock,
@@ -332,6 +340,7 @@ def calibrate(
     ticks: int,
     steps_per_tick: int | None = None,
     strategies: Sequence[str] = BASELINES,
+    keep: Path | None = None,
 ) -> Report:
     """Every baseline on every seed; the report of who survived with how much."""
     unknown = [s for s in strategies if s not in ("llm", *RULE_STRATEGIES)]
@@ -347,7 +356,9 @@ def calibrate(
         else None
     )
     try:
-        lives = tuple(live(settings, params, s, seed, model) for s in strategies for seed in seeds)
+        lives = tuple(
+            live(settings, params, s, seed, model, keep) for s in strategies for seed in seeds
+        )
     finally:
         if model is not None:
             model.close()

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_akash(commands)
     _add_population(commands)
     _add_fleet(commands)
+    _add_train(commands)
     _add_model(commands)
     _add_logs(commands)
     status = commands.add_parser("status", help="an agent's state at a glance")
@@ -53,6 +54,7 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--port", type=int, help="HTTP port (0 picks a free one)")
     run.add_argument("--data-dir", type=Path, help="where state, keystore and journal live")
     run.add_argument("--model", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
+    run.add_argument("--lora", type=Path, help="a LoRA adapter (GGUF) from forager train")
     run.add_argument(
         "--strategy",
         help="llm (default) or a rule: hold, momentum, mean_reversion, random, liquidity",
@@ -151,6 +153,56 @@ def _add_akash(commands: Any) -> None:
     topup.add_argument("--usd", type=float, required=True)
 
 
+def _add_train(commands: Any) -> None:
+    train = commands.add_parser(
+        "train", help="a LoRA adapter for the model from exported lives (the train extra)"
+    )
+    train.add_argument("--dataset", type=Path, required=True, help="SFT rows (dataset export)")
+    train.add_argument("--out", type=Path, required=True, help="adapter.gguf, manifest.json, ...")
+    train.add_argument("--model", type=Path, help="the base GGUF (default: the bundled model)")
+    train.add_argument("--steps", type=int, default=60)
+    train.add_argument("--batch", type=int, default=8)
+    train.add_argument("--learning-rate", type=float, default=2e-4)
+    train.add_argument("--rank", type=int, default=8)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--parent-generation", type=int, default=0)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from agent.model_store import locate_default
+    from agent.train import TrainSettings, train
+
+    if min(args.steps, args.batch, args.rank) < 1 or args.learning_rate <= 0:
+        raise ConfigError(
+            f"--steps {args.steps}, --batch {args.batch} and --rank {args.rank} must be 1 or "
+            f"more and --learning-rate {args.learning_rate} above 0"
+        )
+    cache_dir = default_cache_dir()
+    model = args.model or locate_default(cache_dir)
+    settings = TrainSettings(
+        steps=args.steps,
+        batch=args.batch,
+        learning_rate=args.learning_rate,
+        rank=args.rank,
+        alpha=2 * args.rank,
+        seed=args.seed,
+    )
+
+    def progress(step: int, loss: float) -> None:
+        print(f"step {step}/{args.steps}  loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    manifest = train(
+        args.dataset, args.out, model, cache_dir, settings, args.parent_generation, progress
+    )
+    print(
+        f"adapter {args.out / manifest.adapter} (sha256 {manifest.adapter_sha256[:16]}), "
+        f"generation {manifest.generation}, {manifest.rows} rows, {len(manifest.losses)} steps "
+        f"on {manifest.device} in {manifest.seconds:.0f} s; loss {manifest.losses[0]:.4f} -> "
+        f"{manifest.losses[-1]:.4f}"
+    )
+    return 0
+
+
 def _add_population(commands: Any) -> None:
     arena = commands.add_parser("arena", help="a shared local arena for many agents")
     arena_commands = arena.add_subparsers(dest="arena_command", required=True)
@@ -179,6 +231,9 @@ def _add_population(commands: Any) -> None:
     )
     calibrate.add_argument(
         "--out", type=Path, default=Path("calibration"), help="JSON, Markdown and PNG go here"
+    )
+    calibrate.add_argument(
+        "--keep", type=Path, help="also keep every life's store here (for `dataset export`)"
     )
     _add_weather_flags(calibrate)
 
@@ -289,7 +344,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     first = settings.arena.seed if args.first_seed is None else args.first_seed
     seeds = range(first, first + args.seeds)
     try:
-        report = calibrate(settings, seeds, args.ticks, args.steps_per_tick, strategies)
+        report = calibrate(
+            settings, seeds, args.ticks, args.steps_per_tick, strategies, keep=args.keep
+        )
     except ValueError as exc:
         raise ConfigError(f"--strategies: {exc}") from None
     paths = write_report(report, args.out)
@@ -436,6 +493,7 @@ _NESTED_FLAGS = {
     "port": ("http", "port"),
     "model": ("model", "path"),
     "keystore": ("wallet", "keystore"),
+    "lora": ("model", "lora"),
     "password_file": ("wallet", "password_file"),
 }
 
@@ -685,6 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fleet": _fleet,
         "logs": _logs,
         "status": _status,
+        "train": _train,
     }
     try:
         return commands[args.command](args)

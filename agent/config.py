@@ -34,6 +34,7 @@ class ModelSettings(BaseModel):
     """The local language model."""
 
     path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M")
+    lora: Path | None = Field(None, description="a LoRA adapter (GGUF) on top, from forager train")
     n_ctx: int = Field(1536, ge=256, description="the prompt needs about 1 100 tokens")
     n_batch: int = Field(256, ge=8, le=4096, description="prompt tokens evaluated per batch")
     flash_attn: bool = Field(True, description="llama.cpp's flash attention (faster, less memory)")

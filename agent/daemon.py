@@ -205,6 +205,7 @@ class Daemon:
                 "forager.strategy": settings.strategy,
                 "forager.persona": settings.persona or "",
                 "forager.model": model_name(settings),
+                "forager.adapter": settings.model.lora.name if settings.model.lora else "",
             },
         )
         shared = None

@@ -222,6 +222,7 @@ def build_decider(settings: Settings) -> Decider:
         seed=m.seed,
         system_prompt=system_prompt(settings.persona),
         capture_content=settings.telemetry.capture_content,
+        lora_path=m.lora,
     )
 
 
@@ -325,6 +326,9 @@ def build_agent(
         store=store,
         strategy=settings.strategy,
         persona=settings.persona if settings.strategy == "llm" else None,
+        adapter=settings.model.lora.name
+        if settings.strategy == "llm" and settings.model.lora
+        else None,
         replication=replication,
     )
     return agent, chain, sender

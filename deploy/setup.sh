@@ -4,7 +4,7 @@
 #
 #   VENV     virtualenv to create/use            (default: .venv)
 #   TOOLS    where npm installs anvil and cast   (default: .tools)
-#   EXTRAS   pip extras of the project           (default: dev; empty for an image)
+#   EXTRAS   pip extras of the project           (default: dev,train; empty for an image)
 #   EDITABLE 1 installs the project editable     (default: 1)
 #   FORAGER_CACHE_DIR  wheel, model and contract cache (default: ~/.cache/openforager)
 #   CMAKE_ARGS         passed to the llama.cpp build (e.g. -DGGML_CUDA=on); part of the cache key
@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 TOOLS=${TOOLS:-$ROOT/.tools}
-EXTRAS=${EXTRAS-dev}
+EXTRAS=${EXTRAS-dev,train}
 EDITABLE=${EDITABLE:-1}
 CACHE=${FORAGER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/openforager}
 LLAMA_VERSION=0.3.36
