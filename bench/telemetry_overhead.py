@@ -12,17 +12,15 @@ hide the runtime's. The children alternate (on, off, on, off) to spread machine 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 from bench.results import record
+from bench.scripted import scripted_agent
 
 ANSWERS = [
     '{"action": "hold", "amount_pct": 10, "reason": "wait"}',
@@ -32,37 +30,16 @@ ANSWERS = [
 
 
 def child(mode: str, ticks: int) -> None:
-    from eth_account import Account
-
-    from agent.config import default_cache_dir, load_settings
     from agent.reporting import Reporter
-    from agent.store import Store
-    from agent.testing import FakeDecider
-    from agent.wiring import build_agent, market_from_arena
-    from arena.local import ArenaConfig, LocalArena
-    from telemetry.logs import configure_logging
     from telemetry.otel import configure_telemetry
     from tests.telemetry.otlp_receiver import OtlpReceiver
 
-    configure_logging("info", io.StringIO())  # the JSON lines are rendered either way
     receiver = None
     if mode == "on":
         receiver = OtlpReceiver()
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
         telemetry = configure_telemetry("bench", {"forager.agent.id": "bench"}, env)
-    arena = LocalArena(
-        ArenaConfig(weather_interval_s=0, cache_dir=default_cache_dir() / "contracts")
-    )
-    info = arena.up()
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**19, stable=10**12, risk=10**21)
-    with TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp), rent={"period_ticks": 1000})
-        store = Store(settings.data_dir / "state.sqlite")
-        answers = [ANSWERS[i % len(ANSWERS)] for i in range(ticks + 5)]
-        agent, _, _ = build_agent(
-            settings, market_from_arena(info), account, FakeDecider(answers), store
-        )
+    with scripted_agent(ANSWERS, ticks + 5) as agent:
         if mode == "on":
             agent.on_record = Reporter(agent.agent_id).report
         for _ in range(5):
@@ -72,10 +49,8 @@ def child(mode: str, ticks: int) -> None:
             started = time.perf_counter()
             agent.tick()
             times.append(time.perf_counter() - started)
-        store.close()
     if mode == "on":
         telemetry.shutdown()
-    arena.down()
     if receiver is not None:
         receiver.close()
     print(json.dumps({"mode": mode, "times": times}))

@@ -11,16 +11,14 @@ makes (counted at the provider: a batch is one round trip). Target: median tick 
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 from bench.results import record
+from bench.scripted import scripted_agent
 
 ANSWERS = [
     '{"action": "buy_risk", "amount_pct": 10, "reason": "buy"}',
@@ -72,42 +70,19 @@ class Counter:
 
 
 def run(ticks: int) -> dict[str, Any]:
-    from eth_account import Account
-
-    from agent.config import default_cache_dir, load_settings
-    from agent.store import Store
-    from agent.testing import FakeDecider
-    from agent.wiring import build_agent, market_from_arena
-    from arena.local import ArenaConfig, LocalArena
-    from telemetry.logs import configure_logging
-
-    configure_logging("info", io.StringIO())  # log lines are rendered, as in production
-    arena = LocalArena(
-        ArenaConfig(weather_interval_s=0, cache_dir=default_cache_dir() / "contracts")
-    )
-    info = arena.up()
-    account = Account.create()
-    arena.fund(account.address, native_wei=10**19, stable=10**12, risk=10**21)
     per_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     counter = Counter()
     uninstall = counter.install()
     try:
-        with TemporaryDirectory() as tmp:
-            settings = load_settings(data_dir=Path(tmp), rent={"period_ticks": 10_000})
-            store = Store(settings.data_dir / "state.sqlite")
-            answers = [ANSWERS[i % len(ANSWERS)] for i in range(ticks + 6)]
-            agent, _, _ = build_agent(
-                settings, market_from_arena(info), account, FakeDecider(answers), store
-            )
+        with scripted_agent(ANSWERS, ticks + 6) as agent:
             sensor: Any = agent._sensor
             sensor.sense = counter.timed("sense", sensor.sense)
             decider: Any = agent._decider
             decider.decide = counter.timed("decide", decider.decide)
-            act: Any = agent
-            act._act = counter.timed("guard+act", act._act)
-            act._record = counter.timed("record", act._record)
+            agent._act = counter.timed("guard+act", agent._act)
+            agent._record = counter.timed("record", agent._record)
             for _ in range(6):
-                agent.tick()  # warm-up: caches, first approvals, the JIT of nothing
+                agent.tick()  # warm-up: caches, first approvals
             for _ in range(ticks):
                 counter.round_trips.clear()
                 counter.seconds.clear()
@@ -123,10 +98,8 @@ def run(ticks: int) -> dict[str, Any]:
                         "round_trips": dict(counter.round_trips),
                     }
                 )
-            store.close()
     finally:
         uninstall()
-        arena.down()
     return summarize(per_kind)
 
 
