@@ -1,7 +1,8 @@
 """Deciders: what turns an Observation into a Decision.
 
 `LlamaDecider` runs a local GGUF model through llama.cpp with a JSON-schema grammar. A `Llama`
-object is not thread-safe, so there is one per process, used behind one lock.
+object is not thread-safe, so there is one per process, used behind one lock. `ServedDecider`
+asks a model server on the node (`forager model serve`) that several agents share.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -108,27 +110,18 @@ class LlamaDecider:
             evaluated = int(self._llama_cpp.llama_perf_context(self._llm._ctx.ctx).n_p_eval)
         latency = time.perf_counter() - started
         choice = response["choices"][0]
-        raw = choice["message"]["content"] or ""
         usage = response.get("usage", {})
         prompt_tokens = int(usage.get("prompt_tokens", 0))
-        parsed = parse_decision(raw)
-        error = parsed.error
-        if error and choice.get("finish_reason") == "length":
-            error = f"{error} (output cut at max_tokens={self.max_tokens})"
-        decision = Decision(
-            action=parsed.action,
-            amount_pct=parsed.amount_pct,
-            reason=parsed.reason,
-            valid=error is None,
-            error=error,
-            raw=raw,
-            model=self._name,
+        decision = to_decision(
+            choice["message"]["content"] or "",
+            finish_reason=str(choice.get("finish_reason") or ""),
             prompt_tokens=prompt_tokens,
             completion_tokens=int(usage.get("completion_tokens", 0)),
             cached_tokens=max(0, prompt_tokens - evaluated),
-            finish_reason=str(choice.get("finish_reason") or ""),
             latency_s=latency,
-            prompt=tuple(messages),
+            messages=messages,
+            model=self._name,
+            max_tokens=self.max_tokens,
         )
         self._annotate(trace.get_current_span(), obs, decision, messages)
         return decision
@@ -136,24 +129,165 @@ class LlamaDecider:
     def _annotate(
         self, span: trace.Span, obs: Observation, decision: Decision, messages: list[Any]
     ) -> None:
-        """GenAI semantic-convention attributes on the decide span."""
-        span.set_attributes(
-            {
-                genai.OPERATION_NAME: "chat",
-                genai.PROVIDER_NAME: "llama_cpp",
-                genai.REQUEST_MODEL: self._name,
-                genai.RESPONSE_MODEL: self._name,
-                genai.REQUEST_TEMPERATURE: self.temperature,
-                genai.REQUEST_MAX_TOKENS: self.max_tokens,
-                genai.REQUEST_SEED: self.seed + obs.tick,
-                genai.OUTPUT_TYPE: "json",
-                genai.USAGE_INPUT_TOKENS: decision.prompt_tokens,
-                genai.USAGE_OUTPUT_TOKENS: decision.completion_tokens,
-                genai.USAGE_CACHE_READ_INPUT_TOKENS: decision.cached_tokens,
-                genai.RESPONSE_FINISH_REASONS: [decision.finish_reason or "unknown"],
-            }
+        annotate(span, self, obs, decision, messages)
+
+
+def to_decision(
+    raw: str,
+    *,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    latency_s: float,
+    messages: list[dict[str, str]],
+    model: str,
+    max_tokens: int,
+) -> Decision:
+    """A model's answer, parsed and validated: anything wrong becomes an invalid `hold`."""
+    parsed = parse_decision(raw)
+    error = parsed.error
+    if error and finish_reason == "length":
+        error = f"{error} (output cut at max_tokens={max_tokens})"
+    return Decision(
+        action=parsed.action,
+        amount_pct=parsed.amount_pct,
+        reason=parsed.reason,
+        valid=error is None,
+        error=error,
+        raw=raw,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached_tokens,
+        finish_reason=finish_reason,
+        latency_s=latency_s,
+        prompt=tuple(messages),
+    )
+
+
+def annotate(
+    span: trace.Span,
+    decider: LlamaDecider | ServedDecider,
+    obs: Observation,
+    decision: Decision,
+    messages: list[Any],
+) -> None:
+    """GenAI semantic-convention attributes on the decide span."""
+    span.set_attributes(
+        {
+            genai.OPERATION_NAME: "chat",
+            genai.PROVIDER_NAME: "llama_cpp",
+            genai.REQUEST_MODEL: decider.name,
+            genai.RESPONSE_MODEL: decider.name,
+            genai.REQUEST_TEMPERATURE: decider.temperature,
+            genai.REQUEST_MAX_TOKENS: decider.max_tokens,
+            genai.REQUEST_SEED: decider.seed + obs.tick,
+            genai.OUTPUT_TYPE: "json",
+            genai.USAGE_INPUT_TOKENS: decision.prompt_tokens,
+            genai.USAGE_OUTPUT_TOKENS: decision.completion_tokens,
+            genai.USAGE_CACHE_READ_INPUT_TOKENS: decision.cached_tokens,
+            genai.RESPONSE_FINISH_REASONS: [decision.finish_reason or "unknown"],
+        }
+    )
+    if decider.capture_content:  # opt-in, as the conventions say: prompts can be sensitive
+        span.set_attribute(genai.INPUT_MESSAGES, json.dumps(messages))
+        output = [{"role": "assistant", "content": decision.raw}]
+        span.set_attribute(genai.OUTPUT_MESSAGES, json.dumps(output))
+
+
+class ServedDecider:
+    """The model of a `forager model serve` on this node, shared with the node's other agents.
+
+    The prompt, the grammar, the parsing and the validation are this agent's, as with
+    `LlamaDecider`; only the forward passes are the server's, batched with other agents'. When
+    the server cannot be reached the decision is an invalid `hold` that says so: the tick goes
+    on (rent is still paid) and the next one asks again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        temperature: float = 0.3,
+        max_tokens: int = 96,
+        seed: int = 0,
+        system_prompt: str = SYSTEM_PROMPT,
+        capture_content: bool = False,
+        timeout_s: float = 120.0,
+        client: str | None = None,
+    ) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        try:
+            health = self._http.get("/health")
+            health.raise_for_status()
+            info = health.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            self._http.close()
+            raise ModelError(f"model server {self.url} did not answer /health: {exc}") from None
+        self._name = str(info["model"])
+        self.adapter: str | None = info.get("adapter")
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.system_prompt = system_prompt
+        self.capture_content = capture_content
+        # Requests from one agent go to the same slot, whose cache holds its last prompt.
+        self.client = client or uuid.uuid4().hex
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        self._http.close()
+
+    def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
+        messages = build_messages(obs, self.system_prompt, recent_prices)
+        body = {
+            "messages": messages,
+            "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed + obs.tick,
+            "user": self.client,
+        }
+        started = time.perf_counter()
+        try:
+            reply = self._http.post("/v1/chat/completions", json=body)
+            reply.raise_for_status()
+            response = reply.json()
+        except (self._httpx.HTTPError, ValueError) as exc:
+            detail = str(exc)
+            if isinstance(exc, self._httpx.HTTPStatusError):
+                detail = f"{exc.response.status_code} {exc.response.text[:200]}"
+            error = f"model server {self.url} failed: {detail}"
+            return Decision(
+                action="hold",
+                amount_pct=0,
+                reason="",
+                valid=False,
+                error=error,
+                model=self._name,
+                latency_s=time.perf_counter() - started,
+                prompt=tuple(messages),
+            )
+        choice = response["choices"][0]
+        usage = response["usage"]
+        decision = to_decision(
+            choice["message"]["content"] or "",
+            finish_reason=str(choice.get("finish_reason") or ""),
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            cached_tokens=int(usage["prompt_tokens_details"]["cached_tokens"]),
+            latency_s=time.perf_counter() - started,
+            messages=messages,
+            model=self._name,
+            max_tokens=self.max_tokens,
         )
-        if self.capture_content:  # opt-in, as the conventions say: prompts can be sensitive
-            span.set_attribute(genai.INPUT_MESSAGES, json.dumps(messages))
-            output = [{"role": "assistant", "content": decision.raw}]
-            span.set_attribute(genai.OUTPUT_MESSAGES, json.dumps(output))
+        annotate(trace.get_current_span(), self, obs, decision, messages)
+        return decision

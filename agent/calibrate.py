@@ -146,6 +146,11 @@ class Life:
     worth: tuple[float, ...]  # per tick lived
     trades: int  # actions that went through (rent excluded)
     expected_life: float  # ticks lived, plus what the final net worth would still pay rent for
+    rent_paid: float = 0.0  # whole stable units paid to the landlord
+    decisions: int = 0
+    invalid: int = 0  # decisions the model got wrong (forced holds)
+    name: str = ""  # who lived it, when not just the strategy (a generation of the model)
+    actions: dict[str, int] = dataclasses.field(default_factory=dict)  # proposed, by kind
 
 
 @dataclass(frozen=True)
@@ -193,13 +198,16 @@ def live(
     seed: int,
     model: Decider | None = None,
     keep: Path | None = None,
+    name: str | None = None,
 ) -> Life:
     """One life of `strategy` on seed `seed`'s paper arena, to `params.ticks` or death.
 
     With `keep`, the life's store is written to `keep/<strategy>-seed<seed>/state.sqlite`, an
     agent data dir that `forager dataset export` reads like any other.
 
-    `model` decides for the `llm` strategy (loaded once for all its lives)."""
+    `model` decides for the `llm` strategy (loaded once for all its lives); `name` labels the
+    life (and its kept dir) when several models live as `llm`."""
+    label = name or strategy
     a = settings.arena
     pool = PaperPool(a.liquidity_stable, a.start_price)
     weather = PaperWeather(
@@ -216,7 +224,7 @@ def live(
     rent = to_base(settings.rent.amount, STABLE_DECIMALS)
     worth: list[float] = []
     agent = Agent(
-        agent_id=f"paper-{strategy}-{seed}",
+        agent_id=f"paper-{label}-{seed}",
         generation=0,
         sensor=market,
         decider=model if strategy == "llm" and model else RuleDecider(strategy, seed=seed),
@@ -225,12 +233,14 @@ def live(
         rent=RentTerms(
             rent, settings.rent.period_ticks, settings.rent.grace_ticks, settings.rent.sell_for_rent
         ),
-        store=Store(keep / f"{strategy}-seed{seed}" / "state.sqlite" if keep else Path(":memory:")),
+        store=Store(keep / f"{label}-seed{seed}" / "state.sqlite" if keep else Path(":memory:")),
         strategy=strategy,
         persona=settings.persona if strategy == "llm" else None,
+        adapter=getattr(model, "adapter", None) if strategy == "llm" else None,
         clock=clock,
     )
-    trades, last = 0, None
+    trades, rent_paid, invalid, last = 0, 0, 0, None
+    actions: dict[str, int] = {}
     for tick in range(params.ticks):
         for _ in range(params.steps_per_tick):
             weather.step()
@@ -241,6 +251,9 @@ def live(
         last = record
         worth.append(record.net_worth_after / 10**STABLE_DECIMALS)
         trades += _traded(record)
+        rent_paid += _rent_paid(record)
+        invalid += not record.decision.valid
+        actions[record.decision.action] = actions.get(record.decision.action, 0) + 1
         if not record.alive:
             break
     alive = last is not None and last.alive
@@ -255,7 +268,21 @@ def live(
         worth=tuple(worth),
         trades=trades,
         expected_life=len(worth) + (final / per_tick if alive else 0.0),
+        rent_paid=rent_paid / 10**STABLE_DECIMALS,
+        decisions=len(worth),
+        invalid=invalid,
+        name=label,
+        actions=actions,
     )
+
+
+def _rent_paid(record: TickRecord) -> int:
+    paid = 0
+    if record.rent_outcome is not None and record.rent_outcome.status == "ok":
+        paid += record.rent_outcome.amount_in
+    if record.action is not None and record.action.kind == "pay_rent":
+        paid += record.outcome.amount_in if record.outcome.status == "ok" else 0
+    return paid
 
 
 def _traded(record: TickRecord) -> int:
@@ -389,20 +416,22 @@ def render_table(report: Report) -> str:
     return "\n".join(rows)
 
 
+def mean_worth(lives: Sequence[Life], ticks: int) -> list[float]:
+    """Mean net worth at each tick over `lives` (a dead life keeps its last)."""
+    return [
+        statistics.fmean(x.worth[min(t, len(x.worth) - 1)] if x.worth else 0.0 for x in lives)
+        for t in range(ticks)
+    ]
+
+
 def write_chart(report: Report, out: Path) -> Path:
     """Mean net worth per tick of each baseline over the seeds (dead lives keep their last)."""
-    series: dict[str, list[float]] = {}
-    for s in report.summaries:
-        lives = [x for x in report.lives if x.strategy == s.strategy]
-        columns = []
-        for t in range(report.params.ticks):
-            columns.append(
-                statistics.fmean(
-                    (life.worth[min(t, len(life.worth) - 1)] if life.worth else 0.0)
-                    for life in lives
-                )
-            )
-        series[s.strategy] = columns
+    series = {
+        s.strategy: mean_worth(
+            [x for x in report.lives if x.strategy == s.strategy], report.params.ticks
+        )
+        for s in report.summaries
+    }
     seeds = len(report.params.seeds)
     return line_chart(
         series,

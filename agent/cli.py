@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_population(commands)
     _add_fleet(commands)
     _add_train(commands)
+    _add_generations(commands)
     _add_model(commands)
     _add_logs(commands)
     status = commands.add_parser("status", help="an agent's state at a glance")
@@ -203,6 +204,117 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_generations(commands: Any) -> None:
+    ev = commands.add_parser(
+        "evaluate", help="generation N vs N+1 (and baselines) on held-out seeds, with a verdict"
+    )
+    ev.add_argument("--parent", required=True, help="the parent's adapter, or 'none' (gen 0)")
+    ev.add_argument("--child", type=Path, required=True, help="the child's adapter (GGUF)")
+    ev.add_argument("--parent-name", default="parent")
+    ev.add_argument("--child-name", default="child")
+    ev.add_argument("--seeds", type=int, default=4, help="how many held-out seeds")
+    ev.add_argument("--first-seed", type=int, default=1000, help="first held-out seed")
+    ev.add_argument("--ticks", type=int, default=100, help="ticks each life lasts at most")
+    ev.add_argument("--baselines", default="hold", help="comma-separated rule strategies")
+    ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    ev.add_argument("--out", type=Path, default=Path("evaluation"), help="JSON, Markdown, PNG")
+    evo = commands.add_parser(
+        "evolve", help="population -> dataset -> train -> evaluate, generation after generation"
+    )
+    evo.add_argument("--generations", type=int, required=True)
+    evo.add_argument("--out", type=Path, default=Path("evolution"), help="one dir per generation")
+    evo.add_argument("--start", type=Path, help="an adapter to start from (default: gen 0)")
+    evo.add_argument("--population-seeds", type=int, default=4, help="new seeds per generation")
+    evo.add_argument("--ticks", type=int, default=100, help="ticks of each population life")
+    evo.add_argument(
+        "--teachers", default="mean_reversion,liquidity,random", help="rule lives beside the model"
+    )
+    evo.add_argument("--eval-seeds", type=int, default=4)
+    evo.add_argument("--eval-ticks", type=int, default=100)
+    evo.add_argument("--baselines", default="hold", help="comma-separated rule strategies")
+    evo.add_argument("--steps", type=int, default=24, help="training steps per generation")
+    evo.add_argument("--batch", type=int, default=4)
+    evo.add_argument("--learning-rate", type=float, default=3e-4)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from agent.evaluate import Contestant, evaluate, render_table, write_report
+
+    if args.seeds < 1 or args.ticks < 1 or args.resamples < 100:
+        raise ConfigError(
+            f"--seeds {args.seeds} and --ticks {args.ticks} must be 1 or more and --resamples "
+            f"{args.resamples} at least 100"
+        )
+    parent = None if args.parent == "none" else Path(args.parent)
+    for name, path in (("--parent", parent), ("--child", args.child)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{name} {path} is not a file (expected a GGUF LoRA adapter)")
+    settings = load_settings()
+    configure_logging("error")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+
+    def progress(name: str, life: Any) -> None:
+        print(
+            f"{name} seed {life.seed}: {'alive' if life.alive else 'dead'} after "
+            f"{life.ticks_lived} ticks, net worth {life.final_worth:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = evaluate(
+        settings,
+        Contestant(args.parent_name, adapter=parent),
+        Contestant(args.child_name, adapter=args.child),
+        seeds,
+        args.ticks,
+        baselines=[b for b in args.baselines.split(",") if b],
+        resamples=args.resamples,
+        progress=progress,
+    )
+    paths = write_report(result, args.out)
+    print(render_table(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _evolve(args: argparse.Namespace) -> int:
+    from agent.evolve import EvolveSettings, evolve
+    from agent.model_store import locate_default
+    from agent.train import TrainSettings
+
+    if min(args.population_seeds, args.ticks, args.eval_seeds, args.eval_ticks) < 1:
+        raise ConfigError("--population-seeds, --ticks, --eval-seeds and --eval-ticks must be 1+")
+    if args.start is not None and not args.start.is_file():
+        raise ConfigError(f"--start {args.start} is not a file (expected a GGUF LoRA adapter)")
+    settings = load_settings()
+    configure_logging("error")
+    cache_dir = default_cache_dir()
+    es = EvolveSettings(
+        generations=args.generations,
+        population_seeds=args.population_seeds,
+        population_ticks=args.ticks,
+        teachers=tuple(t for t in args.teachers.split(",") if t),
+        eval_seeds=args.eval_seeds,
+        eval_ticks=args.eval_ticks,
+        baselines=tuple(b for b in args.baselines.split(",") if b),
+        train=TrainSettings(steps=args.steps, batch=args.batch, learning_rate=args.learning_rate),
+    )
+    reports = evolve(
+        settings,
+        es,
+        args.out,
+        settings.model.path or locate_default(cache_dir),
+        cache_dir,
+        start=args.start,
+        say=lambda line: print(line, flush=True),
+    )
+    print(
+        f"{len(reports)} generations: "
+        + ", ".join(f"gen{r.generation} {r.verdict}" for r in reports)
+    )
+    return 0
+
+
 def _add_population(commands: Any) -> None:
     arena = commands.add_parser("arena", help="a shared local arena for many agents")
     arena_commands = arena.add_subparsers(dest="arena_command", required=True)
@@ -270,6 +382,13 @@ def _add_fleet(commands: Any) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--generation", type=int, default=0)
     run.add_argument("--stagger", type=float, default=1.0, help="seconds between starts")
+    run.add_argument(
+        "--model-server",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="model agents share one `forager model serve` (default: what bench.density measured "
+        "faster on this kind of node)",
+    )
     go = fleet_commands.add_parser("deploy", help="one Akash deployment per agent")
     go.add_argument("--agents", type=int, required=True)
     go.add_argument("--strategies", required=True, help="comma-separated, assigned in turn")
@@ -406,6 +525,9 @@ def _fleet(args: argparse.Namespace) -> int:
             generation=args.generation,
             stagger_s=args.stagger,
             stop=stop,
+            model_server=fleet.DEFAULT_MODEL_SERVER
+            if args.model_server is None
+            else args.model_server,
         )
     finally:
         restore()
@@ -477,6 +599,15 @@ def _add_model(commands: Any) -> None:
     fetch.add_argument("--cache-dir", type=Path, default=None)
     path = model_commands.add_parser("path", help="print the verified default model's path")
     path.add_argument("--cache-dir", type=Path, default=None)
+    serve = model_commands.add_parser(
+        "serve", help="one model for this node's agents, their decisions decoded in one batch"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--slots", type=int, default=4, help="agents decoded together")
+    serve.add_argument("--threads", type=int, help="llama.cpp threads (default: the cores)")
+    serve.add_argument("--model", type=Path, help="GGUF (default: the bundled model)")
+    serve.add_argument("--lora", type=Path, help="a LoRA adapter (GGUF) from forager train")
 
 
 _FLAT_FLAGS = {
@@ -525,9 +656,32 @@ def _run(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace) -> int:
     from agent.model_store import fetch_default, locate_default
 
+    if args.model_command == "serve":
+        return _serve_model(args)
     cache_dir = args.cache_dir or default_cache_dir()
     found = fetch_default(cache_dir) if args.model_command == "fetch" else locate_default(cache_dir)
     print(found)
+    return 0
+
+
+def _serve_model(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agent.modelserver import serve_app
+    from agent.wiring import build_engine
+
+    given = {"path": args.model, "lora": args.lora, "n_threads": args.threads}
+    settings = load_settings(model={k: v for k, v in given.items() if v is not None})
+    engine = build_engine(settings, slots=args.slots)
+    print(
+        f"model server: http://{args.host}:{args.port} ({engine.name}"
+        f"{' + ' + engine.adapter if engine.adapter else ''}, {args.slots} slots)",
+        flush=True,
+    )
+    try:
+        uvicorn.run(serve_app(engine), host=args.host, port=args.port, log_level="warning")
+    finally:
+        engine.close()
     return 0
 
 
@@ -744,6 +898,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "logs": _logs,
         "status": _status,
         "train": _train,
+        "evaluate": _evaluate,
+        "evolve": _evolve,
     }
     try:
         return commands[args.command](args)

@@ -43,6 +43,17 @@ class ModelSettings(BaseModel):
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     max_tokens: int = Field(96, ge=1, le=1024)
     seed: int = 0
+    server_url: str | None = Field(
+        None,
+        description="a `forager model serve` on this node to share instead of loading the model",
+    )
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
 
 
 class ChainSettings(BaseModel):

@@ -60,6 +60,7 @@ class Manifest:
     device: str
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    population_seeds: list[int] = field(default_factory=list)  # arena seeds the data lived on
 
 
 def sha256(path: Path) -> str:
@@ -146,6 +147,7 @@ def train(
     settings: TrainSettings,
     parent_generation: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    population_seeds: Sequence[int] = (),
 ) -> Manifest:
     """Train an adapter on `dataset`, write it to `out` (adapter.gguf, peft/, manifest.json)."""
     missing = [m for m in ("torch", "transformers", "peft", "gguf") if not find_spec(m)]
@@ -160,9 +162,12 @@ def train(
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message="Could not find a config file")
-        return _train(
+        manifest = _train(
             rows, dataset, out, model_path, cache_dir, settings, parent_generation, progress
         )
+    manifest.population_seeds = sorted(population_seeds)
+    (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
 
 
 def _train(

@@ -7,14 +7,14 @@ import os
 import secrets as pysecrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from agent.brain import Decider, LlamaDecider
+from agent.brain import Decider, LlamaDecider, ServedDecider
 from agent.config import Settings
 from agent.errors import ConfigError
 from agent.executor import Executor
@@ -47,6 +47,9 @@ from wallets.tokens import Erc20, to_base
 from wallets.transactions import TxSender
 
 log = structlog.get_logger()
+
+if TYPE_CHECKING:
+    from agent.modelserver import BatchEngine
 
 _MAX_DEFAULT_THREADS = 8
 _DAY_S = 86_400
@@ -201,6 +204,23 @@ def model_name(settings: Settings) -> str:
     return settings.model.path.name if settings.model.path else DEFAULT_MODEL.filename
 
 
+def build_engine(settings: Settings, *, slots: int) -> BatchEngine:
+    """The shared model of `forager model serve`, from the same settings an agent's would be."""
+    from agent.modelserver import BatchEngine
+
+    m = settings.model
+    return BatchEngine(
+        m.path or locate_default(settings.cache_dir),
+        slots=slots,
+        slot_ctx=m.n_ctx,
+        n_batch=m.n_batch,
+        flash_attn=m.flash_attn,
+        n_threads=m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS),
+        n_gpu_layers=m.n_gpu_layers,
+        lora_path=m.lora,
+    )
+
+
 def build_decider(settings: Settings) -> Decider:
     if settings.strategy != "llm":
         try:
@@ -208,6 +228,21 @@ def build_decider(settings: Settings) -> Decider:
         except ValueError as exc:
             raise ConfigError(f"FORAGER_STRATEGY: {exc}") from None
     m = settings.model
+    if m.server_url:
+        if m.lora is not None:
+            raise ConfigError(
+                f"FORAGER_MODEL__LORA {m.lora} with FORAGER_MODEL__SERVER_URL {m.server_url}: "
+                "the server's model decides, so its adapter is the server's "
+                "(forager model serve --lora); set one or the other"
+            )
+        return ServedDecider(
+            m.server_url,
+            temperature=m.temperature,
+            max_tokens=m.max_tokens,
+            seed=m.seed,
+            system_prompt=system_prompt(settings.persona),
+            capture_content=settings.telemetry.capture_content,
+        )
     path = m.path or locate_default(settings.cache_dir)
     threads = m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS)
     return LlamaDecider(
@@ -326,9 +361,7 @@ def build_agent(
         store=store,
         strategy=settings.strategy,
         persona=settings.persona if settings.strategy == "llm" else None,
-        adapter=settings.model.lora.name
-        if settings.strategy == "llm" and settings.model.lora
-        else None,
+        adapter=getattr(decider, "adapter", None) if settings.strategy == "llm" else None,
         replication=replication,
     )
     return agent, chain, sender

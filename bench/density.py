@@ -1,12 +1,15 @@
 """Density: how many model-driven agents one machine sustains at a tick interval.
 
-N agent processes (each with its own model, as deployed: one `Llama` per process) live on one
-shared arena for the same number of ticks. A tick is *late* when it starts more than half an
-interval after it was due (the scheduler coalesces what it cannot run on time); the machine
-sustains N when almost no tick is late. Also: aggregate decisions per second against one agent
-deciding back to back (the single-process limit), and the threads per agent that serve best.
+N agents live on one shared arena for the same number of ticks, twice: as separate processes
+each with its own model (one `Llama` per process, 1 thread each by default), and sharing one
+`forager model serve` that decodes their sequences in one batch on all the cores. A tick is
+*late* when it starts more than half an interval after it was due (the scheduler coalesces what
+it cannot run on time); the machine sustains N when almost no tick is late. Also: aggregate
+decisions per second against one agent deciding back to back (the single-process limit). The
+fleet default (`agent.fleet.DEFAULT_MODEL_SERVER`) is the mode with more decisions per second
+at the largest fleet.
 
-    python -m bench.density [--agents 1,2,4] [--interval 2] [--ticks 20] [--threads 1]
+    python -m bench.density [--agents 2,3] [--interval 2] [--ticks 12] [--threads 1]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def lives(folder: Path) -> list[list[dict[str, Any]]]:
     return out
 
 
-def measure(agents: int, interval: float, ticks: int, threads: int) -> dict[str, Any]:
+def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool) -> dict[str, Any]:
     from agent.config import load_settings
     from agent.fleet import run_fleet
 
@@ -58,10 +61,11 @@ def measure(agents: int, interval: float, ticks: int, threads: int) -> dict[str,
             seed=5,
             stagger_s=interval / max(agents, 1),
             extra_env=env,
+            model_server=shared,
         )
         wall = time.monotonic() - started
         members = lives(folder)
-    late, gaps, decide = 0, 0, []
+    late, gaps, decide, invalid = 0, 0, [], 0
     for records in members:
         # From the second tick: the first decision evaluates the whole prompt (a warm-up).
         starts = [r["started_at"] for r in records[1:]]
@@ -69,14 +73,17 @@ def measure(agents: int, interval: float, ticks: int, threads: int) -> dict[str,
             gaps += 1
             late += b - a > 1.5 * interval
         decide.extend(r["decision"]["latency_s"] for r in records[1:])
+        invalid += sum(not r["decision"]["valid"] for r in records)
     decided = sum(len(r) for r in members)
     busy = max((r[-1]["finished_at"] - r[0]["started_at"]) for r in members if r) if decided else 0
     return {
         "agents": agents,
+        "mode": "server" if shared else "processes",
         "ticks_done": decided,
         "late_ticks": late,
         "late_share": round(late / gaps, 3) if gaps else None,
         "decision_median_s": round(statistics.median(decide), 3) if decide else None,
+        "invalid_decisions": invalid,
         "decisions_per_s": round(decided / busy, 3) if busy else None,
         "wall_s": round(wall, 1),
     }
@@ -104,9 +111,9 @@ def single_limit(threads: int, decisions: int = 10) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", default="1,2,4", help="fleet sizes to try")
+    parser.add_argument("--agents", default="2,3", help="fleet sizes to try")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between ticks")
-    parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument("--ticks", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per agent")
     args = parser.parse_args(argv)
     from telemetry.logs import configure_logging
@@ -120,17 +127,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for n in (int(x) for x in args.agents.split(",")):
-        row = measure(n, args.interval, args.ticks, args.threads)
-        rows.append(row)
-        print(
-            f"  {n} agents: {row['ticks_done']} ticks, late {row['late_ticks']} "
-            f"({(row['late_share'] or 0):.0%}), decision median {row['decision_median_s']} s, "
-            f"{row['decisions_per_s']} decisions/s ({(row['decisions_per_s'] or 0) / limit:.2f}x "
-            "the single-process limit)",
-            flush=True,
+        pair = [
+            measure(n, args.interval, args.ticks, args.threads, shared) for shared in (False, True)
+        ]
+        rows += pair
+        for row in pair:
+            print(
+                f"  {n} agents, {row['mode']:>9}: {row['ticks_done']} ticks, late "
+                f"{row['late_ticks']} ({(row['late_share'] or 0):.0%}), decision median "
+                f"{row['decision_median_s']} s, {row['invalid_decisions']} invalid, "
+                f"{row['decisions_per_s']} decisions/s "
+                f"({(row['decisions_per_s'] or 0) / limit:.2f}x the single-process limit)",
+                flush=True,
+            )
+        ratio = (pair[1]["decisions_per_s"] or 0) / (pair[0]["decisions_per_s"] or 1)
+        print(f"  {n} agents: shared server / separate processes = {ratio:.2f}x decisions/s")
+    sustained = {
+        mode: max(
+            (r["agents"] for r in rows if r["mode"] == mode and (r["late_share"] or 0) <= 0.05),
+            default=0,
         )
-    sustained = [r["agents"] for r in rows if (r["late_share"] or 0) <= 0.05]
-    print(f"  sustained without late ticks (<= 5 %): up to {max(sustained, default=0)} agents")
+        for mode in ("processes", "server")
+    }
+    largest = max(r["agents"] for r in rows)
+    rate = {r["mode"]: r["decisions_per_s"] or 0 for r in rows if r["agents"] == largest}
+    faster = max(("processes", "server"), key=lambda m: rate[m])  # at the largest fleet
+    print(
+        f"  sustained without late ticks (<= 5 %): {sustained['processes']} agents as processes, "
+        f"{sustained['server']} sharing a server; faster at {largest} agents: {faster}"
+    )
     record(
         "density",
         {
@@ -138,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             "threads_per_agent": args.threads,
             "single_process_decisions_per_s": round(limit, 3),
             "fleets": rows,
-            "sustained_agents": max(sustained, default=0),
+            "sustained_agents": sustained,
+            "faster": faster,
         },
     )
     return 0

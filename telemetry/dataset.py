@@ -7,6 +7,9 @@ life at a time, and writes JSON lines:
 - `kto`: the same plus `"label"`: whether the step's discounted return was positive;
 - `dpo`: `{"prompt", "chosen", "rejected"}` pairs of different actions taken in comparable
   states (same bucket of rent status, risk share and price direction) whose returns differed;
+- `curated`: SFT rows of only the decisions whose return beat the mean of all decisions at the
+  same tick (pass lives that shared a market), refused ones left out, with `hold` capped at a
+  third of the rows so that a model does not learn to answer `hold` to everything;
 - `trajectories`: one row per life, `{"messages", "rewards", "reward", ...}` with the reward of
   every step (ART / verifiers style).
 
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-FORMATS = ("sft", "kto", "dpo", "trajectories")
+FORMATS = ("sft", "kto", "dpo", "curated", "trajectories")
 SCHEMA_VERSION = 2
 # Versions this reader understands: 2 added liquidity (pool shares) beside the same fields.
 READABLE_VERSIONS = (1, 2)
@@ -48,6 +51,7 @@ class Step:
     reward: float
     ret: float
     bucket: tuple[int, int, int]
+    refused: bool = False  # the guard vetoed it: what followed is not the decision's doing
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ def read_life(data_dir: Path, gamma: float = 0.9) -> Life | None:
                 reward=float(record["fitness_delta"]),
                 ret=ret,
                 bucket=_bucket(record, previous),
+                refused=record.get("veto") is not None,
             )
         )
         previous = float(record["observation"]["price"])
@@ -185,6 +190,36 @@ def sft_rows(lives: Iterable[Life]) -> Iterator[dict[str, Any]]:
                 yield {"prompt": step.prompt, "completion": _assistant(step.completion)}
 
 
+def curated_rows(lives: Iterable[Life], hold_share: float = 1 / 3) -> Iterator[dict[str, Any]]:
+    """The decisions that did better than the others made at the same tick; holds capped.
+
+    The baseline of a step is the mean return of every step at its tick among `lives`, so the
+    lives passed together should share one market (one fleet, or one seed of a population):
+    rent and the market's own moves then cancel, and what is left is what the decision did.
+    A decision the guard refused did nothing, so it teaches nothing and is left out. Holds are
+    kept evenly spread, at most `hold_share` of the rows.
+    """
+    lives = list(lives)
+    at_tick: dict[int, list[float]] = defaultdict(list)
+    for life in lives:
+        for step in life.steps:
+            at_tick[step.tick].append(step.ret)
+    baseline = {tick: sum(rets) / len(rets) for tick, rets in at_tick.items()}
+    paid = [
+        step
+        for life in lives
+        for step in life.steps
+        if step.valid and not step.refused and step.prompt and step.ret > baseline[step.tick] + 1e-9
+    ]
+    holds = [s for s in paid if s.action == "hold"]
+    others = len(paid) - len(holds)
+    room = int(others * hold_share / (1 - hold_share)) if others else len(holds)
+    keep = {id(s) for s in holds[:: max(1, -(-len(holds) // room))]} if room else set()
+    for step in paid:
+        if step.action != "hold" or id(step) in keep:
+            yield {"prompt": step.prompt, "completion": _assistant(step.completion)}
+
+
 def kto_rows(lives: Iterable[Life]) -> Iterator[dict[str, Any]]:
     for life in lives:
         for step in life.steps:
@@ -245,7 +280,13 @@ def trajectory_rows(lives: Iterable[Life]) -> Iterator[dict[str, Any]]:
         }
 
 
-_ROWS = {"sft": sft_rows, "kto": kto_rows, "dpo": dpo_rows, "trajectories": trajectory_rows}
+_ROWS = {
+    "sft": sft_rows,
+    "kto": kto_rows,
+    "dpo": dpo_rows,
+    "curated": curated_rows,
+    "trajectories": trajectory_rows,
+}
 
 
 def export(lives: Iterable[Life], fmt: str, out: TextIO) -> int:
