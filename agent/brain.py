@@ -202,7 +202,8 @@ class ServedDecider:
     The prompt, the grammar, the parsing and the validation are this agent's, as with
     `LlamaDecider`; only the forward passes are the server's, batched with other agents'. When
     the server cannot be reached the decision is an invalid `hold` that says so: the tick goes
-    on (rent is still paid) and the next one asks again.
+    on (rent is still paid) and the next one asks again. An agent that expects an adapter
+    (`adapter`, from FORAGER_MODEL__LORA) refuses a server that runs another.
     """
 
     def __init__(
@@ -216,6 +217,7 @@ class ServedDecider:
         capture_content: bool = False,
         timeout_s: float = 120.0,
         client: str | None = None,
+        adapter: str | None = None,
     ) -> None:
         import httpx
 
@@ -231,6 +233,12 @@ class ServedDecider:
             raise ModelError(f"model server {self.url} did not answer /health: {exc}") from None
         self._name = str(info["model"])
         self.adapter: str | None = info.get("adapter")
+        if adapter is not None and self.adapter != adapter:
+            self._http.close()
+            raise ModelError(
+                f"model server {self.url} runs adapter {self.adapter!r} but this agent expects "
+                f"{adapter!r} (FORAGER_MODEL__LORA): serve it with forager model serve --lora"
+            )
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed

@@ -229,12 +229,6 @@ def build_decider(settings: Settings) -> Decider:
             raise ConfigError(f"FORAGER_STRATEGY: {exc}") from None
     m = settings.model
     if m.server_url:
-        if m.lora is not None:
-            raise ConfigError(
-                f"FORAGER_MODEL__LORA {m.lora} with FORAGER_MODEL__SERVER_URL {m.server_url}: "
-                "the server's model decides, so its adapter is the server's "
-                "(forager model serve --lora); set one or the other"
-            )
         return ServedDecider(
             m.server_url,
             temperature=m.temperature,
@@ -242,6 +236,7 @@ def build_decider(settings: Settings) -> Decider:
             seed=m.seed,
             system_prompt=system_prompt(settings.persona),
             capture_content=settings.telemetry.capture_content,
+            adapter=m.lora.name if m.lora else None,  # checked against the server's
         )
     path = m.path or locate_default(settings.cache_dir)
     threads = m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS)

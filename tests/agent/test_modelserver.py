@@ -190,13 +190,10 @@ def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path):
         assert started, f"{member.name} never started"
 
 
-def test_settings_name_a_bad_server_url_and_an_adapter_the_server_would_not_apply(
-    tmp_path: Path,
-):
+def test_a_bad_server_url_and_an_adapter_the_server_does_not_run_are_named(server: str):
     with pytest.raises(ConfigError, match="FORAGER_MODEL__SERVER_URL"):
         load_settings(model={"server_url": "127.0.0.1:8090"})
-    settings = load_settings(
-        strategy="llm", model={"server_url": "http://127.0.0.1:9", "lora": tmp_path / "a.gguf"}
-    )
-    with pytest.raises(ConfigError, match=r"forager model serve --lora"):
+    # A fleet member inherits FORAGER_MODEL__LORA: the server must run that very adapter.
+    settings = load_settings(strategy="llm", model={"server_url": server, "lora": "gen1.gguf"})
+    with pytest.raises(ModelError, match=r"runs adapter None but this agent expects 'gen1.gguf'"):
         build_decider(settings)
