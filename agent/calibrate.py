@@ -147,7 +147,6 @@ class Life:
     trades: int  # actions that went through (rent excluded)
     expected_life: float  # ticks lived, plus what the final net worth would still pay rent for
     rent_paid: float = 0.0  # whole stable units paid to the landlord
-    decisions: int = 0
     invalid: int = 0  # decisions the model got wrong (forced holds)
     name: str = ""  # who lived it, when not just the strategy (a generation of the model)
     actions: dict[str, int] = dataclasses.field(default_factory=dict)  # proposed, by kind
@@ -269,7 +268,6 @@ def live(
         trades=trades,
         expected_life=len(worth) + (final / per_tick if alive else 0.0),
         rent_paid=rent_paid / 10**STABLE_DECIMALS,
-        decisions=len(worth),
         invalid=invalid,
         name=label,
         actions=actions,

@@ -128,7 +128,7 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _invalid_share(lives: Sequence[Life]) -> float:
-    decisions = sum(x.decisions for x in lives)
+    decisions = sum(x.ticks_lived for x in lives)  # one decision a tick
     return sum(x.invalid for x in lives) / decisions if decisions else 0.0
 
 

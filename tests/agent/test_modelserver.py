@@ -27,6 +27,7 @@ from agent.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages
 from agent.wiring import build_decider
 from arena.anvil import free_port
 from bench.decision import observations
+from tests.agent.test_fleet import started
 
 SAMPLES = observations(8, seed=3)
 
@@ -182,12 +183,7 @@ def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path):
     assert "model server: http://127.0.0.1:" in log and "2 slots" in log
     for member in members:
         assert model_names(member.data_dir / "state.sqlite") == {"SmolLM2-135M-Instruct.Q4_1.gguf"}
-        started = [
-            json.loads(line)
-            for line in (member.data_dir / "agent.log").read_text().splitlines()
-            if '"agent_started"' in line
-        ]
-        assert started, f"{member.name} never started"
+        assert started(folder, member.name)["address"]
 
 
 def test_a_bad_server_url_and_an_adapter_the_server_does_not_run_are_named(server: str):
