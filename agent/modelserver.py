@@ -54,7 +54,7 @@ class _Request:
     max_tokens: int
     seed: int
     client: str
-    schema: str
+    grammar: Any  # a checked LlamaGrammar, shared by requests with the same schema
     future: Future[Completion]
     submitted: float = field(default_factory=time.perf_counter)
 
@@ -140,6 +140,7 @@ class BatchEngine:
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._waiting: list[_Request] = []
         self._grammars: dict[str, Any] = {}
+        self._grammars_lock = threading.Lock()
         self._stopping = False
         self.decode_calls = 0
         self.decoded_tokens = 0
@@ -210,8 +211,9 @@ class BatchEngine:
         client: str = "",
     ) -> Future[Completion]:
         """Queue one chat completion; the future holds its `Completion` (or a ModelError)."""
-        if self._stopping:
+        if self._stopping or not self._thread.is_alive():
             raise ModelError("the model engine is closed")
+        grammar = self._grammar(schema)
         formatted = self._format(messages=messages)
         prompt = self._model.tokenize(
             formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
@@ -229,11 +231,38 @@ class BatchEngine:
                 max_tokens=max_tokens,
                 seed=seed,
                 client=client,
-                schema=json.dumps(schema, sort_keys=True),
+                grammar=grammar,
                 future=future,
             )
         )
         return future
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        """The grammar of a JSON schema, built and checked once, here and not in the decode
+        loop: a schema llama.cpp cannot use fails its own request, not every agent's."""
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        with self._grammars_lock:
+            grammar = self._grammars.get(key)
+            if grammar is not None:
+                return grammar
+            try:
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            except Exception as exc:  # the converter asserts and raises what it likes
+                raise ModelError(
+                    f"response_format schema {key[:200]} is not usable: {exc}"
+                ) from None
+            check = self._ll.llama_sampler_init_grammar(
+                self._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+            )
+            if not check:
+                raise ModelError(
+                    f"response_format schema {key[:200]}: llama.cpp rejects its grammar"
+                )
+            self._ll.llama_sampler_free(check)
+            self._grammars[key] = grammar
+            return grammar
 
     def complete(self, messages: list[dict[str, str]], **kwargs: Any) -> Completion:
         return self.submit(messages, **kwargs).result()
@@ -344,14 +373,8 @@ class BatchEngine:
 
     def _sampler(self, req: _Request) -> Any:
         """The same chain llama-cpp-python builds for a chat completion with a schema."""
-        grammar = self._grammars.get(req.schema)
-        if grammar is None:
-            from llama_cpp.llama_grammar import LlamaGrammar
-
-            grammar = LlamaGrammar.from_json_schema(req.schema, verbose=False)
-            self._grammars[req.schema] = grammar
         sampler = self._internals.LlamaSampler()
-        sampler.add_grammar(self._model, grammar)
+        sampler.add_grammar(self._model, req.grammar)
         if req.temperature == 0.0:
             sampler.add_greedy()
         else:

@@ -143,6 +143,23 @@ def test_the_server_refuses_fields_it_would_not_apply(server: str):
     assert reply.status_code == 422 and "json_object" in reply.text
 
 
+def test_a_schema_llama_cpp_cannot_use_fails_its_request_and_not_the_server(server: str):
+    for schema in ({"type": "wat"}, {"type": "object", "properties": {"a": {"$ref": "#/x"}}}):
+        body = {
+            "messages": messages(1),
+            "response_format": {"type": "json_object", "schema": schema},
+        }
+        reply = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+        assert reply.status_code == 400, reply.text
+        assert "response_format schema" in reply.json()["detail"]
+    good = {
+        "messages": messages(1),
+        "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+    }
+    reply = httpx.post(f"{server}/v1/chat/completions", json=good | {"max_tokens": 8}, timeout=120)
+    assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] > 0
+
+
 def test_an_unreachable_server_is_a_named_error_then_an_invalid_hold(server: str):
     with pytest.raises(ModelError, match=r"model server http://127\.0\.0\.1:\d+ did not answer"):
         ServedDecider(f"http://127.0.0.1:{free_port()}")
