@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.brain import LlamaDecider
-from agent.prompt import DECISION_SCHEMA, build_messages
-from agent.records import Balances, Observation, RentStatus
+from agent.core.prompt import DECISION_SCHEMA, build_messages
+from agent.core.records import Balances, Observation, RentStatus
+from agent.model.deciders import LlamaDecider
 from bench.results import record
 
 
@@ -139,7 +139,7 @@ def run_config(model: Path, threads: int, gpu_layers: int, ticks: int) -> dict[s
 
 
 def default_model() -> Path:
-    from agent.model_store import locate_default
+    from agent.model.cache import locate_default
 
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openforager"
     return locate_default(Path(os.environ.get("FORAGER_CACHE_DIR", cache)))

@@ -6,8 +6,8 @@ each with its own model (one `Llama` per process, 1 thread each by default), and
 *late* when it starts more than half an interval after it was due (the scheduler coalesces what
 it cannot run on time); the machine sustains N when almost no tick is late. Also: aggregate
 decisions per second against one agent deciding back to back (the single-process limit). The
-fleet default (`agent.fleet.DEFAULT_MODEL_SERVER`) is the mode with more decisions per second
-at the largest fleet.
+fleet default (`agent.populations.fleet.DEFAULT_MODEL_SERVER`) is the mode with more decisions
+per second at the largest fleet.
 
     python -m bench.density [--agents 2,3] [--interval 2] [--ticks 12] [--threads 1]
 """
@@ -40,7 +40,7 @@ def lives(folder: Path) -> list[list[dict[str, Any]]]:
 
 def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool) -> dict[str, Any]:
     from agent.config import load_settings
-    from agent.fleet import run_fleet
+    from agent.populations.fleet import run_fleet
 
     env = {
         "FORAGER_MODEL__N_THREADS": str(threads),
@@ -92,7 +92,7 @@ def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool
 def single_limit(threads: int, decisions: int = 10) -> float:
     """Decisions per second of one agent deciding back to back (no interval)."""
     from agent.config import load_settings
-    from agent.wiring import build_decider
+    from agent.daemon.wiring import build_decider
     from bench.decision import observations
 
     settings = load_settings(model={"n_threads": threads})

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule-ticks", type=int, default=1000)
     args = parser.parse_args(argv)
     from agent.config import default_cache_dir
-    from agent.model_store import locate_default
+    from agent.model.cache import locate_default
 
     model_mib = locate_default(default_cache_dir()).stat().st_size / 2**20
     cold = run_agent("llm", 1, 1.0, (1,))

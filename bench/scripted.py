@@ -17,9 +17,9 @@ def scripted_agent(answers: Sequence[str], count: int) -> Iterator[Any]:
     from eth_account import Account
 
     from agent.config import default_cache_dir, load_settings
-    from agent.store import Store
-    from agent.testing import FakeDecider
-    from agent.wiring import build_agent, market_from_arena
+    from agent.core.testing import FakeDecider
+    from agent.daemon.wiring import build_agent, market_from_arena
+    from agent.runtime.store import Store
     from arena.local import ArenaConfig, LocalArena
     from telemetry.logs import configure_logging
 

@@ -30,7 +30,7 @@ ANSWERS = [
 
 
 def child(mode: str, ticks: int) -> None:
-    from agent.reporting import Reporter
+    from agent.runtime.reporting import Reporter
     from telemetry.otel import configure_telemetry
     from tests.telemetry.otlp_receiver import OtlpReceiver
 

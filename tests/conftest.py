@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.brain import LlamaDecider
 from agent.config import Settings, default_cache_dir, load_settings
-from agent.model_store import locate_default
+from agent.model.cache import locate_default
+from agent.model.deciders import LlamaDecider
 from arena.local import ArenaConfig, LocalArena
 
 REPO = Path(__file__).resolve().parent.parent

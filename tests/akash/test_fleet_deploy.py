@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from agent.fleet import deploy_fleet, leaderboard, remote_leaderboard, supervise_remote
+from agent.populations.fleet import deploy_fleet, leaderboard, remote_leaderboard, supervise_remote
 from akash.console import ConsoleClient
 from akash.sdl import SdlOptions
 from akash.validate import load_schema, validate_document

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.api import _from_record
-from agent.records import Action
-from agent.testing import FakeDecider
+from agent.core.records import Action
+from agent.core.testing import FakeDecider
+from agent.daemon.api import _from_record
 from arena.local import LocalArena
-from tests.agent.test_executor import executor_for
-from tests.agent.test_loop import make_agent
+from tests.agent.runtime.test_executor import executor_for
+from tests.agent.runtime.test_loop import make_agent
 from tests.conftest import cast, cast_balance
 from wallets.chain import Chain
 from wallets.dex import UniswapV2

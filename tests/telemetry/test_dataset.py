@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from agent.store import Store
-from agent.testing import FakeDecider
-from agent.wiring import build_agent, market_from_arena
+from agent.core.testing import FakeDecider
+from agent.daemon.wiring import build_agent, market_from_arena
+from agent.runtime.store import Store
 from arena.local import LocalArena
 from telemetry.dataset import DatasetError, export, read_life, select_lives
 from tests.conftest import REPO, settings_for

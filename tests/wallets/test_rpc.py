@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from agent.records import RentStatus
-from agent.senses import Sensor
+from agent.core.records import RentStatus
+from agent.runtime.senses import Sensor
 from arena.anvil import free_port
 from arena.local import LocalArena
 from tests.fault_proxy import FaultProxy

@@ -1,0 +1,1 @@
+"""The `forager` command line: one module per command group, dispatched by `main`."""

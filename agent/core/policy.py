@@ -1,0 +1,297 @@
+"""The guard: a deterministic, default-deny policy between the model and the wallet.
+
+The model proposes; only this module builds an `Action`. Every amount is computed here from
+the observation, in integer base units; caps clamp, and anything unsafe is vetoed with the
+rule that refused it. Pure functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from agent.core.records import Action, Decision, Observation, Token, Veto
+from wallets.dex import amount_out, min_out, paired_amount, shares_value
+
+_POOL_FEE_BPS = 30
+_BPS = 10_000
+# Actions whose terms depend on the pool's price: refused when it is far from the agent's own
+# recent prices (a pool pushed there is one to stay away from).
+_RENT_SALE_MARGIN_PCT = 110  # a sale to pay owed rent may raise the shortfall plus 10 %
+_PRICED = frozenset({"buy_risk", "sell_risk", "add_liquidity", "remove_liquidity"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The policy's bounds, in base units where they are amounts."""
+
+    max_swap_pct: int
+    max_swap_stable: int
+    reserve_stable: int
+    max_slippage_bps: int
+    deadline_s: int
+    window_hour_stable: int = 2**255
+    window_day_stable: int = 2**255
+    max_deviation_bps: int = 500  # from the agent's own recent price history
+    min_native: int = 10**15  # gas money below which no transaction is attempted
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Stable value already swapped in the rolling windows (from the durable store)."""
+
+    hour: int = 0
+    day: int = 0
+
+
+def guard(
+    decision: Decision,
+    obs: Observation,
+    limits: Limits,
+    spent: Spent | None = None,
+    reference_price: float | None = None,
+) -> Action | Veto:
+    """Turn a decision into a bounded Action, or refuse it.
+
+    `reference_price` is what the agent itself saw recently (e.g. the median of its last
+    observations); a pool priced too far from it is refused, and the minimum output is the
+    stricter of the pool-based and the reference-based bounds.
+    """
+    if decision.action == "hold":
+        return Action(kind="hold")
+    if obs.balances.native < limits.min_native:
+        return Veto(
+            "gas_floor", f"native balance {obs.balances.native} wei is below {limits.min_native}"
+        )
+    if decision.action == "pay_rent":
+        return _pay_rent(obs)
+    spent = spent or Spent()
+    if decision.action in _PRICED and reference_price:
+        deviation_bps = int(abs(obs.price - reference_price) / reference_price * _BPS)
+        if deviation_bps > limits.max_deviation_bps:
+            return Veto(
+                "price_deviation",
+                f"pool price {obs.price:.6f} is {deviation_bps} bps from the recent "
+                f"reference {reference_price:.6f} (limit {limits.max_deviation_bps})",
+            )
+    if decision.action == "buy_risk":
+        return _swap(obs, limits, spent, "stable", "risk", decision.amount_pct, reference_price)
+    if decision.action == "sell_risk":
+        return _swap(obs, limits, spent, "risk", "stable", decision.amount_pct, reference_price)
+    if decision.action == "add_liquidity":
+        return _add_liquidity(obs, limits, spent, decision.amount_pct)
+    if decision.action == "remove_liquidity":
+        return _remove_liquidity(obs, limits, decision.amount_pct)
+    return Veto("unknown_action", f"action {decision.action!r} is not allowed")
+
+
+def rent_sale(
+    obs: Observation, limits: Limits, spent: Spent, reference_price: float | None = None
+) -> Action | Veto:
+    """The sale of RISK that raises owed rent the wallet's STABLE cannot cover: the shortfall
+    plus a margin, no more, with every other rule of a swap (floors, impact, minimum out)."""
+    shortfall = obs.rent.amount_due - obs.balances.stable
+    if shortfall <= 0:
+        return Veto("no_shortfall", "the STABLE held covers the rent owed")
+    need = shortfall * _RENT_SALE_MARGIN_PCT // 100
+    sized = dataclasses.replace(limits, max_swap_stable=min(limits.max_swap_stable, need))
+    sale = Decision(action="sell_risk", amount_pct=100, reason="rent is owed", valid=True)
+    return guard(sale, obs, sized, spent, reference_price)
+
+
+def _pay_rent(obs: Observation) -> Action | Veto:
+    due = obs.rent.amount_due
+    if due == 0:
+        return Veto("no_rent_due", "no rent is owed now")
+    if obs.balances.stable < due:
+        return Veto("insufficient_stable", f"owe {due}, hold {obs.balances.stable}")
+    return Action(kind="pay_rent", amount_in=due)
+
+
+def _swap(
+    obs: Observation,
+    limits: Limits,
+    spent: Spent,
+    sell: Token,
+    buy: Token,
+    pct: int,
+    reference_price: float | None = None,
+) -> Action | Veto:
+    shortfall = obs.rent.amount_due - obs.balances.stable
+    cap_value = _window_cap(limits, spent)
+    if sell == "risk" and shortfall > 0:
+        # The windows slow trading down; they never stop the sale that pays the rent owed.
+        raise_rent = min(limits.max_swap_stable, shortfall * _RENT_SALE_MARGIN_PCT // 100)
+        cap_value = max(raise_rent, 0 if isinstance(cap_value, Veto) else cap_value)
+    if isinstance(cap_value, Veto):
+        return cap_value
+    balance = obs.balances.stable if sell == "stable" else obs.balances.risk
+    amount = balance * min(pct, limits.max_swap_pct) // 100
+    reserve_in, reserve_out = (
+        (obs.reserve_stable, obs.reserve_risk)
+        if sell == "stable"
+        else (obs.reserve_risk, obs.reserve_stable)
+    )
+    amount = min(amount, _stable_cap_in(sell, cap_value, obs))
+    if sell == "stable":
+        spendable = obs.balances.stable - limits.reserve_stable
+        if spendable <= 0:
+            return Veto(
+                "reserve_floor",
+                f"stable {obs.balances.stable} is at or below the reserve {limits.reserve_stable}",
+            )
+        amount = min(amount, spendable)
+    if amount <= 0:
+        return Veto("zero_amount", f"{pct}% of {balance} {sell} within caps is nothing")
+    expected = amount_out(amount, reserve_in, reserve_out, _POOL_FEE_BPS)
+    fair = amount * reserve_out // reserve_in if reserve_in else 0
+    if expected == 0 or fair == 0:
+        return Veto("dust", f"selling {amount} {sell} would return nothing")
+    impact_bps = (fair - expected) * _BPS // fair
+    if impact_bps > limits.max_slippage_bps + _POOL_FEE_BPS:
+        return Veto(
+            "price_impact",
+            f"selling {amount} {sell} moves the price {impact_bps} bps "
+            f"(limit {limits.max_slippage_bps} + fee {_POOL_FEE_BPS})",
+        )
+    floor = min_out(expected, limits.max_slippage_bps)
+    if reference_price:
+        floor = max(floor, _reference_min_out(obs, limits, sell, amount, reference_price))
+    return Action(
+        kind="swap",
+        sell=sell,
+        buy=buy,
+        amount_in=amount,
+        min_out=floor,
+        deadline=obs.timestamp + limits.deadline_s,
+        value_stable=amount if sell == "stable" else amount * reserve_out // reserve_in,
+    )
+
+
+def _window_cap(limits: Limits, spent: Spent) -> int | Veto:
+    cap_value = min(
+        limits.max_swap_stable,
+        limits.window_hour_stable - spent.hour,
+        limits.window_day_stable - spent.day,
+    )
+    if cap_value <= 0:
+        return Veto(
+            "window_cap",
+            f"spent {spent.hour} in the last hour and {spent.day} in the last day "
+            f"(caps {limits.window_hour_stable} and {limits.window_day_stable})",
+        )
+    return cap_value
+
+
+def _add_liquidity(obs: Observation, limits: Limits, spent: Spent, pct: int) -> Action | Veto:
+    """Deposit `pct` of the spendable stable and RISK of equal value into the pool.
+
+    Like a swap it spends: the whole deposit (both halves, valued in stable) counts against
+    the per-action cap and the rolling windows, and the rent reserve stays in the wallet.
+    """
+    cap_value = _window_cap(limits, spent)
+    if isinstance(cap_value, Veto):
+        return cap_value
+    if obs.reserve_stable <= 0 or obs.reserve_risk <= 0 or obs.lp_supply <= 0:
+        return Veto("no_pool", "the pool has no liquidity to add to")
+    spendable = obs.balances.stable - limits.reserve_stable
+    if spendable <= 0:
+        return Veto(
+            "reserve_floor",
+            f"stable {obs.balances.stable} is at or below the reserve {limits.reserve_stable}",
+        )
+    if obs.balances.risk <= 0:
+        return Veto("no_risk", "adding liquidity takes RISK as well as STABLE: hold some first")
+    stable = min(spendable * min(pct, limits.max_swap_pct) // 100, cap_value // 2)
+    # As much as the RISK held can pair with (the router takes both at the pool's ratio).
+    stable = min(stable, paired_amount(obs.balances.risk, obs.reserve_risk, obs.reserve_stable))
+    risk = paired_amount(stable, obs.reserve_stable, obs.reserve_risk)
+    if stable <= 0 or risk <= 0:
+        return Veto("zero_amount", f"{pct}% of the spendable stable within caps is nothing")
+    return Action(
+        kind="add_liquidity",
+        amount_in=stable,
+        amount_risk=risk,
+        min_out=min_out(stable, limits.max_slippage_bps),
+        min_out_risk=min_out(risk, limits.max_slippage_bps),
+        deadline=obs.timestamp + limits.deadline_s,
+        value_stable=2 * stable,
+    )
+
+
+def _remove_liquidity(obs: Observation, limits: Limits, pct: int) -> Action | Veto:
+    """Burn `pct` of the agent's pool shares for at least its part of both reserves, less
+    slippage. Not a spend: the value comes back to the wallet, so no cap but the floors."""
+    if obs.balances.lp <= 0:
+        return Veto("no_liquidity", "there is no pool position to remove")
+    shares = obs.balances.lp * pct // 100
+    stable, risk = shares_value(shares, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+    if stable <= 0 or risk <= 0:
+        return Veto("dust", f"burning {shares} of {obs.lp_supply} pool shares returns nothing")
+    return Action(
+        kind="remove_liquidity",
+        amount_in=shares,
+        min_out=min_out(stable, limits.max_slippage_bps),
+        min_out_risk=min_out(risk, limits.max_slippage_bps),
+        deadline=obs.timestamp + limits.deadline_s,
+    )
+
+
+def _stable_cap_in(sell: Token, cap_stable: int, obs: Observation) -> int:
+    """The per-action value cap expressed in units of the token sold."""
+    if sell == "stable":
+        return cap_stable
+    if obs.reserve_stable == 0:
+        return 0
+    return cap_stable * obs.reserve_risk // obs.reserve_stable
+
+
+def _reference_min_out(
+    obs: Observation, limits: Limits, sell: Token, amount: int, reference_price: float
+) -> int:
+    """The least output acceptable at the agent's own reference price, after fee, slippage
+    and the allowed deviation: a bound the pool's current state cannot move."""
+    scale = 10 ** (obs.risk_decimals - obs.stable_decimals)
+    ratio = reference_price / scale  # stable base units per risk base unit
+    fair = amount / ratio if sell == "stable" else amount * ratio
+    keep_bps = _BPS - _POOL_FEE_BPS - limits.max_slippage_bps - limits.max_deviation_bps
+    return max(0, int(fair * keep_bps / _BPS))
+
+
+@dataclass(frozen=True)
+class ReplicationLimits:
+    """What a parent may give a child, in base units."""
+
+    min_runway: float
+    share_pct: int
+    max_child_stable: int
+    child_native: int
+    max_children: int
+    cooldown_ticks: int
+    child_min_stable: int  # a child that cannot pay this much rent is not worth creating
+
+
+def replication_guard(
+    obs: Observation,
+    runway: float,
+    children: int,
+    last_child_tick: int | None,
+    limits: Limits,
+    rules: ReplicationLimits,
+) -> tuple[int, int] | Veto:
+    """(stable, wei) a new child may get now, or why not. Pure; the rent reserve stays."""
+    if children >= rules.max_children:
+        return Veto("max_children", f"{children} children already (max {rules.max_children})")
+    if last_child_tick is not None and obs.tick - last_child_tick < rules.cooldown_ticks:
+        return Veto("cooldown", f"last child at tick {last_child_tick}")
+    if obs.rent.arrears:
+        return Veto("rent_owed", "rent is owed: no child before it is paid")
+    if runway < rules.min_runway:
+        return Veto("runway", f"runway {runway:.1f} is below {rules.min_runway}")
+    spendable = obs.balances.stable - limits.reserve_stable
+    stable = min(spendable * rules.share_pct // 100, rules.max_child_stable)
+    if stable < rules.child_min_stable:
+        return Veto("too_poor", f"a child would get {stable}, below {rules.child_min_stable}")
+    if obs.balances.native < rules.child_native + 2 * limits.min_native:
+        return Veto("gas_floor", f"native {obs.balances.native} cannot spare {rules.child_native}")
+    return stable, rules.child_native

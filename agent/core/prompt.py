@@ -1,0 +1,195 @@
+"""Prompt building and decision parsing. Pure functions.
+
+The prompt puts everything stable (role, rules, answer format) first and the per-tick
+observation last, so llama.cpp can reuse the cached prefix from one tick to the next.
+Only numbers from the observation enter the prompt; no string read from the chain does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agent.core.records import Decision, Observation
+from agent.core.survival import lp_worth, net_worth, runway
+
+ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent", "add_liquidity", "remove_liquidity")
+# A few sizes rather than any integer: a small model given 0..100 mostly answers 0.
+AMOUNTS = (10, 25, 50, 100)
+MAX_REASON_CHARS = 160
+_SHOWN_ACTIONS = 3
+
+DECISION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "enum": list(ACTIONS)},
+        "amount_pct": {"type": "integer", "enum": list(AMOUNTS)},
+        "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
+    },
+    "required": ["action", "amount_pct", "reason"],
+}
+
+SYSTEM_PROMPT = """You are an autonomous trading agent living on a blockchain.
+You hold two tokens: STABLE (a dollar) and RISK (its price in STABLE moves every block).
+You must pay rent in STABLE every period. If you cannot pay before the grace period ends, you die.
+Your goal: stay alive as long as possible and grow your net worth in STABLE.
+
+Each turn you see the market and your wallet, then choose one action:
+- hold: do nothing.
+- buy_risk: spend amount_pct percent of your STABLE to buy RISK.
+- sell_risk: sell amount_pct percent of your RISK for STABLE.
+- pay_rent: pay the rent that is owed now.
+- add_liquidity: put amount_pct percent of your STABLE, with RISK of equal value, into the pool.
+  The pool earns the 0.3% fee on every trade; your share of it moves with the price.
+- remove_liquidity: take amount_pct percent of your pool share back as STABLE and RISK.
+Trades pay a 0.3% fee and gas. A guard may refuse unsafe actions.
+
+How this market moves:
+- RISK has a fair value that wanders slowly; in storms it moves faster, and now and then it jumps.
+- Traders push the pool's price away from the fair value and an arbitrageur pulls it back, a
+  little every block. So a price well below its recent prices tends to rise back, and a price
+  well above them tends to fall back. Chasing a move usually loses.
+- A move smaller than about 1% is not worth a trade: the fee eats it.
+- Liquidity in the pool earns a share of every trade's fee, but loses value when the price
+  moves far. Keep enough STABLE for the rent: RISK and pool shares do not pay it.
+
+Examples of good answers:
+Price 1.950, recent prices 2.010, 2.000, 2.020: 3% below them.
+{"action": "buy_risk", "amount_pct": 25, "reason": "3% below recent prices; it tends to revert"}
+Price 2.060, recent prices 2.000, 2.010, 1.990, holding RISK: 3% above them.
+{"action": "sell_risk", "amount_pct": 25, "reason": "3% above recent prices; take the gain"}
+Price 2.010, recent prices 2.000, 2.020, 1.990: inside the usual range.
+{"action": "hold", "amount_pct": 10, "reason": "no clear gap; a trade would only pay fees"}
+Rent owed now, enough STABLE in the wallet.
+{"action": "pay_rent", "amount_pct": 100, "reason": "rent is owed"}
+
+Answer with one JSON object:
+{"action": ..., "amount_pct": 10, 25, 50 or 100, "reason": short text}."""
+
+
+@dataclass(frozen=True)
+class ParsedDecision:
+    """A decider's answer after parsing and validation."""
+
+    action: str
+    amount_pct: int
+    reason: str
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+def _units(amount: int, decimals: int) -> float:
+    return float(amount / 10**decimals)
+
+
+def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
+    """The per-tick part of the prompt: the observation as short numeric lines."""
+    sd, rd = obs.stable_decimals, obs.risk_decimals
+    worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+    rent = obs.rent
+    # What never changes comes first, what changes every tick last: llama.cpp reuses the
+    # cached prefix up to the first token that differs from the previous tick's prompt.
+    lines = [
+        f"Rent: {_units(rent.amount, sd):.2f} STABLE every {rent.period_ticks} ticks.",
+        f"Tick {obs.tick}. RISK price: {obs.price:.3f} STABLE.",
+    ]
+    if recent_prices:
+        lines.append("Recent prices: " + ", ".join(f"{p:.3f}" for p in recent_prices) + ".")
+    owed = (
+        f"OWED NOW: {_units(rent.amount_due, sd):.2f} STABLE, overdue {rent.overdue_ticks} ticks."
+    )
+    due = owed if rent.arrears else f"next due in {rent.ticks_until_due} ticks."
+    lines.append(
+        f"Wallet: {_units(obs.balances.stable, sd):.2f} STABLE, "
+        f"{_units(obs.balances.risk, rd):.3f} RISK, gas {_units(obs.balances.native, 18):.2f} ETH."
+    )
+    if obs.balances.lp:
+        pooled = lp_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+        share = obs.balances.lp / obs.lp_supply if obs.lp_supply else 0.0
+        lines.append(f"Pool share: {share:.3%}, worth {_units(pooled, sd):.2f} STABLE.")
+    lines += [
+        f"Net worth: {_units(worth, sd):.2f} STABLE, {runway(worth, rent.amount):.0f} rents.",
+        f"Rent status: {due}",
+    ]
+    if obs.recent:
+        # Every token that changes each tick is prompt work: the last three are enough.
+        lines.append("Last actions: " + "; ".join(obs.recent[-_SHOWN_ACTIONS:]) + ".")
+    lines.append("Choose your action.")
+    return "\n".join(lines)
+
+
+PERSONAS: dict[str, str] = {
+    "cautious": "Your temperament: cautious. Keep most of your wealth in STABLE, trade small, "
+    "and never risk the rent.",
+    "momentum": "Your temperament: a trend follower. Buy RISK while its price rises, sell it "
+    "while it falls.",
+    "contrarian": "Your temperament: a contrarian. Buy RISK after it falls, sell it after it "
+    "rises.",
+    "frugal": "Your temperament: frugal. Trades cost fees and gas; act only when a move is "
+    "large, otherwise hold.",
+}
+
+
+def system_prompt(persona: str | None = None) -> str:
+    """The stable part of the prompt: the rules, then the persona's temperament if any."""
+    if persona is None:
+        return SYSTEM_PROMPT
+    return f"{SYSTEM_PROMPT}\n{PERSONAS[persona]}"
+
+
+def build_messages(
+    obs: Observation, system_prompt: str = SYSTEM_PROMPT, recent_prices: tuple[float, ...] = ()
+) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": describe(obs, recent_prices)},
+    ]
+
+
+def parse_decision(raw: str) -> ParsedDecision:
+    """Parse and validate a decider's raw JSON; anything wrong becomes `hold` with the reason.
+
+    The grammar only guarantees the shape; ranges and lengths are checked here.
+    """
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _hold(f"not JSON: {exc.msg} at char {exc.pos}")
+    if not isinstance(data, dict):
+        return _hold(f"expected a JSON object, got {type(data).__name__}")
+    action, pct, reason = data.get("action"), data.get("amount_pct"), data.get("reason", "")
+    if action not in ACTIONS:
+        return _hold(f"action {action!r} is not one of {', '.join(ACTIONS)}")
+    if not isinstance(pct, int) or isinstance(pct, bool):
+        return _hold(f"amount_pct {pct!r} is not an integer")
+    if not 0 <= pct <= 100:
+        return _hold(f"amount_pct {pct} is outside 0..100")
+    if not isinstance(reason, str):
+        return _hold(f"reason {reason!r} is not a string")
+    return ParsedDecision(action, pct, reason[:MAX_REASON_CHARS])
+
+
+def _hold(error: str) -> ParsedDecision:
+    return ParsedDecision("hold", 0, "", error=error)
+
+
+def decision_from_text(
+    raw: str, model: str, obs: Observation, recent_prices: tuple[float, ...] = ()
+) -> Decision:
+    """A decision from an answer that did not come from the model (a rule, a script): parsed
+    and validated like the model's, and recorded with the prompt the model would have seen."""
+    parsed = parse_decision(raw)
+    return Decision(
+        action=parsed.action,
+        amount_pct=parsed.amount_pct,
+        reason=parsed.reason,
+        valid=parsed.valid,
+        error=parsed.error,
+        raw=raw,
+        model=model,
+        prompt=tuple(build_messages(obs, recent_prices=recent_prices)),
+    )

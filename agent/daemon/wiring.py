@@ -1,0 +1,363 @@
+"""The composition root: build every concrete part of an agent from settings, in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets as pysecrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from agent.config import Settings
+from agent.core.decider import Decider
+from agent.core.policy import Limits, ReplicationLimits
+from agent.core.prompt import system_prompt
+from agent.core.strategies import RuleDecider
+from agent.errors import ConfigError
+from agent.model.cache import DEFAULT_MODEL, locate_default
+from agent.model.deciders import LlamaDecider, ServedDecider
+from agent.runtime.executor import Executor
+from agent.runtime.lineage import Nursery
+from agent.runtime.loop import Agent, RentTerms, Replication
+from agent.runtime.senses import Sensor
+from agent.runtime.store import Store
+from arena.compiler import compile_all
+from arena.local import ArenaConfig, LocalArena
+from arena.weather import ReplayPath
+from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo, fund
+from telemetry.redaction import secrets
+from wallets.chain import Chain, checksum
+from wallets.dex import UniswapV2
+from wallets.errors import ChainError, KeystoreError
+from wallets.history import swaps_since
+from wallets.journal import Journal
+from wallets.keystore import (
+    create_keystore,
+    decrypt_keystore,
+    load_keystore,
+    read_password,
+    write_private_file,
+)
+from wallets.tokens import Erc20, to_base
+from wallets.transactions import TxSender
+
+log = structlog.get_logger()
+
+if TYPE_CHECKING:
+    from agent.model.server import BatchEngine
+
+_MAX_DEFAULT_THREADS = 8
+_DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class Market:
+    """Addresses of the world the agent lives in."""
+
+    rpc_url: str
+    chain_id: int
+    stable_token: str
+    risk_token: str
+    pool: str
+    router: str
+    landlord: str
+    fallback_urls: tuple[str, ...] = ()
+
+
+def market_from_settings(settings: Settings) -> Market:
+    c = settings.chain
+    assert c.rpc_url and c.chain_id is not None, "load_settings checks a live chain is complete"
+    fields = {"stable_token": c.stable_token, "risk_token": c.risk_token, "pool": c.pool}
+    fields |= {"router": c.router, "landlord": c.landlord}
+    checked = {}
+    for name, value in fields.items():
+        try:
+            checked[name] = checksum(value or "")
+        except ValueError as exc:
+            raise ConfigError(f"FORAGER_CHAIN__{name.upper()}: {exc}") from None
+    return Market(
+        rpc_url=c.rpc_url, chain_id=c.chain_id, fallback_urls=tuple(c.rpc_urls), **checked
+    )
+
+
+def market_from_arena(info: ArenaInfo) -> Market:
+    return Market(
+        rpc_url=info.rpc_url,
+        chain_id=info.chain_id,
+        stable_token=info.stable_token,
+        risk_token=info.risk_token,
+        pool=info.pool,
+        router=info.router,
+        landlord=info.landlord,
+    )
+
+
+def load_arena_file(path: Path) -> ArenaInfo:
+    """A shared arena's connection file (`forager arena up --out FILE`), checked."""
+    try:
+        return ArenaInfo.load(path)
+    except FileNotFoundError:
+        message = f"arena file {path} does not exist (forager arena up --out writes it)"
+        raise ConfigError(message) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"arena file {path} is not an arena connection file: {exc}") from None
+
+
+def fund_from_faucet(settings: Settings, info: ArenaInfo, address: str) -> bool:
+    """Give a new wallet its starting money from the arena's faucet; False if it had some."""
+    w3 = Web3(Web3.HTTPProvider(info.rpc_url, request_kwargs={"timeout": 30}))
+    try:
+        if w3.eth.get_balance(checksum(address)) > 0:
+            return False
+        a = settings.arena
+        fund(
+            w3,
+            info,
+            compile_all(settings.cache_dir / "contracts"),
+            address,
+            native_wei=to_base(a.agent_native, 18),
+            stable=to_base(a.agent_stable, STABLE_DECIMALS),
+            risk=to_base(a.agent_risk, RISK_DECIMALS),
+        )
+    except (OSError, Web3Exception, TimeoutError) as exc:
+        raise ChainError(f"arena at {info.rpc_url} could not fund {address}: {exc}") from exc
+    log.info("arena_funded", address=address, rpc_url=info.rpc_url)
+    return True
+
+
+def check_replay(path: Path | None) -> None:
+    """A replayed price series is read once at start: a bad file stops start-up, named."""
+    if path is not None:
+        try:
+            ReplayPath.from_csv(path)
+        except ValueError as exc:
+            raise ConfigError(f"FORAGER_ARENA__REPLAY_CSV: {exc}") from None
+
+
+def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
+    """The arena's shape from the settings; `changes` that are not None override them."""
+    a = settings.arena
+    check_replay(changes.get("replay_csv") or a.replay_csv)
+    config = ArenaConfig(
+        anvil=a.anvil,
+        seed=a.seed,
+        liquidity_stable=a.liquidity_stable,
+        start_price=a.start_price,
+        drift=a.drift,
+        volatility=a.volatility,
+        regime_switch=a.regime_switch,
+        storm_factor=a.storm_factor,
+        shock_prob=a.shock_prob,
+        shock_size=a.shock_size,
+        replay_csv=a.replay_csv,
+        noise=a.noise,
+        arb_strength=a.arb_strength,
+        weather_interval_s=a.weather_interval_s,
+        cache_dir=settings.cache_dir / "contracts",
+    )
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def build_arena(settings: Settings) -> LocalArena:
+    return LocalArena(arena_config(settings, state_dir=settings.data_dir / "arena"))
+
+
+def open_wallet(settings: Settings, create_if_missing: bool) -> LocalAccount:
+    """Load the agent's key; on the arena, create a keystore and password file on first run."""
+    data_dir = settings.data_dir
+    if settings.wallet.keystore_json is not None:
+        document = settings.wallet.keystore_json.get_secret_value()
+        secrets.register(document)
+        password = _password(settings, settings.wallet.password_file)
+        return decrypt_keystore(document, password, "FORAGER_WALLET__KEYSTORE_JSON")
+    keystore = settings.wallet.keystore or data_dir / "keystore.json"
+    password_file = settings.wallet.password_file
+    if settings.wallet.password is None and password_file is None:
+        password_file = data_dir / "keystore.password"
+    if not keystore.exists() and create_if_missing:
+        if password_file is not None and not password_file.exists():
+            write_private_file(password_file, pysecrets.token_urlsafe(24))
+        password = _password(settings, password_file)
+        account = create_keystore(keystore, password)
+        log.info("keystore_created", keystore=str(keystore), address=account.address)
+        return account
+    return load_keystore(keystore, _password(settings, password_file))
+
+
+def _password(settings: Settings, password_file: Path | None) -> str:
+    if settings.wallet.password is not None:
+        return settings.wallet.password.get_secret_value()
+    if password_file is None:
+        raise KeystoreError("no keystore password: set FORAGER_WALLET__PASSWORD_FILE")
+    return read_password(password_file)
+
+
+def model_name(settings: Settings) -> str:
+    """The model's file name (or the rule's name), known before it is loaded."""
+    if settings.strategy != "llm":
+        return f"rule:{settings.strategy}"
+    return settings.model.path.name if settings.model.path else DEFAULT_MODEL.filename
+
+
+def build_engine(settings: Settings, *, slots: int) -> BatchEngine:
+    """The shared model of `forager model serve`, from the same settings an agent's would be."""
+    from agent.model.server import BatchEngine
+
+    m = settings.model
+    return BatchEngine(
+        m.path or locate_default(settings.cache_dir),
+        slots=slots,
+        slot_ctx=m.n_ctx,
+        n_batch=m.n_batch,
+        flash_attn=m.flash_attn,
+        n_threads=m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS),
+        n_gpu_layers=m.n_gpu_layers,
+        lora_path=m.lora,
+    )
+
+
+def build_decider(settings: Settings) -> Decider:
+    if settings.strategy != "llm":
+        try:
+            return RuleDecider(settings.strategy, seed=settings.model.seed)
+        except ValueError as exc:
+            raise ConfigError(f"FORAGER_STRATEGY: {exc}") from None
+    m = settings.model
+    if m.server_url:
+        return ServedDecider(
+            m.server_url,
+            temperature=m.temperature,
+            max_tokens=m.max_tokens,
+            seed=m.seed,
+            system_prompt=system_prompt(settings.persona),
+            capture_content=settings.telemetry.capture_content,
+            adapter=m.lora.name if m.lora else None,  # checked against the server's
+        )
+    path = m.path or locate_default(settings.cache_dir)
+    threads = m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS)
+    return LlamaDecider(
+        path,
+        n_ctx=m.n_ctx,
+        n_batch=m.n_batch,
+        flash_attn=m.flash_attn,
+        n_threads=threads,
+        n_gpu_layers=m.n_gpu_layers,
+        temperature=m.temperature,
+        max_tokens=m.max_tokens,
+        seed=m.seed,
+        system_prompt=system_prompt(settings.persona),
+        capture_content=settings.telemetry.capture_content,
+        lora_path=m.lora,
+    )
+
+
+def rebuild_spend(store: Store, chain: Chain, market: Market, owner: str) -> None:
+    """Count every swap of the last day that the chain has and the store does not.
+
+    That covers a lost data dir (an Akash lease can lose its volume) and a crash between a
+    swap and its tick record: the rolling caps count each swap once, whatever happened.
+    """
+    if chain.nonce(owner, "latest") == 0:
+        return
+    since = chain.head().timestamp - _DAY_S
+    found = swaps_since(chain, owner, market.pool, market.stable_token, market.risk_token, since)
+    known = store.known_tx_hashes()
+    missing = [s for s in found if s.tx_hash not in known]
+    if missing:
+        store.add_rebuilt_swaps([(s.tx_hash, float(s.timestamp), s.value_stable) for s in missing])
+        value = sum(s.value_stable for s in missing)
+        log.info("spend_rebuilt", swaps=len(missing), value_stable=value)
+
+
+def limits_from(settings: Settings, stable_decimals: int) -> Limits:
+    """The guard's bounds in base units, from the policy settings."""
+    p, sd = settings.policy, stable_decimals
+    return Limits(
+        max_swap_pct=p.max_swap_pct,
+        max_swap_stable=to_base(p.max_swap_stable, sd),
+        reserve_stable=to_base(settings.rent.amount, sd) * p.reserve_periods,
+        max_slippage_bps=p.max_slippage_bps,
+        window_hour_stable=to_base(p.window_hour_stable, sd),
+        window_day_stable=to_base(p.window_day_stable, sd),
+        max_deviation_bps=p.max_deviation_bps,
+        deadline_s=p.deadline_s,
+    )
+
+
+def build_agent(
+    settings: Settings,
+    market: Market,
+    account: LocalAccount,
+    decider: Decider,
+    store: Store,
+) -> tuple[Agent, Chain, TxSender]:
+    """Connect to the market and assemble the loop's stages."""
+    chain = Chain([market.rpc_url, *market.fallback_urls], chain_id=market.chain_id)
+    chain.check_chain_id(market.chain_id)
+    for name in ("stable_token", "risk_token", "pool", "router"):
+        chain.require_code(name, getattr(market, name))
+    stable, risk = Erc20(chain, market.stable_token), Erc20(chain, market.risk_token)
+    dex = UniswapV2(chain, market.router, market.pool)
+    journal = Journal(settings.data_dir / "journal.sqlite")
+    c = settings.chain
+    sender = TxSender(
+        chain,
+        account,
+        journal,
+        market.chain_id,
+        c.receipt_timeout_s,
+        confirmations=c.confirmations,
+        fee_cap_wei=to_base(c.fee_cap_gwei, 9),
+    )
+    sender.reconcile()
+    rebuild_spend(store, chain, market, account.address)
+    sensor = Sensor(chain, dex, stable, risk, account.address)
+    sd = sensor.stable_decimals
+    rent_amount = to_base(settings.rent.amount, sd)
+    limits = limits_from(settings, sd)
+    executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)
+    replication = None
+    r = settings.replication
+    if r.enabled:
+        rules = ReplicationLimits(
+            min_runway=r.min_runway,
+            share_pct=r.share_pct,
+            max_child_stable=to_base(r.max_child_stable, sd),
+            child_native=to_base(r.child_native, 18),
+            max_children=r.max_children,
+            cooldown_ticks=r.cooldown_ticks,
+            child_min_stable=2 * rent_amount,
+        )
+        replication = Replication(
+            rules,
+            Nursery(settings.data_dir, account),
+            account.address,
+            settings.model.seed,
+            mutate_persona=r.mutate_persona,
+        )
+    agent = Agent(
+        agent_id=store.agent_id(),
+        generation=settings.generation,
+        sensor=sensor,
+        decider=decider,
+        limits=limits,
+        executor=executor,
+        rent=RentTerms(
+            rent_amount,
+            settings.rent.period_ticks,
+            settings.rent.grace_ticks,
+            settings.rent.sell_for_rent,
+        ),
+        store=store,
+        strategy=settings.strategy,
+        persona=settings.persona if settings.strategy == "llm" else None,
+        adapter=getattr(decider, "adapter", None) if settings.strategy == "llm" else None,
+        replication=replication,
+    )
+    return agent, chain, sender

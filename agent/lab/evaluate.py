@@ -1,0 +1,325 @@
+"""`forager evaluate`: does generation N+1 survive better than generation N? Measured.
+
+Every contestant lives the same held-out seeds for the same number of ticks on the paper arena
+(`agent.lab.calibrate.live`: the agent's own loop, policy, rent and death rule, on the pool's exact
+arithmetic): the parent generation (the bundled model, or it with an adapter), the child (with
+its adapter), and rule-based baselines for scale. No seed may be one the child was trained on:
+`forager evolve` records its population seeds in the adapter's manifest and they are checked.
+
+Per contestant: survival rate, median lifetime, median final net worth, rent paid and the share
+of invalid decisions, each with a 95 % bootstrap interval over seeds. The verdict compares child
+and parent seed by seed (the same weather for both): the bootstrap interval of the mean paired
+difference in *expected lifetime* — ticks lived plus the ticks its final net worth would still
+pay rent for, so that a horizon everyone survives still tells the rich from the poor. Better when
+the interval is above zero, worse when below, otherwise no measurable difference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agent.config import Settings
+from agent.core.strategies import RULE_STRATEGIES
+from agent.daemon.wiring import build_decider
+from agent.errors import ConfigError
+from agent.lab.calibrate import (
+    Life,
+    Params,
+    live,
+    mean_worth,
+    params_from,
+    weather_steps_per_tick,
+)
+from agent.reports.charts import line_chart
+
+HELD_OUT_FIRST_SEED = 1000  # populations (`forager evolve`) live on seeds below this
+_LEVEL = 0.95
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """Who lives the seeds: a generation of the model (`llm`, maybe with an adapter) or a rule."""
+
+    name: str
+    strategy: str = "llm"
+    adapter: Path | None = None
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Scores:
+    name: str
+    strategy: str
+    adapter: str | None
+    lives: int
+    survival: Interval  # share of lives alive at the end
+    lifetime_median: Interval  # ticks lived
+    worth_median: Interval  # final net worth, whole STABLE
+    rent_paid_mean: Interval  # STABLE paid to the landlord per life
+    invalid_rate: Interval  # invalid decisions / decisions
+    expected_life_mean: Interval  # ticks lived + ticks the final net worth still pays for
+    answers: dict[str, float] = dataclasses.field(default_factory=dict)  # share of each action
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    params: Params
+    parent: str
+    child: str
+    scores: tuple[Scores, ...]
+    lives: tuple[Life, ...]
+    differences: dict[str, Interval]  # child minus parent, paired by seed
+    verdict: str  # "better", "worse" or "no measurable difference"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "params": dataclasses.asdict(self.params),
+            "parent": self.parent,
+            "child": self.child,
+            "verdict": self.verdict,
+            "differences": {k: dataclasses.asdict(v) for k, v in self.differences.items()},
+            "scores": [dataclasses.asdict(s) for s in self.scores],
+            "lives": [
+                {k: v for k, v in dataclasses.asdict(life).items() if k != "worth"}
+                for life in self.lives
+            ],
+        }
+
+
+def bootstrap(
+    values: Sequence[T],
+    statistic: Callable[[Sequence[T]], float],
+    resamples: int,
+    rng: random.Random,
+) -> Interval:
+    """The statistic and its percentile bootstrap interval (resampling the values)."""
+    if not values:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    n = len(values)
+    draws = sorted(
+        statistic([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples)
+    )
+    tail = (1 - _LEVEL) / 2
+    low = draws[int(tail * (resamples - 1))]
+    high = draws[int((1 - tail) * (resamples - 1) + 0.5)]
+    return Interval(statistic(values), low, high)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values)
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _invalid_share(lives: Sequence[Life]) -> float:
+    decisions = sum(x.ticks_lived for x in lives)  # one decision a tick
+    return sum(x.invalid for x in lives) / decisions if decisions else 0.0
+
+
+def score(contestant: Contestant, lives: Sequence[Life], resamples: int, seed: int) -> Scores:
+    rng = random.Random(seed)  # noqa: S311 -- resampling, not a secret
+    return Scores(
+        name=contestant.name,
+        strategy=contestant.strategy,
+        adapter=str(contestant.adapter) if contestant.adapter else None,
+        lives=len(lives),
+        survival=bootstrap([float(x.alive) for x in lives], _mean, resamples, rng),
+        lifetime_median=bootstrap([float(x.ticks_lived) for x in lives], _median, resamples, rng),
+        worth_median=bootstrap([x.final_worth for x in lives], _median, resamples, rng),
+        rent_paid_mean=bootstrap([x.rent_paid for x in lives], _mean, resamples, rng),
+        invalid_rate=bootstrap(lives, _invalid_share, resamples, rng),
+        expected_life_mean=bootstrap([x.expected_life for x in lives], _mean, resamples, rng),
+        answers=_answers(lives),
+    )
+
+
+def _answers(lives: Sequence[Life]) -> dict[str, float]:
+    """What it proposed, most frequent first: a collapse to one answer shows here."""
+    counts: dict[str, int] = {}
+    for x in lives:
+        for action, n in x.actions.items():
+            counts[action] = counts.get(action, 0) + n
+    total = sum(counts.values()) or 1
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {action: round(n / total, 4) for action, n in ordered}
+
+
+_COMPARED: dict[str, Callable[[Life], float]] = {
+    "expected_life": lambda x: x.expected_life,
+    "final_worth": lambda x: x.final_worth,
+    "ticks_lived": lambda x: float(x.ticks_lived),
+    "survived": lambda x: float(x.alive),
+}
+
+
+def paired(
+    child: Sequence[Life], parent: Sequence[Life], resamples: int, seed: int
+) -> dict[str, Interval]:
+    """Child minus parent on each seed, mean over seeds with its bootstrap interval."""
+    by_seed = {x.seed: x for x in parent}
+    rng = random.Random(seed)  # noqa: S311 -- resampling, not a secret
+    out = {}
+    for name, metric in _COMPARED.items():
+        diffs = [metric(c) - metric(by_seed[c.seed]) for c in child]
+        out[name] = bootstrap(diffs, _mean, resamples, rng)
+    return out
+
+
+def verdict_of(difference: Interval) -> str:
+    if difference.low > 0:
+        return "better"
+    if difference.high < 0:
+        return "worse"
+    return "no measurable difference"
+
+
+def held_out_check(contestants: Sequence[Contestant], seeds: Sequence[int]) -> None:
+    """Refuse seeds an adapter's training population lived on (from its manifest.json)."""
+    for c in contestants:
+        if c.adapter is None:
+            continue
+        manifest = c.adapter.parent / "manifest.json"
+        if not manifest.is_file():
+            continue
+        trained = set(json.loads(manifest.read_text()).get("population_seeds") or ())
+        overlap = sorted(trained & set(seeds))
+        if overlap:
+            raise ConfigError(
+                f"seeds {overlap} are not held out: {c.name}'s adapter {c.adapter} was trained "
+                f"on lives of seeds {sorted(trained)} (expected evaluation seeds outside them)"
+            )
+
+
+def evaluate(
+    settings: Settings,
+    parent: Contestant,
+    child: Contestant,
+    seeds: Sequence[int],
+    ticks: int,
+    baselines: Sequence[str] = ("hold",),
+    resamples: int = 2000,
+    steps_per_tick: int | None = None,
+    progress: Callable[[str, Life], None] | None = None,
+    known: dict[str, tuple[Life, ...]] | None = None,
+) -> Evaluation:
+    """Parent, child and baselines on `seeds`; scores, paired differences and the verdict.
+
+    `known` holds lives already measured (by name, on these seeds and ticks): not run again.
+    """
+    unknown = [b for b in baselines if b not in RULE_STRATEGIES]
+    if unknown:
+        raise ConfigError(f"baselines {unknown} are not rule strategies {RULE_STRATEGIES}")
+    if parent.name == child.name:
+        raise ConfigError(f"parent and child are both named {parent.name!r}")
+    if not seeds or ticks < 1:
+        raise ConfigError("evaluation needs at least one seed and one tick")
+    held_out_check((parent, child), seeds)
+    contestants = [parent, child, *(Contestant(b, b) for b in baselines)]
+    steps = steps_per_tick or weather_steps_per_tick(settings)
+    params = params_from(settings, seeds, ticks, steps)
+    lives: list[Life] = []
+    for contestant in contestants:
+        reuse = (known or {}).get(contestant.name, ())
+        if sorted(x.seed for x in reuse) == sorted(seeds) and all(
+            x.ticks_lived == ticks or not x.alive for x in reuse
+        ):
+            lives.extend(reuse)
+            continue
+        model = None
+        if contestant.strategy == "llm":
+            model_settings = settings.model.model_copy(
+                update={"lora": contestant.adapter, "server_url": None}  # this process's model
+            )
+            model = build_decider(
+                settings.model_copy(update={"strategy": "llm", "model": model_settings})
+            )
+        try:
+            for seed in seeds:
+                life = live(
+                    settings, params, contestant.strategy, seed, model, name=contestant.name
+                )
+                lives.append(life)
+                if progress is not None:
+                    progress(contestant.name, life)
+        finally:
+            if model is not None:
+                model.close()
+    of = {c.name: [x for x in lives if x.name == c.name] for c in contestants}
+    scores = tuple(score(c, of[c.name], resamples, i) for i, c in enumerate(contestants))
+    differences = paired(of[child.name], of[parent.name], resamples, seed=len(contestants))
+    return Evaluation(
+        params=params,
+        parent=parent.name,
+        child=child.name,
+        scores=scores,
+        lives=tuple(lives),
+        differences=differences,
+        verdict=verdict_of(differences["expected_life"]),
+    )
+
+
+def _iv(x: Interval, fmt: str = ".1f") -> str:
+    return f"{x.value:{fmt}} [{x.low:{fmt}}, {x.high:{fmt}}]"
+
+
+def render_table(ev: Evaluation) -> str:
+    """Scores (95 % bootstrap intervals in brackets) and the verdict, as Markdown."""
+    rows = [
+        "| contestant | survived | median lifetime | median final net worth | rent paid | "
+        "invalid decisions | expected lifetime | answers |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in ev.scores:
+        rows.append(
+            f"| {s.name} | {_iv(s.survival, '.0%')} | {_iv(s.lifetime_median, '.0f')} | "
+            f"{_iv(s.worth_median, '.2f')} | {_iv(s.rent_paid_mean, '.1f')} | "
+            f"{_iv(s.invalid_rate, '.1%')} | {_iv(s.expected_life_mean, '.0f')} | "
+            + ", ".join(f"{a} {share:.0%}" for a, share in list(s.answers.items())[:3])
+            + " |"
+        )
+    d = ev.differences
+    rows += [
+        "",
+        f"{ev.child} minus {ev.parent}, paired by seed (mean [95 % CI]): expected lifetime "
+        f"{_iv(d['expected_life'])} ticks, final net worth {_iv(d['final_worth'], '.2f')}, "
+        f"ticks lived {_iv(d['ticks_lived'])}, survival {_iv(d['survived'], '.2f')}.",
+        f"Verdict: {ev.child} is **{ev.verdict}** than {ev.parent}"
+        if ev.verdict != "no measurable difference"
+        else f"Verdict: **no measurable difference** between {ev.child} and {ev.parent}",
+    ]
+    return "\n".join(rows)
+
+
+def write_report(ev: Evaluation, out_dir: Path) -> tuple[Path, Path, Path]:
+    """evaluation.json, evaluation.md and evaluation.png in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    as_json = out_dir / "evaluation.json"
+    as_json.write_text(json.dumps(ev.to_json(), indent=2) + "\n")
+    table = out_dir / "evaluation.md"
+    table.write_text(render_table(ev) + "\n")
+    series = {
+        s.name: mean_worth([x for x in ev.lives if x.name == s.name], ev.params.ticks)
+        for s in ev.scores
+    }
+    chart = line_chart(
+        series,
+        out_dir / "evaluation.png",
+        title=f"Mean net worth per tick over {len(ev.params.seeds)} held-out seeds",
+    )
+    return as_json, table, chart

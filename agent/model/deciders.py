@@ -1,0 +1,290 @@
+"""Deciders: what turns an Observation into a Decision.
+
+`LlamaDecider` runs a local GGUF model through llama.cpp with a JSON-schema grammar. A `Llama`
+object is not thread-safe, so there is one per process, used behind one lock. `ServedDecider`
+asks a model server on the node (`forager model serve`) that several agents share.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+
+from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages, parse_decision
+from agent.core.records import Decision, Observation
+from agent.errors import ModelError
+from telemetry import genai
+
+
+class LlamaDecider:
+    """A local language model, constrained to answer with the decision schema."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 1536,
+        n_batch: int = 256,
+        flash_attn: bool = True,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        temperature: float = 0.3,
+        max_tokens: int = 96,
+        seed: int = 0,
+        system_prompt: str = SYSTEM_PROMPT,
+        capture_content: bool = False,
+        lora_path: Path | None = None,
+    ) -> None:
+        import llama_cpp  # heavy import, kept out of module import time
+
+        if not model_path.is_file():
+            raise ModelError(f"model file {model_path} does not exist (expected a GGUF file)")
+        if lora_path is not None and not lora_path.is_file():
+            raise ModelError(f"adapter {lora_path} does not exist (expected a GGUF LoRA adapter)")
+        self._llama_cpp = llama_cpp
+        self._lock = threading.Lock()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                flash_attn=flash_attn,
+                n_threads=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                seed=seed,
+                verbose=False,
+                lora_path=str(lora_path) if lora_path else None,
+            )
+        except (ValueError, RuntimeError) as exc:
+            what = f"model {model_path}" + (f" with adapter {lora_path}" if lora_path else "")
+            raise ModelError(f"{what} failed to load: {exc}") from exc
+        # llama-cpp-python ignores arguments it does not know: check the adapter is really on.
+        if lora_path and getattr(self._llm, "_lora_adapter", None) is None:
+            raise ModelError(f"adapter {lora_path} did not load into llama.cpp")
+        self.adapter = lora_path.name if lora_path else None
+        self._name = model_path.name
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.system_prompt = system_prompt
+        self.capture_content = capture_content
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        """Free the model (llama.cpp memory and file handles)."""
+        with self._lock:
+            self._llm.close()
+
+    def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
+        messages = build_messages(obs, self.system_prompt, recent_prices)
+        started = time.perf_counter()
+        with self._lock:
+            self._llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
+            response: Any = self._llm.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                response_format={"type": "json_object", "schema": DECISION_SCHEMA},
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                seed=self.seed + obs.tick,
+            )
+            evaluated = int(self._llama_cpp.llama_perf_context(self._llm._ctx.ctx).n_p_eval)
+        latency = time.perf_counter() - started
+        choice = response["choices"][0]
+        usage = response.get("usage", {})
+        prompt_tokens = int(usage.get("prompt_tokens", 0))
+        decision = to_decision(
+            choice["message"]["content"] or "",
+            finish_reason=str(choice.get("finish_reason") or ""),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            cached_tokens=max(0, prompt_tokens - evaluated),
+            latency_s=latency,
+            messages=messages,
+            model=self._name,
+            max_tokens=self.max_tokens,
+        )
+        self._annotate(trace.get_current_span(), obs, decision, messages)
+        return decision
+
+    def _annotate(
+        self, span: trace.Span, obs: Observation, decision: Decision, messages: list[Any]
+    ) -> None:
+        annotate(span, self, obs, decision, messages)
+
+
+def to_decision(
+    raw: str,
+    *,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    latency_s: float,
+    messages: list[dict[str, str]],
+    model: str,
+    max_tokens: int,
+) -> Decision:
+    """A model's answer, parsed and validated: anything wrong becomes an invalid `hold`."""
+    parsed = parse_decision(raw)
+    error = parsed.error
+    if error and finish_reason == "length":
+        error = f"{error} (output cut at max_tokens={max_tokens})"
+    return Decision(
+        action=parsed.action,
+        amount_pct=parsed.amount_pct,
+        reason=parsed.reason,
+        valid=error is None,
+        error=error,
+        raw=raw,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached_tokens,
+        finish_reason=finish_reason,
+        latency_s=latency_s,
+        prompt=tuple(messages),
+    )
+
+
+def annotate(
+    span: trace.Span,
+    decider: LlamaDecider | ServedDecider,
+    obs: Observation,
+    decision: Decision,
+    messages: list[Any],
+) -> None:
+    """GenAI semantic-convention attributes on the decide span."""
+    span.set_attributes(
+        {
+            genai.OPERATION_NAME: "chat",
+            genai.PROVIDER_NAME: "llama_cpp",
+            genai.REQUEST_MODEL: decider.name,
+            genai.RESPONSE_MODEL: decider.name,
+            genai.REQUEST_TEMPERATURE: decider.temperature,
+            genai.REQUEST_MAX_TOKENS: decider.max_tokens,
+            genai.REQUEST_SEED: decider.seed + obs.tick,
+            genai.OUTPUT_TYPE: "json",
+            genai.USAGE_INPUT_TOKENS: decision.prompt_tokens,
+            genai.USAGE_OUTPUT_TOKENS: decision.completion_tokens,
+            genai.USAGE_CACHE_READ_INPUT_TOKENS: decision.cached_tokens,
+            genai.RESPONSE_FINISH_REASONS: [decision.finish_reason or "unknown"],
+        }
+    )
+    if decider.capture_content:  # opt-in, as the conventions say: prompts can be sensitive
+        span.set_attribute(genai.INPUT_MESSAGES, json.dumps(messages))
+        output = [{"role": "assistant", "content": decision.raw}]
+        span.set_attribute(genai.OUTPUT_MESSAGES, json.dumps(output))
+
+
+class ServedDecider:
+    """The model of a `forager model serve` on this node, shared with the node's other agents.
+
+    The prompt, the grammar, the parsing and the validation are this agent's, as with
+    `LlamaDecider`; only the forward passes are the server's, batched with other agents'. When
+    the server cannot be reached the decision is an invalid `hold` that says so: the tick goes
+    on (rent is still paid) and the next one asks again. An agent that expects an adapter
+    (`adapter`, from FORAGER_MODEL__LORA) refuses a server that runs another.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        temperature: float = 0.3,
+        max_tokens: int = 96,
+        seed: int = 0,
+        system_prompt: str = SYSTEM_PROMPT,
+        capture_content: bool = False,
+        timeout_s: float = 120.0,
+        client: str | None = None,
+        adapter: str | None = None,
+    ) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        try:
+            health = self._http.get("/health")
+            health.raise_for_status()
+            info = health.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            self._http.close()
+            raise ModelError(f"model server {self.url} did not answer /health: {exc}") from None
+        self._name = str(info["model"])
+        self.adapter: str | None = info.get("adapter")
+        if adapter is not None and self.adapter != adapter:
+            self._http.close()
+            raise ModelError(
+                f"model server {self.url} runs adapter {self.adapter!r} but this agent expects "
+                f"{adapter!r} (FORAGER_MODEL__LORA): serve it with forager model serve --lora"
+            )
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.system_prompt = system_prompt
+        self.capture_content = capture_content
+        # Requests from one agent go to the same slot, whose cache holds its last prompt.
+        self.client = client or uuid.uuid4().hex
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        self._http.close()
+
+    def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
+        messages = build_messages(obs, self.system_prompt, recent_prices)
+        body = {
+            "messages": messages,
+            "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed + obs.tick,
+            "user": self.client,
+        }
+        started = time.perf_counter()
+        try:
+            reply = self._http.post("/v1/chat/completions", json=body)
+            reply.raise_for_status()
+            response = reply.json()
+        except (self._httpx.HTTPError, ValueError) as exc:
+            detail = str(exc)
+            if isinstance(exc, self._httpx.HTTPStatusError):
+                detail = f"{exc.response.status_code} {exc.response.text[:200]}"
+            error = f"model server {self.url} failed: {detail}"
+            return Decision(
+                action="hold",
+                amount_pct=0,
+                reason="",
+                valid=False,
+                error=error,
+                model=self._name,
+                latency_s=time.perf_counter() - started,
+                prompt=tuple(messages),
+            )
+        choice = response["choices"][0]
+        usage = response["usage"]
+        decision = to_decision(
+            choice["message"]["content"] or "",
+            finish_reason=str(choice.get("finish_reason") or ""),
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            cached_tokens=int(usage["prompt_tokens_details"]["cached_tokens"]),
+            latency_s=time.perf_counter() - started,
+            messages=messages,
+            model=self._name,
+            max_tokens=self.max_tokens,
+        )
+        annotate(trace.get_current_span(), self, obs, decision, messages)
+        return decision

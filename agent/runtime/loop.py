@@ -1,0 +1,444 @@
+"""The loop: one tick is sense → decide → guard → act → survive → record.
+
+Each stage takes the previous stage's value and returns a new one; the tick record carries
+them all. The `Agent` owns the wallet for its whole life: ticks never overlap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from opentelemetry import trace
+
+from agent.core.decider import Decider
+from agent.core.policy import (
+    Limits,
+    ReplicationLimits,
+    Spent,
+    guard,
+    rent_sale,
+    replication_guard,
+)
+from agent.core.prompt import ACTIONS
+from agent.core.records import (
+    Action,
+    Balances,
+    Decision,
+    Observation,
+    Outcome,
+    RentStatus,
+    TickRecord,
+    Veto,
+)
+from agent.core.survival import (
+    death_cause,
+    fitness_delta,
+    is_past_grace,
+    lp_worth,
+    net_worth,
+    runway,
+)
+from agent.runtime.lineage import LaunchRequest, Nursery, child_persona
+from agent.runtime.store import Store
+
+log = structlog.get_logger()
+tracer = trace.get_tracer("openforager.agent")
+
+_RECENT = 5
+_STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped"})
+_MAX_RULE_CHARS = 32
+_HOUR_S = 3_600.0
+_DAY_S = 86_400.0
+
+
+class Senses(Protocol):
+    """What sensing needs: the chain's `Sensor`, or a paper market."""
+
+    def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation: ...
+
+    def balances(self) -> Balances: ...
+
+    def snapshot(self) -> tuple[Balances, int, int, int]: ...
+
+
+class Acts(Protocol):
+    """What acting needs: the chain's `Executor`, or a paper market."""
+
+    def execute(self, action: Action) -> Outcome: ...
+
+    def fund_child(self, child: str, stable_amount: int, native: int) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class RentTerms:
+    amount: int
+    period_ticks: int
+    grace_ticks: int
+    sell_for_rent: bool = True  # the survival reflex: raise owed rent from RISK
+
+
+@dataclass(frozen=True)
+class Replication:
+    """What an agent needs to make children: the policy's bounds and where children go."""
+
+    rules: ReplicationLimits
+    nursery: Nursery
+    parent_address: str
+    seed: int
+    mutate_persona: float = 0.0
+
+
+class Agent:
+    """One living agent: its stages, its memory, and whether it is still alive."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        generation: int,
+        sensor: Senses,
+        decider: Decider,
+        limits: Limits,
+        executor: Acts,
+        rent: RentTerms,
+        store: Store,
+        on_record: Callable[[TickRecord], None] | None = None,
+        strategy: str = "llm",
+        adapter: str | None = None,
+        persona: str | None = None,
+        replication: Replication | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.agent_id = agent_id
+        self.generation = generation
+        self._sensor = sensor
+        self._decider = decider
+        self._limits = limits
+        self._executor = executor
+        self._rent = rent
+        self._store = store
+        self.on_record = on_record
+        self.strategy = strategy
+        self.adapter = adapter
+        self.persona = persona
+        self.replication = replication
+        self._clock = clock  # Unix time; a simulation passes its own
+        self._lock = threading.Lock()
+        self.age = store.age()
+        self.paid_periods = store.paid_periods()
+        self.death_cause = store.death()
+        self.last_record: TickRecord | None = None
+        self.last_tick_at: float | None = None
+        self._recent: deque[str] = deque(maxlen=_RECENT)
+        self._prices: deque[float] = deque(maxlen=_RECENT)
+        for past in reversed(store.records(limit=_RECENT)):
+            self._prices.append(float(past["observation"]["price"]))
+            self._recent.append(summary_from_store(past))
+
+    @property
+    def alive(self) -> bool:
+        return self.death_cause is None
+
+    @property
+    def model(self) -> str:
+        return self._decider.name
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def recent_prices(self) -> tuple[float, ...]:
+        return tuple(self._prices)
+
+    def rent_status(self) -> RentStatus:
+        return RentStatus(self._rent.amount, self._rent.period_ticks, self.age, self.paid_periods)
+
+    def tick(self) -> TickRecord | None:
+        """Live one tick; return its record, or None if the agent is dead."""
+        with self._lock:
+            if not self.alive:
+                return None
+            return self._tick()
+
+    def _tick(self) -> TickRecord:
+        started = self._clock()
+        n = self.age
+        attrs: dict[str, str | int] = {
+            "agent.id": self.agent_id,
+            "agent.generation": self.generation,
+            "agent.tick": n,
+        }
+        with tracer.start_as_current_span("tick", attributes=attrs) as span:
+            log.info("tick_started", tick=n)
+            with tracer.start_as_current_span("sense"):
+                obs = self._sensor.sense(n, self.rent_status(), tuple(self._recent))
+            span.set_attribute("chain.block", obs.block)
+            with tracer.start_as_current_span("decide"):
+                decision = self._decide(obs)
+            with tracer.start_as_current_span("guard"):
+                verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
+            with tracer.start_as_current_span("act") as act_span:
+                outcome = self._act(verdict)
+                act_span.set_attributes(_outcome_attributes(verdict, outcome))
+            with tracer.start_as_current_span("survive"):
+                rent_outcome = self._collect_rent()
+            with tracer.start_as_current_span("record"):
+                record = self._record(started, obs, decision, verdict, outcome, rent_outcome)
+            if self.replication is not None and record.alive:
+                with tracer.start_as_current_span("replicate"):
+                    self._maybe_replicate(record)
+        return record
+
+    def _maybe_replicate(self, record: TickRecord) -> None:
+        """Make a child when the policy allows: its wallet, its money, its launch request."""
+        rep = self.replication
+        assert rep is not None, "replication is configured"
+        requests = rep.nursery.requests()
+        last = max((r.born_tick for r in requests), default=None)
+        now = dataclasses.replace(
+            record.observation, balances=record.balances_after, rent=self.rent_status()
+        )
+        allowed = replication_guard(
+            now, record.runway_after, len(requests), last, self._limits, rep.rules
+        )
+        if isinstance(allowed, Veto):
+            return
+        stable, native = allowed
+        name, child_dir, address = rep.nursery.new_child()
+        request = LaunchRequest(
+            name=name,
+            data_dir=str(child_dir),
+            address=address,
+            parent_id=self.agent_id,
+            parent_address=rep.parent_address,
+            generation=self.generation + 1,
+            strategy=self.strategy,
+            seed=rep.seed + len(requests) + 1,  # a mutation: the child's own randomness
+            born_tick=record.tick,
+            stable=stable,
+            native=native,
+            persona=child_persona(self.persona, rep.seed, len(requests) + 1, rep.mutate_persona)
+            if self.strategy == "llm"
+            else None,
+        )
+        # The request exists before any money moves: after a crash the child is still counted
+        # (caps, cooldown), its wallet is known, and the journal finishes its funding.
+        rep.nursery.request_launch(request)
+        outcome = self._executor.fund_child(address, stable, native)
+        self._store.add_action(record.tick, "replicate", outcome, {"child": name, "to": address})
+        status = "funded" if outcome.status == "ok" else "failed"
+        request = dataclasses.replace(request, tx_hashes=outcome.tx_hashes, status=status)
+        rep.nursery.request_launch(request)
+        if outcome.status != "ok":
+            log.warning("replication_failed", child=name, error=outcome.error)
+            return
+        log.info(
+            "child_created",
+            child=name,
+            address=address,
+            generation=request.generation,
+            stable=stable,
+            native=native,
+            tx_hashes=list(outcome.tx_hashes),
+        )
+
+    def _reference(self) -> float | None:
+        """The median of the prices this agent saw on its last ticks (None before any)."""
+        return statistics.median(self._prices) if self._prices else None
+
+    def _spent(self) -> Spent:
+        now = self._clock()
+        return Spent(
+            hour=self._store.spent_since(now - _HOUR_S), day=self._store.spent_since(now - _DAY_S)
+        )
+
+    def _decide(self, obs: Observation) -> Decision:
+        decision = self._decider.decide(obs, tuple(self._prices))
+        log.info(
+            "decision_made",
+            action=decision.action,
+            amount_pct=decision.amount_pct,
+            valid=decision.valid,
+            error=decision.error,
+            reason=decision.reason,
+            latency_s=round(decision.latency_s, 3),
+            completion_tokens=decision.completion_tokens,
+        )
+        return decision
+
+    def _act(self, verdict: Action | Veto) -> Outcome:
+        if isinstance(verdict, Veto):
+            log.info("action_vetoed", rule=verdict.rule, detail=verdict.detail)
+            return Outcome(status="vetoed", error=f"{verdict.rule}: {verdict.detail}")
+        outcome = self._executor.execute(verdict)
+        if verdict.kind == "pay_rent" and outcome.status == "ok":
+            self.paid_periods += outcome.amount_in // self._rent.amount
+        return outcome
+
+    def _collect_rent(self) -> Outcome | None:
+        """Pay whatever rent is owed now; a shortfall starts (or continues) the grace period."""
+        status = self.rent_status()
+        if status.arrears == 0:
+            return None
+        balance = self._sensor.balances().stable
+        if balance < status.amount_due and self._rent.sell_for_rent:
+            balance = self._sell_for_rent(status)
+        if balance < status.amount_due:
+            log.warning(
+                "rent_missed",
+                owed=status.amount_due,
+                stable=balance,
+                overdue_ticks=status.overdue_ticks,
+                grace_ticks=self._rent.grace_ticks,
+            )
+            return Outcome(
+                status="failed",
+                error=f"insufficient stable: hold {balance}, owe {status.amount_due}",
+            )
+        outcome = self._executor.execute(Action(kind="pay_rent", amount_in=status.amount_due))
+        if outcome.status == "ok":
+            self.paid_periods += status.arrears
+        return outcome
+
+    def _sell_for_rent(self, status: RentStatus) -> int:
+        """The survival reflex: rent is owed and STABLE is short, so sell RISK for it.
+
+        Not the model's choice but the runtime's, like paying the rent itself: the policy
+        sizes the sale (the shortfall plus a margin, past the spending windows), the chain
+        executes it, and it is stored as a `rent_sale` action. Returns the STABLE held after.
+        """
+        obs = self._sensor.sense(self.age, status, tuple(self._recent))
+        verdict = rent_sale(obs, self._limits, self._spent(), self._reference())
+        if isinstance(verdict, Veto):
+            log.warning("rent_sale_refused", rule=verdict.rule, detail=verdict.detail)
+            return obs.balances.stable
+        outcome = self._executor.execute(verdict)
+        self._store.add_action(obs.tick, "rent_sale", outcome, value_stable=verdict.value_stable)
+        log.info(
+            "rent_sale",
+            status=outcome.status,
+            amount_in=outcome.amount_in,
+            amount_out=outcome.amount_out,
+            tx_hashes=list(outcome.tx_hashes),
+        )
+        return self._sensor.balances().stable
+
+    def _record(
+        self,
+        started: float,
+        obs: Observation,
+        decision: Decision,
+        verdict: Action | Veto,
+        outcome: Outcome,
+        rent_outcome: Outcome | None,
+    ) -> TickRecord:
+        after_balances, reserve_stable, reserve_risk, supply = self._sensor.snapshot()
+        worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+        worth_after = net_worth(after_balances, reserve_stable, reserve_risk, supply)
+        rent_after = self.rent_status()
+        died = is_past_grace(rent_after, self._rent.grace_ticks)
+        cause = death_cause(rent_after, self._rent.grace_ticks) if died else None
+        runway_before = runway(worth_before, self._rent.amount)
+        runway_after = runway(worth_after, self._rent.amount)
+        record = TickRecord(
+            agent_id=self.agent_id,
+            generation=self.generation,
+            tick=obs.tick,
+            started_at=started,
+            finished_at=self._clock(),
+            observation=obs,
+            decision=decision,
+            action=verdict if isinstance(verdict, Action) else None,
+            veto=verdict if isinstance(verdict, Veto) else None,
+            outcome=outcome,
+            rent_outcome=rent_outcome,
+            balances_after=after_balances,
+            net_worth_before=worth_before,
+            net_worth_after=worth_after,
+            runway_before=runway_before,
+            runway_after=runway_after,
+            fitness_delta=fitness_delta(runway_before, runway_after, died),
+            alive=not died,
+            death_cause=cause,
+            model=self._decider.name,
+            adapter=self.adapter,
+            strategy=self.strategy,
+            persona=self.persona,
+            lp_worth_after=lp_worth(after_balances, reserve_stable, reserve_risk, supply),
+        )
+        self._store.append(record, self.paid_periods)
+        self.age = obs.tick + 1
+        self.last_record = record
+        self.last_tick_at = record.finished_at
+        self._prices.append(obs.price)
+        self._recent.append(_summary(record))
+        log.info(
+            "tick_finished",
+            tick=record.tick,
+            block=obs.block,
+            price=round(obs.price, 6),
+            net_worth=worth_after,
+            runway=round(runway_after, 2),
+            outcome=outcome.status,
+            rent=None if rent_outcome is None else rent_outcome.status,
+        )
+        if died:
+            self.death_cause = cause
+            log.warning("agent_died", tick=record.tick, cause=cause, net_worth=worth_after)
+        if self.on_record is not None:
+            self.on_record(record)
+        return record
+
+
+def _outcome_attributes(verdict: Action | Veto, outcome: Outcome) -> dict[str, Any]:
+    """The act span's attributes: what was done and what the chain said."""
+    attributes: dict[str, Any] = {
+        "forager.outcome.status": outcome.status,
+        "forager.outcome.tx_hashes": list(outcome.tx_hashes),
+        "forager.outcome.gas_used": outcome.gas_used,
+        "forager.outcome.amount_in": str(outcome.amount_in),
+        "forager.outcome.amount_out": str(outcome.amount_out),
+    }
+    if isinstance(verdict, Veto):
+        attributes["forager.veto.rule"] = verdict.rule
+    else:
+        attributes["forager.action.kind"] = verdict.kind
+    if outcome.error:
+        attributes["error.type"] = outcome.error[:200]
+    return attributes
+
+
+def _summary(record: TickRecord) -> str:
+    """A short, model-readable line about one past tick (our own words, never chain strings)."""
+    rule = None if record.veto is None else record.veto.rule
+    return summarize(record.tick, record.decision.action, record.outcome.status, rule)
+
+
+def summary_from_store(past: dict[str, Any]) -> str:
+    """The same line rebuilt from stored memory, which is data and is checked as such."""
+    veto = past.get("veto")
+    return summarize(
+        past.get("tick"),
+        past.get("decision", {}).get("action"),
+        past.get("outcome", {}).get("status"),
+        veto.get("rule") if isinstance(veto, dict) else None,
+    )
+
+
+def summarize(tick: object, action: object, status: object, rule: object) -> str:
+    """Only known words and integers pass; anything else becomes '?'."""
+    n = tick if isinstance(tick, int) and not isinstance(tick, bool) else "?"
+    act = action if action in ACTIONS else "?"
+    if rule is not None:
+        known = isinstance(rule, str) and rule.isidentifier() and len(rule) <= _MAX_RULE_CHARS
+        return f"tick {n}: {act} refused ({rule if known else '?'})"
+    return f"tick {n}: {act} {status if status in _STATUSES else '?'}"

@@ -1,0 +1,276 @@
+"""Evaluation and evolution: the statistics, the curated dataset, the held-out rule, and the
+whole judgement on the real model — a deliberately harmful adapter must be reported worse."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import struct
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from agent.cli.main import main
+from agent.config import Settings
+from agent.errors import ConfigError
+from agent.lab.calibrate import Life, calibrate
+from agent.lab.evaluate import (
+    Contestant,
+    Interval,
+    bootstrap,
+    held_out_check,
+    paired,
+    verdict_of,
+)
+from agent.lab.evolve import EvolveSettings, population_seeds, write_dataset
+from telemetry import dataset
+from telemetry.dataset import Step, curated_rows, read_life, sft_rows
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def life(name: str, seed: int, worth: float, alive: bool = True, ticks: int = 10) -> Life:
+    return Life(
+        strategy="llm",
+        seed=seed,
+        ticks_lived=ticks,
+        alive=alive,
+        final_worth=worth,
+        worth=(worth,) * ticks,
+        trades=0,
+        expected_life=ticks + (worth / 0.5 if alive else 0.0),
+        name=name,
+    )
+
+
+def test_bootstrap_interval_holds_the_statistic_and_is_reproducible():
+    values = [1.0, 2.0, 3.0, 4.0, 10.0]
+    a = bootstrap(values, lambda v: sum(v) / len(v), 500, random.Random(1))  # noqa: S311
+    b = bootstrap(values, lambda v: sum(v) / len(v), 500, random.Random(1))  # noqa: S311
+    assert a == b
+    assert a.value == 4.0 and a.low <= a.value <= a.high
+    assert a.low >= 1.0 and a.high <= 10.0 and a.high - a.low > 1.0
+    flat = bootstrap([5.0] * 4, lambda v: sum(v) / len(v), 200, random.Random(0))  # noqa: S311
+    assert flat == Interval(5.0, 5.0, 5.0)
+
+
+def test_the_verdict_is_paired_by_seed():
+    # Seeds differ wildly (the weather), but the child is richer on every one of them.
+    parent = [life("p", s, w) for s, w in ((0, 100.0), (1, 400.0), (2, 900.0))]
+    child = [life("c", s, w + 12.0) for s, w in ((0, 100.0), (1, 400.0), (2, 900.0))]
+    diff = paired(child, parent, 500, seed=0)
+    assert diff["final_worth"] == Interval(12.0, 12.0, 12.0)
+    assert verdict_of(diff["expected_life"]) == "better"
+    assert verdict_of(paired(parent, child, 500, seed=0)["expected_life"]) == "worse"
+    mixed = [life("c", 0, 110.0), life("c", 1, 390.0), life("c", 2, 905.0)]
+    assert verdict_of(paired(mixed, parent, 500, seed=0)["expected_life"]) == (
+        "no measurable difference"
+    )
+    # Dying is worse than living poor: expected lifetime counts only the living's worth.
+    dead = [life("c", s, 1000.0, alive=False, ticks=5) for s in (0, 1, 2)]
+    assert verdict_of(paired(dead, parent, 500, seed=0)["expected_life"]) == "worse"
+
+
+def step(tick: int, ret: float, action: str, valid: bool = True) -> Step:
+    answer = json.dumps({"action": action, "amount_pct": 25, "reason": f"t{tick}"})
+    prompt = [{"role": "system", "content": "s"}, {"role": "user", "content": f"tick {tick}"}]
+    return Step(tick, prompt, answer, action, valid, 0.0, ret, (0, 0, 0))
+
+
+def test_curated_rows_keep_what_beat_the_same_tick_and_cap_holds():
+    a = dataset.Life("a", 0, "llm", [step(0, 5.0, "buy_risk"), step(1, -1.0, "hold")], False, 1)
+    b = dataset.Life("b", 0, "hold", [step(0, 1.0, "hold"), step(1, -3.0, "sell_risk")], False, 1)
+    holds = [step(t, 2.0, "hold") for t in range(2, 12)]
+    trades = [step(t, 2.0, "sell_risk") for t in range(2, 5)]
+    c = dataset.Life("c", 0, "llm", holds + trades, False, 1)
+    d = dataset.Life("d", 0, "llm", [step(t, 0.0, "hold") for t in range(2, 12)], False, 1)
+    rows = list(curated_rows([a, b, c, d]))
+    answers = [json.loads(r["completion"][0]["content"]) for r in rows]
+    picked = [(x["action"], x["reason"]) for x in answers]
+    # tick 0: 5 beats the mean 3, 1 does not; tick 1: -1 beats -2; ticks 2..: 2 beats 1.
+    assert ("buy_risk", "t0") in picked and ("hold", "t1") in picked
+    assert ("hold", "t0") not in picked and ("sell_risk", "t1") not in picked
+    assert sum(a == "sell_risk" for a, _ in picked) == 3
+    assert sum(a == "hold" for a, _ in picked) <= len(picked) / 3 + 1
+    # An invalid answer is never taught, however well its forced hold did.
+    invalid = dataset.Life("e", 0, "llm", [step(0, 9.0, "sell_risk", valid=False)], False, 1)
+    answers = [json.loads(r["completion"][0]["content"]) for r in curated_rows([a, invalid])]
+    assert all(x["action"] != "sell_risk" for x in answers)
+    # Nor a refused one: the guard vetoed it, so what followed was not its doing.
+    refused = dataclasses.replace(step(0, 9.0, "pay_rent"), refused=True)
+    vetoed = dataset.Life("f", 0, "llm", [refused], False, 1)
+    answers = [json.loads(r["completion"][0]["content"]) for r in curated_rows([a, vetoed])]
+    assert all(x["action"] != "pay_rent" for x in answers)
+
+
+def test_held_out_seeds_are_checked_against_the_adapters_manifest(tmp_path: Path):
+    adapter = tmp_path / "gen1" / "adapter.gguf"
+    adapter.parent.mkdir()
+    adapter.write_bytes(b"GGUF")
+    (adapter.parent / "manifest.json").write_text(json.dumps({"population_seeds": [0, 1, 2]}))
+    held_out_check([Contestant("gen1", adapter=adapter)], [1000, 1001])
+    with pytest.raises(ConfigError, match=r"seeds \[2\] are not held out: gen1's adapter"):
+        held_out_check([Contestant("gen0"), Contestant("gen1", adapter=adapter)], [2, 3])
+    es = EvolveSettings(generations=3, population_seeds=4, eval_first_seed=10)
+    assert population_seeds(0, es) == [0, 1, 2, 3] and population_seeds(1, es) == [4, 5, 6, 7]
+    with pytest.raises(ConfigError, match="reach the held-out seeds from 10"):
+        population_seeds(2, es)
+
+
+def test_evolves_dataset_judges_each_decision_within_its_own_seed(tmp_path: Path):
+    population = tmp_path / "gen0" / "population"
+    calibrate(Settings(), [3, 4], 20, strategies=("random", "hold"), keep=population)
+    out = tmp_path / "data.jsonl"
+    count = write_dataset([population], [3, 4], out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert count == len(rows) > 0
+    # Nothing is kept that did not beat its tick on its seed: a lone seed's rows are a subset.
+    alone = list(curated_rows([read_life(population / f"{s}-seed3") for s in ("random", "hold")]))
+    assert alone and all(row in rows for row in alone)
+    every = {json.dumps(r) for r in sft_rows(read_life(d) for d in sorted(population.iterdir()))}
+    assert all(json.dumps(r) in every for r in rows)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def assert_converted_as_trained(adapter_dir: Path, model_path: Path) -> None:
+    """llama.cpp with the GGUF adapter answers what transformers with the PEFT adapter does."""
+    import peft
+    import torch
+    import transformers
+
+    from agent.core.prompt import SYSTEM_PROMPT, build_messages
+    from agent.model.deciders import LlamaDecider
+    from bench.decision import observations
+
+    samples = observations(6, seed=4)[3:6]
+    folder, name = str(model_path.parent), model_path.name
+    expected = []
+    with warnings.catch_warnings():  # transformers' generation notes, not ours to act on
+        warnings.simplefilter("ignore")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        base = transformers.AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=torch.float32
+        )
+        trained = peft.PeftModel.from_pretrained(base, str(adapter_dir / "peft")).eval()
+        for obs, recent in samples:
+            ids = tokenizer.apply_chat_template(
+                build_messages(obs, SYSTEM_PROMPT, recent),
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+            with torch.no_grad():
+                out = trained.generate(**ids, max_new_tokens=40, do_sample=False)
+            expected.append(tokenizer.decode(out[0][ids["input_ids"].shape[1] :]))
+    tuned = LlamaDecider(
+        model_path,
+        n_threads=2,
+        temperature=0.0,
+        max_tokens=40,
+        lora_path=adapter_dir / "adapter.gguf",
+    )
+    try:
+        got = [tuned.decide(obs, recent).raw for obs, recent in samples]
+    finally:
+        tuned.close()
+    # Both answer in the schema's JSON; compare the parsed action and amount.
+    for want, have in zip(expected, got, strict=True):
+        w, h = json.loads(want.split("<|im_end|>")[0]), json.loads(have)
+        assert (w["action"], w["amount_pct"]) == (h["action"], h["amount_pct"]), (want, have)
+
+
+@pytest.mark.slow
+def test_a_harmful_adapter_is_reported_worse(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    model_path: Path,
+):
+    """Trained toward swapping everything, buy all then sell all: the evaluation calls it worse.
+
+    The guard's per-action caps are lifted for this world, so that "everything" is everything
+    (with the default caps a swap is at most 100 STABLE and half a balance, and the harm is
+    mostly contained, which is what the caps are for).
+    """
+    pytest.importorskip("peft", reason="the train extra is not installed")
+    monkeypatch.setenv("FORAGER_POLICY__MAX_SWAP_PCT", "100")
+    monkeypatch.setenv("FORAGER_POLICY__MAX_SWAP_STABLE", "100000")
+    lives = tmp_path / "lives"
+    calibrate(Settings(), [7], 30, strategies=("mean_reversion",), keep=lives)
+    churn = tmp_path / "churn.jsonl"
+    with churn.open("w") as handle:
+        for i, row in enumerate(sft_rows([read_life(lives / "mean_reversion-seed7")])):
+            action = "buy_risk" if i % 2 == 0 else "sell_risk"
+            answer = {"action": action, "amount_pct": 100, "reason": "swap everything"}
+            row["completion"] = [{"role": "assistant", "content": json.dumps(answer)}]
+            handle.write(json.dumps(row) + "\n")
+    adapter_dir = tmp_path / "harmful"
+    train = ["train", "--dataset", str(churn), "--out", str(adapter_dir)]
+    assert main([*train, "--steps", "6", "--batch", "2", "--learning-rate", "2e-3"]) == 0
+    assert_converted_as_trained(adapter_dir, model_path)
+    out = tmp_path / "report"
+    argv = ["evaluate", "--parent", "none", "--child", str(adapter_dir / "adapter.gguf")]
+    argv += ["--parent-name", "gen0", "--child-name", "harmful", "--seeds", "2", "--ticks", "30"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Verdict: harmful is **worse** than gen0" in printed
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["verdict"] == "worse"
+    assert [s["name"] for s in report["scores"]] == ["gen0", "harmful", "hold"]
+    assert report["differences"]["expected_life"]["high"] < 0
+    assert report["differences"]["final_worth"]["high"] < 0
+    harmful = next(s for s in report["scores"] if s["name"] == "harmful")
+    hold = next(s for s in report["scores"] if s["name"] == "hold")
+    assert harmful["adapter"].endswith("adapter.gguf")
+    assert next(iter(harmful["answers"])) in ("buy_risk", "sell_risk")  # what it was taught
+    assert next(iter(hold["answers"])) == "hold"
+    assert harmful["worth_median"]["high"] < hold["worth_median"]["value"]  # it lost money
+    assert (out / "evaluation.md").read_text().startswith("| contestant |")
+    assert png_size(out / "evaluation.png")[0] > 100
+
+
+@pytest.mark.slow
+def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Two tiny generations: population, dataset, train, evaluate, and the next population."""
+    pytest.importorskip("peft", reason="the train extra is not installed")
+    out = tmp_path / "evolution"
+    argv = ["evolve", "--generations", "2", "--out", str(out), "--population-seeds", "1"]
+    argv += ["--ticks", "8", "--eval-seeds", "1", "--eval-ticks", "4", "--steps", "2"]
+    assert main([*argv, "--batch", "1", "--teachers", "mean_reversion,random"]) == 0
+    printed = capsys.readouterr().out
+    assert "gen0: population of gen0" in printed and "2 generations: gen1 " in printed
+    reports = json.loads((out / "evolve.json").read_text())
+    assert [r["generation"] for r in reports] == [1, 2]
+    assert [r["population_seeds"] for r in reports] == [[0], [1]]
+    for r in reports:
+        assert r["verdict"] in ("better", "worse", "no measurable difference")
+        assert r["dataset_rows"] > 0
+        assert set(r["seconds"]) == {"population", "train", "evaluate"}
+        evaluation = json.loads((out / f"gen{r['generation']}" / "evaluation.json").read_text())
+        assert evaluation["child"] == f"gen{r['generation']}"
+        assert evaluation["params"]["seeds"] == [1000]
+    # The second population was the model chosen after the first evaluation, on a new seed.
+    second = reports[1]["parent"]
+    assert second == ("gen0" if reports[0]["verdict"] == "worse" else "gen1")
+    lives = sorted(p.name for p in (out / "gen1" / "population").iterdir())
+    assert lives == ["llm-seed1", "mean_reversion-seed1", "random-seed1"]
+    manifest = json.loads((out / "gen2" / "adapter" / "manifest.json").read_text())
+    assert manifest["population_seeds"] == [0, 1] and manifest["parent_generation"] == 1
+    with pytest.raises(ConfigError, match="not held out"):
+        held_out_check([Contestant("gen2", adapter=out / "gen2" / "adapter" / "adapter.gguf")], [1])

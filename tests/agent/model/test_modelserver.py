@@ -1,0 +1,212 @@
+"""One model for several agents: the batch engine, its HTTP server, and a fleet that shares it.
+
+The engine decodes several agents' sequences in one batch; with greedy sampling its answers must
+be the very answers llama-cpp-python gives each prompt alone, or batching changed what the model
+says. All on the real bundled model.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from agent.config import load_settings
+from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages
+from agent.daemon.wiring import build_decider
+from agent.errors import ConfigError, ModelError
+from agent.model.deciders import LlamaDecider, ServedDecider
+from agent.model.server import BatchEngine, serve_app
+from agent.populations.fleet import run_fleet
+from arena.anvil import free_port
+from bench.decision import observations
+from tests.agent.populations.test_fleet import started
+
+SAMPLES = observations(8, seed=3)
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path) -> Iterator[BatchEngine]:
+    eng = BatchEngine(model_path, slots=3, n_threads=2)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def server(engine: BatchEngine) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(serve_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "the model server did not start"
+        time.sleep(0.05)
+    yield url
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def messages(i: int) -> list[dict[str, str]]:
+    obs, recent = SAMPLES[i]
+    return build_messages(obs, SYSTEM_PROMPT, recent)
+
+
+def test_batched_answers_are_the_answers_each_prompt_gets_alone(
+    engine: BatchEngine, model_path: Path
+):
+    alone = LlamaDecider(model_path, n_threads=2, temperature=0.0)
+    try:
+        expected = []
+        for i in range(3):
+            obs, recent = SAMPLES[i]
+            expected.append(alone.decide(obs, recent).raw)
+    finally:
+        alone.close()
+    # Three agents at once: their prompts and tokens share every decode call.
+    calls = engine.decode_calls
+    futures = [
+        engine.submit(messages(i), schema=DECISION_SCHEMA, temperature=0.0, client=f"agent-{i}")
+        for i in range(3)
+    ]
+    got = [f.result(timeout=120) for f in futures]
+    assert [g.text for g in got] == expected
+    assert all(json.loads(g.text)["action"] for g in got)
+    # Batched: fewer decode calls than the three answers' tokens one by one would take.
+    generated = sum(g.completion_tokens for g in got)
+    assert engine.decode_calls - calls < generated
+
+
+def test_an_agent_reuses_its_own_cache_and_a_newcomer_copies_the_shared_prefix(
+    engine: BatchEngine,
+):
+    first = engine.complete(messages(3), schema=DECISION_SCHEMA, client="returning")
+    again = engine.complete(messages(4), schema=DECISION_SCHEMA, client="returning")
+    # The system prompt is the same for everyone: a new client finds it in another slot.
+    newcomer = engine.complete(messages(5), schema=DECISION_SCHEMA, client="newcomer")
+    assert first.prompt_tokens > 700
+    assert again.cached_tokens > 0.75 * again.prompt_tokens
+    assert newcomer.cached_tokens > 0.75 * newcomer.prompt_tokens
+
+
+def test_more_agents_than_slots_wait_their_turn(engine: BatchEngine):
+    futures = [
+        engine.submit(messages(i % 8), schema=DECISION_SCHEMA, max_tokens=8, client=f"crowd-{i}")
+        for i in range(7)
+    ]
+    done = [f.result(timeout=300) for f in futures]
+    assert all(d.completion_tokens <= 8 for d in done)
+    assert max(d.queued_s for d in done) > 0  # seven requests, three slots: some queued
+    assert engine.active() == 0
+
+
+def test_a_prompt_too_long_for_a_slot_is_refused_with_its_size(engine: BatchEngine):
+    huge = [{"role": "user", "content": "price 1.234 " * 2000}]
+    with pytest.raises(ModelError, match=r"prompt of \d+ tokens plus max_tokens 96"):
+        engine.submit(huge, schema=DECISION_SCHEMA, max_tokens=96)
+
+
+def test_an_agent_decides_through_the_server(server: str):
+    decider = ServedDecider(server, temperature=0.3)
+    try:
+        obs, recent = SAMPLES[6]
+        decision = decider.decide(obs, recent)
+    finally:
+        decider.close()
+    assert decision.valid, decision.error
+    assert decision.model.endswith(".gguf")
+    assert decision.prompt_tokens > 700 and decision.completion_tokens > 0
+    assert decision.prompt == tuple(build_messages(obs, SYSTEM_PROMPT, recent))
+
+
+def test_the_server_refuses_fields_it_would_not_apply(server: str):
+    body = {
+        "messages": messages(0),
+        "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+        "top_k": 5,  # llama-cpp-python would silently ignore this; the server says so
+    }
+    reply = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+    assert reply.status_code == 422
+    assert "top_k" in reply.text
+    wrong = dict(body, response_format={"type": "json_schema", "json_schema": DECISION_SCHEMA})
+    wrong.pop("top_k")
+    reply = httpx.post(f"{server}/v1/chat/completions", json=wrong, timeout=60)
+    assert reply.status_code == 422 and "json_object" in reply.text
+
+
+def test_a_schema_llama_cpp_cannot_use_fails_its_request_and_not_the_server(server: str):
+    for schema in ({"type": "wat"}, {"type": "object", "properties": {"a": {"$ref": "#/x"}}}):
+        body = {
+            "messages": messages(1),
+            "response_format": {"type": "json_object", "schema": schema},
+        }
+        reply = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+        assert reply.status_code == 400, reply.text
+        assert "response_format schema" in reply.json()["detail"]
+    good = {
+        "messages": messages(1),
+        "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+    }
+    reply = httpx.post(f"{server}/v1/chat/completions", json=good | {"max_tokens": 8}, timeout=120)
+    assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] > 0
+
+
+def test_an_unreachable_server_is_a_named_error_then_an_invalid_hold(server: str):
+    with pytest.raises(ModelError, match=r"model server http://127\.0\.0\.1:\d+ did not answer"):
+        ServedDecider(f"http://127.0.0.1:{free_port()}")
+    decider = ServedDecider(server)
+    decider.url = decider._http.base_url = f"http://127.0.0.1:{free_port()}"  # it went away
+    try:
+        obs, recent = SAMPLES[7]
+        decision = decider.decide(obs, recent)
+    finally:
+        decider.close()
+    assert (decision.action, decision.valid) == ("hold", False)
+    assert decision.error is not None and "model server http://127.0.0.1" in decision.error
+
+
+def model_names(db: Path) -> set[str]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT record FROM ticks").fetchall()
+    return {json.loads(r[0])["decision"]["model"] for r in rows}
+
+
+@pytest.mark.slow
+def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path):
+    folder = tmp_path / "fleet"
+    members = run_fleet(
+        folder,
+        agents=2,
+        strategies=["llm"],
+        ticks=3,
+        settings=load_settings(),
+        interval_s=1.0,
+        seed=2,
+        stagger_s=0.2,
+        model_server=True,
+        extra_env={"OTEL_SDK_DISABLED": "true"},
+    )
+    assert [m.exit_code for m in members] == [0, 0]
+    log = (folder / "model-server.log").read_text()
+    assert "model server: http://127.0.0.1:" in log and "2 slots" in log
+    for member in members:
+        assert model_names(member.data_dir / "state.sqlite") == {"SmolLM2-135M-Instruct.Q4_1.gguf"}
+        assert started(folder, member.name)["address"]
+
+
+def test_a_bad_server_url_and_an_adapter_the_server_does_not_run_are_named(server: str):
+    with pytest.raises(ConfigError, match="FORAGER_MODEL__SERVER_URL"):
+        load_settings(model={"server_url": "127.0.0.1:8090"})
+    # A fleet member inherits FORAGER_MODEL__LORA: the server must run that very adapter.
+    settings = load_settings(strategy="llm", model={"server_url": server, "lora": "gen1.gguf"})
+    with pytest.raises(ModelError, match=r"runs adapter None but this agent expects 'gen1.gguf'"):
+        build_decider(settings)
