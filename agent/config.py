@@ -247,7 +247,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(_describe(exc)) from None  # the cause echoes inputs: maybe a secret
     if not settings.uses_arena and settings.chain.missing():
         raise ConfigError(
             "FORAGER_CHAIN__RPC_URL is set, so a live chain also needs: "
@@ -263,3 +263,22 @@ def _describe(exc: ValidationError) -> str:
         # Never echo the offending input: it may be a secret.
         lines.append(f"{name}: {error['msg']}")
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The agent's non-secret settings as container environment variables (an SDL's env)."""
+    env = {
+        "FORAGER_INTERVAL_S": str(settings.interval_s),
+        "FORAGER_GENERATION": str(settings.generation),
+        "FORAGER_STRATEGY": settings.strategy,
+        **({"FORAGER_PERSONA": settings.persona} if settings.persona else {}),
+        "FORAGER_RENT__AMOUNT": str(settings.rent.amount),
+        "FORAGER_RENT__PERIOD_TICKS": str(settings.rent.period_ticks),
+        "FORAGER_RENT__GRACE_TICKS": str(settings.rent.grace_ticks),
+    }
+    chain = settings.chain
+    if chain.rpc_url:
+        env["FORAGER_CHAIN__RPC_URL"] = chain.rpc_url
+        for name in ("chain_id", *_ADDRESS_FIELDS):
+            env[f"FORAGER_CHAIN__{name.upper()}"] = str(getattr(chain, name))
+    return env

@@ -1,12 +1,16 @@
-"""Errors raised by the runtime, split by what the caller should do.
+"""Errors raised by the agent (runtime, model, lab, populations, command line), split by what
+the caller should do.
 
     AgentError                  base class
-    ├── ConfigError             a setting is wrong: name it, exit non-zero at start
-    ├── ModelError              the model file is missing, corrupt, or failed to load: halt
+    ├── ConfigError             a setting or flag is wrong: name it, exit 2 at start
+    ├── ModelError              the model is missing, corrupt, or failed to load: halt (at
+    │                           start the daemon retries: a model server may still be coming)
     └── StoreError              the local state store cannot be opened or written: halt
 
-Chain and key errors come from `wallets.errors`; the loop treats `ChainUnavailable` as
-transient (the tick is recorded as skipped) and everything else as a failed action.
+Chain and key errors come from `wallets.errors`, the local world's from `arena.errors`; the loop
+treats `ChainUnavailable` as transient (the tick is recorded as skipped) and everything else as
+a failed action. `forager` turns each package's base (`AgentError`, `WalletError`, `ArenaError`,
+`AkashError`, `TelemetryError`) into one line, `forager: <message>`, and exit code 2.
 """
 
 

@@ -13,28 +13,12 @@ from typing import Any
 
 import httpx
 
-from akash.errors import AkashError
+from akash.errors import ConsoleError, InsufficientFunds, NotAuthorized
 from telemetry.redaction import secrets
 
 DEFAULT_URL = "https://console-api.akash.network"
 _UNAUTHORIZED = 401
 _FUNDS_WORDS = ("insufficient", "not enough", "balance")
-
-
-class ConsoleError(AkashError):
-    """The Console API refused a request; `status` is the HTTP status."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class NotAuthorized(ConsoleError):
-    """The API key is missing, wrong or revoked (HTTP 401)."""
-
-
-class InsufficientFunds(ConsoleError):
-    """The managed wallet cannot pay the deposit."""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from akash.console import ConsoleClient, ConsoleError, DeploymentStatus, pick_bid
-
-
-class NoBids(ConsoleError):
-    """No acceptable bid arrived before the timeout."""
+from akash.console import ConsoleClient, DeploymentStatus, pick_bid
+from akash.errors import NoBids
 
 
 @dataclass(frozen=True)
@@ -67,12 +64,16 @@ def deploy(
     while (bid := pick_bid(client.bids(created.dseq), gpu, max_price)) is None:
         if time.monotonic() >= deadline:
             client.close(created.dseq)
-            wanted = f" offering {gpu}" if gpu else ""
-            capped = f" at or under {max_price}" if max_price is not None else ""
-            raise NoBids(
-                f"no open bid{wanted}{capped} for deployment {created.dseq} within "
-                f"{bid_timeout_s:.0f} s; the deployment was closed"
-            )
+            raise _no_bids(created.dseq, gpu, max_price, bid_timeout_s)
         sleep(poll_s)
     status = client.create_lease(created.manifest, bid)
     return Deployed(created.dseq, bid.provider, bid.amount, bid.denom, status, manifest_file)
+
+
+def _no_bids(dseq: str, gpu: str | None, max_price: Decimal | None, waited_s: float) -> NoBids:
+    wanted = f" offering {gpu}" if gpu else ""
+    capped = f" at or under {max_price}" if max_price is not None else ""
+    return NoBids(
+        f"no open bid{wanted}{capped} for deployment {dseq} within "
+        f"{waited_s:.0f} s; the deployment was closed"
+    )

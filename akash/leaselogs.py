@@ -17,15 +17,11 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
-from akash.errors import AkashError
+from akash.errors import LeaseLogError
 
 _REFUSED = (401, 403)
-
-
-class LeaseLogError(AkashError):
-    """The provider's log stream could not be opened or broke off."""
 
 
 @dataclass(frozen=True)
@@ -50,44 +46,56 @@ def logs_url(
 
 _CONNECT_ATTEMPTS = 3
 _RETRY_S = 0.5
+_NORMAL_CLOSE = (1000, 1001)
 
 
 def stream(url: str, token: str, *, open_timeout_s: float = 20.0) -> Iterator[LogLine]:
     """The lines of a lease's log stream, as the provider sends them, until it closes."""
     where = url.split("?", 1)[0]
-    context = None
-    if url.startswith("wss://"):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # providers' certificates are self-signed
-    for attempt in range(1, _CONNECT_ATTEMPTS + 1):
-        try:
-            socket = connect(
-                url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                ssl=context,
-                open_timeout=open_timeout_s,
-                max_size=2**20,
-            )
-            break
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = " (the token expired or lacks the 'logs' scope)" if status in _REFUSED else ""
-            raise LeaseLogError(f"{where}: the provider answered {status}{hint}") from None
-        except InvalidURI as exc:
-            raise LeaseLogError(f"{where}: provider unreachable: {exc}") from None
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            # A provider's gateway drops a handshake now and then: try again, a few times.
-            if attempt == _CONNECT_ATTEMPTS:
-                raise LeaseLogError(f"{where}: provider unreachable: {exc}") from None
-            time.sleep(_RETRY_S * attempt)
-    with socket:
+    with _connect(url, token, where, open_timeout_s) as socket:
         try:
             for frame in socket:
                 yield _line(frame)
         except ConnectionClosed as exc:
-            if exc.rcvd is None or exc.rcvd.code not in (1000, 1001):
-                raise LeaseLogError(f"{where}: the log stream broke off: {exc}") from None
+            if exc.rcvd is None or exc.rcvd.code not in _NORMAL_CLOSE:
+                raise LeaseLogError(f"{where}: the log stream broke off: {exc}") from exc
+
+
+def _connect(url: str, token: str, where: str, open_timeout_s: float) -> ClientConnection:
+    """The open WebSocket, after a few tries: a provider's gateway drops a handshake now and
+    then. A refusal (bad token) or a bad URL is not retried."""
+    attempt = 1
+    while True:
+        try:
+            return _open(url, token, open_timeout_s)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            hint = " (the token expired or lacks the 'logs' scope)" if status in _REFUSED else ""
+            raise LeaseLogError(f"{where}: the provider answered {status}{hint}") from exc
+        except InvalidURI as exc:
+            raise LeaseLogError(f"{where}: provider unreachable: {exc}") from exc
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            if attempt == _CONNECT_ATTEMPTS:
+                raise LeaseLogError(f"{where}: provider unreachable: {exc}") from exc
+            time.sleep(_RETRY_S * attempt)
+            attempt += 1
+
+
+def _open(url: str, token: str, open_timeout_s: float) -> ClientConnection:
+    headers = {"Authorization": f"Bearer {token}"}
+    return connect(
+        url, additional_headers=headers, ssl=_tls(url), open_timeout=open_timeout_s, max_size=2**20
+    )
+
+
+def _tls(url: str) -> ssl.SSLContext | None:
+    """TLS without certificate checks for `wss://`: providers' certificates are self-signed."""
+    if not url.startswith("wss://"):
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _line(frame: str | bytes) -> LogLine:

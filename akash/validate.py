@@ -111,26 +111,35 @@ def _deployment_problems(
 ) -> list[str]:
     """Services, placements, prices and compute profiles referenced all exist."""
     problems = []
-    compute, placement = profiles.get("compute") or {}, profiles.get("placement") or {}
     for service_name, groups in deployment.items():
-        where = f"deployment.{service_name}"
         if service_name not in services:
-            problems.append(f"{where}: service {service_name!r} is not defined under services")
+            problems.append(
+                f"deployment.{service_name}: service {service_name!r} is not defined under services"
+            )
         for group, spec in (groups or {}).items():
-            profile = spec.get("profile")
-            prices = (placement.get(group) or {}).get("pricing") or {}
-            if group not in placement:
-                problems.append(
-                    f"{where}.{group}: placement {group!r} is not in profiles.placement"
-                )
-            elif profile not in prices:
-                problems.append(f"{where}.{group}: no price for profile {profile!r} there")
-            if profile not in compute:
-                problems.append(f"{where}.{group}.profile: {profile!r} is not in profiles.compute")
-            elif service_name in services:
-                problems += _storage_problems(
-                    service_name, services[service_name], compute[profile]
-                )
+            problems += _group_problems(service_name, group, spec, services, profiles)
+    return problems
+
+
+def _group_problems(
+    service_name: str,
+    group: str,
+    spec: dict[str, Any],
+    services: dict[str, Any],
+    profiles: dict[str, Any],
+) -> list[str]:
+    """One placement group of a service: its placement, its price and its compute profile."""
+    where, profile = f"deployment.{service_name}.{group}", spec.get("profile")
+    compute, placement = profiles.get("compute") or {}, profiles.get("placement") or {}
+    problems = []
+    if group not in placement:
+        problems.append(f"{where}: placement {group!r} is not in profiles.placement")
+    elif profile not in ((placement.get(group) or {}).get("pricing") or {}):
+        problems.append(f"{where}: no price for profile {profile!r} there")
+    if profile not in compute:
+        problems.append(f"{where}.profile: {profile!r} is not in profiles.compute")
+    elif service_name in services:
+        problems += _storage_problems(service_name, services[service_name], compute[profile])
     return problems
 
 

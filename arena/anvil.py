@@ -5,14 +5,27 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import requests
 
-from arena.errors import AnvilError
+from arena.errors import AnvilError, AnvilMissing
 
 _START_TIMEOUT_S = 20.0
+
+
+def locate(binary: str) -> str | None:
+    """`binary` on PATH, else beside the running interpreter, else None.
+
+    Set-up links anvil and cast into the virtualenv's bin, next to its python: so
+    `.venv/bin/forager` finds them even when `.tools/bin` is not on PATH.
+    """
+    found = shutil.which(binary)
+    if found is None and Path(binary).name == binary:  # a bare name, not a path
+        found = shutil.which(binary, path=str(Path(sys.executable).parent))
+    return found
 
 
 def free_port() -> int:
@@ -42,10 +55,11 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        path = shutil.which(self.binary)
+        path = locate(self.binary)
         if path is None:
-            raise AnvilError(
-                f"anvil binary {self.binary!r} not found on PATH; run `make setup` "
+            raise AnvilMissing(
+                f"anvil binary {self.binary!r} not found on PATH nor in "
+                f"{Path(sys.executable).parent}; run `make setup` "
                 "or set FORAGER_ARENA__ANVIL to its path"
             )
         args = [path, "--host", "127.0.0.1", "--port", str(self.port)]

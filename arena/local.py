@@ -73,40 +73,34 @@ class LocalArena:
         self.artefacts = compile_all(self.config.cache_dir)
         self.anvil.start()
         self.w3 = Web3(Web3.HTTPProvider(self.anvil.url, request_kwargs={"timeout": 30}))
-        saved = self._saved_info()
-        if saved is not None:
-            self.info = dataclasses.replace(saved, rpc_url=self.anvil.url)
-        else:
-            liquidity = Liquidity(self.config.liquidity_stable, self.config.start_price)
-            self.info = deploy_world(self.w3, self.artefacts, liquidity, self.anvil.url)
-            self.fresh = True
-        c = self.config
-        path: PricePath | ReplayPath
-        if c.replay_csv is not None:
-            path = ReplayPath.from_csv(c.replay_csv)
-        else:
-            params = WeatherParams(
-                c.seed,
-                c.drift,
-                c.volatility,
-                c.regime_switch,
-                c.storm_factor,
-                c.shock_prob,
-                c.shock_size,
-            )
-            path = PricePath(c.start_price, params)
-        path.skip(self._saved_weather_step())
-        flow = Flow(c.seed, FlowParams(c.noise, c.arb_strength))
-        flow.skip(self._saved_weather_step())
-        self.weather = Weather(self.w3, self.info, path, self.artefacts, flow)
+        self.info = self._restore_or_deploy(self.w3)
+        self.weather = self._weather(self.w3, self.info)
         log.info(
             "arena_started",
             rpc_url=self.info.rpc_url,
             fresh=self.fresh,
-            weather_step=path.step,
+            weather_step=self.weather.steps,
             price=round(self.price(), 6),
         )
         return self.info
+
+    def _restore_or_deploy(self, w3: Web3) -> ArenaInfo:
+        saved = self._saved_info()
+        if saved is not None:
+            return dataclasses.replace(saved, rpc_url=self.anvil.url)
+        liquidity = Liquidity(self.config.liquidity_stable, self.config.start_price)
+        info = deploy_world(w3, self.artefacts, liquidity, self.anvil.url)
+        self.fresh = True
+        return info
+
+    def _weather(self, w3: Web3, info: ArenaInfo) -> Weather:
+        """The weather, continued from the saved step when the world was restored."""
+        c, done = self.config, self._saved_weather_step()
+        path = price_path(c)
+        path.skip(done)
+        flow = Flow(c.seed, FlowParams(c.noise, c.arb_strength))
+        flow.skip(done)
+        return Weather(w3, info, path, self.artefacts, flow)
 
     def price(self) -> float:
         assert self.weather is not None, "arena is not up"
@@ -160,3 +154,14 @@ class LocalArena:
         if not weather_file.exists():
             return 0
         return int(json.loads(weather_file.read_text())["step"])
+
+
+def price_path(config: ArenaConfig) -> PricePath | ReplayPath:
+    """The fair value's path: a replayed series when one is named, else the seeded walk."""
+    c = config
+    if c.replay_csv is not None:
+        return ReplayPath.from_csv(c.replay_csv)
+    weather = WeatherParams(
+        c.seed, c.drift, c.volatility, c.regime_switch, c.storm_factor, c.shock_prob, c.shock_size
+    )
+    return PricePath(c.start_price, weather)

@@ -21,12 +21,13 @@ import structlog
 from web3 import Web3
 
 from arena.compiler import Artefact
+from arena.errors import PriceSeriesError
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo
+from wallets.dex import gross_of_fee
 
 log = structlog.get_logger()
 
 _SCALE = 10 ** (RISK_DECIMALS - STABLE_DECIMALS)
-_FEE_NUM, _FEE_DEN = 997, 1000
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class ReplayPath:
 
     def __init__(self, prices: list[float]) -> None:
         if not prices:
-            raise ValueError("a replayed price series needs at least one price")
+            raise PriceSeriesError("a replayed price series needs at least one price")
         self._prices = prices
         self.step = 0
 
@@ -155,7 +156,7 @@ class ReplayPath:
         try:
             text = path.read_text()
         except OSError as exc:
-            raise ValueError(f"price series {path} cannot be read: {exc.strerror}") from None
+            raise PriceSeriesError(f"price series {path} cannot be read: {exc.strerror}") from exc
         rows = [row for row in csv.reader(text.splitlines()) if row and row[0].strip()]
         column, first_line = 0, 1
         if rows and not _is_number(rows[0][0]):
@@ -166,7 +167,9 @@ class ReplayPath:
         for line, row in enumerate(rows, first_line):
             cell = row[column].strip() if column < len(row) else ""
             if not _is_number(cell) or float(cell) <= 0:
-                raise ValueError(f"price series {path}, row {line}: {cell!r} is not a price > 0")
+                raise PriceSeriesError(
+                    f"price series {path}, row {line}: {cell!r} is not a price > 0"
+                )
             prices.append(float(cell))
         return cls(prices)
 
@@ -193,9 +196,9 @@ def trade_to_target(reserve_stable: int, reserve_risk: int, target: float) -> tu
     ratio = Decimal(target) / _SCALE  # stable base units per risk base unit
     want_stable = isqrt(int(Decimal(k) * ratio))
     if want_stable > reserve_stable:
-        return "stable", (want_stable - reserve_stable) * _FEE_DEN // _FEE_NUM
+        return "stable", gross_of_fee(want_stable - reserve_stable)
     want_risk = isqrt(int(Decimal(k) / ratio))
-    return "risk", max(0, want_risk - reserve_risk) * _FEE_DEN // _FEE_NUM
+    return "risk", gross_of_fee(max(0, want_risk - reserve_risk))
 
 
 def pool_price(reserve_stable: int, reserve_risk: int) -> float:

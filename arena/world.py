@@ -16,6 +16,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from arena.compiler import Artefact
+from arena.errors import ArenaFileError, SetupReverted
+from wallets.tokens import to_base
 
 STABLE_DECIMALS = 6
 RISK_DECIMALS = 18
@@ -44,10 +46,17 @@ class ArenaInfo:
 
     @classmethod
     def load(cls, path: Path) -> ArenaInfo:
-        data = json.loads(path.read_text())
+        """Read a connection file; a missing file stays `FileNotFoundError` (callers say so)."""
+        text = path.read_text()
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ArenaFileError(f"arena file {path} is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ArenaFileError(f"arena file {path} holds no JSON object")
         missing = [f for f in cls.__dataclass_fields__ if f not in data]
         if missing:
-            raise ValueError(f"arena file {path} lacks {', '.join(missing)}")
+            raise ArenaFileError(f"arena file {path} lacks {', '.join(missing)}")
         return cls(**{f: data[f] for f in cls.__dataclass_fields__})
 
 
@@ -59,16 +68,11 @@ class Liquidity:
     price: Decimal
 
 
-def to_base(amount: Decimal, decimals: int) -> int:
-    """Whole units to integer base units."""
-    return int(amount * (Decimal(10) ** decimals))
-
-
 def _send(w3: Web3, fn: Any, sender: str) -> Any:
     tx_hash = fn.transact({"from": sender})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.02)
     if receipt["status"] != 1:
-        raise RuntimeError(f"arena transaction {tx_hash.hex()} reverted")
+        raise SetupReverted(f"arena transaction {tx_hash.hex()} reverted")
     return receipt
 
 
@@ -83,13 +87,35 @@ def deploy_world(
     w3: Web3, artefacts: dict[str, Artefact], liquidity: Liquidity, rpc_url: str
 ) -> ArenaInfo:
     """Deploy tokens, pool and router; seed the pool; return the connection info."""
-    accounts = list(w3.eth.accounts)
-    faucet, landlord, trader = accounts[0], accounts[1], accounts[2]
+    faucet, landlord, trader = list(w3.eth.accounts)[:3]
     token = artefacts["Token"]
     stable = _deploy(w3, token, faucet, "Arena Dollar", "aUSD", STABLE_DECIMALS)
     risk = _deploy(w3, token, faucet, "Arena Risk", "RISK", RISK_DECIMALS)
     pool = _deploy(w3, artefacts["Pool"], faucet, stable.address, risk.address)
     router = _deploy(w3, artefacts["Router"], faucet, pool.address)
+    _seed(w3, (stable, risk), router, liquidity, (faucet, trader))
+    return ArenaInfo(
+        rpc_url=rpc_url,
+        chain_id=int(w3.eth.chain_id),
+        stable_token=stable.address,
+        risk_token=risk.address,
+        pool=pool.address,
+        router=router.address,
+        landlord=landlord,
+        faucet=faucet,
+        weather_trader=trader,
+    )
+
+
+def _seed(
+    w3: Web3,
+    tokens: tuple[Contract, Contract],
+    router: Contract,
+    liquidity: Liquidity,
+    accounts: tuple[str, str],
+) -> None:
+    """Mint the opening liquidity to the faucet and add it; arm the weather trader."""
+    (stable, risk), (faucet, trader) = tokens, accounts
     stable_in = to_base(liquidity.stable, STABLE_DECIMALS)
     risk_in = to_base(liquidity.stable / liquidity.price, RISK_DECIMALS)
     for contract, amount in ((stable, stable_in), (risk, risk_in)):
@@ -103,17 +129,6 @@ def deploy_world(
         stable.address, risk.address, stable_in, risk_in, 0, 0, faucet, deadline
     )
     _send(w3, add, faucet)
-    return ArenaInfo(
-        rpc_url=rpc_url,
-        chain_id=int(w3.eth.chain_id),
-        stable_token=stable.address,
-        risk_token=risk.address,
-        pool=pool.address,
-        router=router.address,
-        landlord=landlord,
-        faucet=faucet,
-        weather_trader=trader,
-    )
 
 
 def fund(

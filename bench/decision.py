@@ -73,7 +73,7 @@ def raw_decide(decider: LlamaDecider, obs: Observation, recent: tuple[float, ...
     messages = build_messages(obs, decider.system_prompt, recent)
     started = time.perf_counter()
     decider._llm.create_chat_completion(
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         response_format={"type": "json_object", "schema": DECISION_SCHEMA},
         temperature=decider.temperature,
         max_tokens=decider.max_tokens,

@@ -39,6 +39,20 @@ def lives(folder: Path) -> list[list[dict[str, Any]]]:
 
 
 def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool) -> dict[str, Any]:
+    """One fleet of `agents` model agents, as processes or sharing a server, and its figures."""
+    members, wall = _live(agents, interval, ticks, threads, shared)
+    return {
+        "agents": agents,
+        "mode": "server" if shared else "processes",
+        **_figures(members, interval),
+        "wall_s": round(wall, 1),
+    }
+
+
+def _live(
+    agents: int, interval: float, ticks: int, threads: int, shared: bool
+) -> tuple[list[list[dict[str, Any]]], float]:
+    """Run the fleet; every member's tick records and the wall time it took."""
     from agent.config import load_settings
     from agent.populations.fleet import run_fleet
 
@@ -64,8 +78,13 @@ def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool
             model_server=shared,
         )
         wall = time.monotonic() - started
-        members = lives(folder)
-    late, gaps, decide, invalid = 0, 0, [], 0
+        return lives(folder), wall
+
+
+def _figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, Any]:
+    """Late ticks, decision latency, invalid decisions and throughput over all members."""
+    late, gaps, invalid = 0, 0, 0
+    decide: list[float] = []
     for records in members:
         # From the second tick: the first decision evaluates the whole prompt (a warm-up).
         starts = [r["started_at"] for r in records[1:]]
@@ -77,15 +96,12 @@ def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool
     decided = sum(len(r) for r in members)
     busy = max((r[-1]["finished_at"] - r[0]["started_at"]) for r in members if r) if decided else 0
     return {
-        "agents": agents,
-        "mode": "server" if shared else "processes",
         "ticks_done": decided,
         "late_ticks": late,
         "late_share": round(late / gaps, 3) if gaps else None,
         "decision_median_s": round(statistics.median(decide), 3) if decide else None,
         "invalid_decisions": invalid,
         "decisions_per_s": round(decided / busy, 3) if busy else None,
-        "wall_s": round(wall, 1),
     }
 
 

@@ -56,6 +56,10 @@ if [ ! -x "$TOOLS/bin/anvil" ] || ! "$TOOLS/bin/anvil" --version | grep -q "$ANV
     ln -sf "../node_modules/@foundry-rs/$tool-$platform/bin/$tool" "$TOOLS/bin/$tool"
   done
 fi
+# Beside the venv's python too: `.venv/bin/forager` then finds them without .tools/bin on PATH.
+for tool in anvil cast; do
+  ln -sf "$TOOLS/bin/$tool" "$VENV/bin/$tool"
+done
 
 # 5. A headless browser for the dashboard test (development installs only): Debian's chromium.
 if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then

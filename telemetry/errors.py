@@ -1,6 +1,9 @@
-"""Errors raised by telemetry set-up.
+"""Errors raised by telemetry: its set-up, and the training data made from experience.
 
-    TelemetryError            set-up was asked for something it cannot do (bad exporter name)
+    TelemetryError            base of every telemetry error
+    ├── (itself)              set-up was asked for something it cannot do (bad exporter name)
+    └── DatasetError          a life's records cannot be turned into training data (an unknown
+                              schema version, an unknown export format): fix the input
 
 Telemetry code never raises while the agent runs: exporters and processors log and swallow
 their own failures so that the loop is never taken down by what watches it.
@@ -8,4 +11,8 @@ their own failures so that the loop is never taken down by what watches it.
 
 
 class TelemetryError(Exception):
-    """Telemetry could not be configured as asked."""
+    """Base of telemetry's errors; raised as itself when set-up cannot do what it was asked."""
+
+
+class DatasetError(TelemetryError):
+    """A life's records cannot be turned into training data."""

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import structlog
 from opentelemetry import trace
 
+from telemetry.errors import TelemetryError
 from telemetry.events import export_log_event
 from telemetry.redaction import redact_event
 
@@ -34,33 +35,42 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     out = stream if stream is not None else sys.stdout
     numeric = logging.getLevelNamesMapping().get(level.upper())
     if numeric is None:
-        raise ValueError(f"log level {level!r} is not one of debug, info, warning, error")
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        add_trace_context,
-    ]
-    tail: list[Any] = [
-        structlog.processors.format_exc_info,
-        redact_event,
-        export_log_event,  # after redaction: what leaves is what the log line shows
-        structlog.processors.JSONRenderer(),
-    ]
+        raise TelemetryError(f"log level {level!r} is not one of debug, info, warning, error")
     structlog.configure(
-        processors=[*shared, *tail],
+        processors=[*_SHARED, *_TAIL],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(out, numeric)
+
+
+def _route_stdlib(out: TextIO, numeric: int) -> None:
+    """Standard-library records through the same processors, to the same stream."""
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_SHARED],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_TAIL],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # Libraries' own chatter stays out unless it is a warning.
     root.setLevel(max(numeric, logging.WARNING))
+
+
+# What every line gets first (level, time, trace context) ...
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    add_trace_context,
+]
+# ... and last: redaction, then export, then the JSON line.
+_TAIL: list[Any] = [
+    structlog.processors.format_exc_info,
+    redact_event,
+    export_log_event,  # after redaction: what leaves is what the log line shows
+    structlog.processors.JSONRenderer(),
+]

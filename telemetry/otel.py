@@ -120,26 +120,38 @@ def configure_telemetry(
     resource = Resource.create({**base, **(attributes or {})})
     exporting = exporters_from_env(env)
     meter_provider = _meters(resource, registry, "metrics" in exporting)
-    # shutdown_on_exit=False: the daemon shuts them down itself, within a time budget.
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    if "traces" in exporting:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(), meter_provider=meter_provider)
-        )
-    if "logs" in exporting:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(OTLPLogExporter(), meter_provider=meter_provider)
-        )
+    tracer_provider = _tracers(resource, meter_provider, "traces" in exporting)
+    logger_provider = _loggers(resource, meter_provider, "logs" in exporting)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)
     _current = Telemetry(tracer_provider, meter_provider, logger_provider, registry, exporting)
     return _current
+
+
+# shutdown_on_exit=False on every provider: the daemon shuts them down itself, within a budget.
+
+
+def _tracers(resource: Resource, meter_provider: MeterProvider, export: bool) -> TracerProvider:
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    if export:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(), meter_provider=meter_provider)
+        )
+    return provider
+
+
+def _loggers(resource: Resource, meter_provider: MeterProvider, export: bool) -> LoggerProvider:
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    if export:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(), meter_provider=meter_provider)
+        )
+    return provider
 
 
 def _meters(resource: Resource, registry: CollectorRegistry, export: bool) -> MeterProvider:

@@ -108,7 +108,9 @@ class ForagerProcess:
                 continue
         return out
 
-    def wait_event(self, name: str, timeout: float = 120.0, **match: Any) -> dict[str, Any]:
+    # 300 s: a first decision took 322 s with eight suites sharing two cores (llama.cpp's
+    # threads spin while they wait); one agent takes seconds on an idle machine.
+    def wait_event(self, name: str, timeout: float = 300.0, **match: Any) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for event in self.events():

@@ -31,8 +31,8 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
     previous = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        _unfilter(kind, line, previous, channels)
+        filter_type, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        _unfilter(filter_type, line, previous, channels)
         rows.append(bytes(line) if channels == 4 else _to_rgba(line))
         previous = line
     return width, height, rows

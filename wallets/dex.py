@@ -1,14 +1,17 @@
-"""A Uniswap-V2-style DEX: pair reserves, router quotes, swap and liquidity calldata.
+"""A Uniswap-V2-style DEX: the pool's arithmetic, pair reserves, router quotes, calldata.
 
-`amount_out` reproduces the constant-product formula locally, so the minimum output of a swap
-is computed independently of the router it is sent to; `shares_minted` and `shares_value` do the
-same for the pair's liquidity token (the pair is its own ERC-20 of pool shares).
+The arithmetic is the one copy of what `Pool.vy` and `Router.vy` compute, in the same integer
+base units: `amount_out` (the constant-product swap after the fee), `deposit_amounts` (a deposit
+taken at the pool's ratio), `shares_minted` and `shares_value` (the pair is its own ERC-20 of
+pool shares). The agent's policy uses it to bound a swap's minimum output independently of the
+router it is sent to; the paper arena (`arena.paper`) uses it to follow the chain to the unit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import isqrt
 from typing import Any
 
 from web3.contract.contract import ContractFunction
@@ -16,7 +19,12 @@ from web3.contract.contract import ContractFunction
 from wallets.chain import Chain, calldata, checksum, rpc_errors
 from wallets.tokens import Erc20
 
-_FEE_DENOMINATOR = 10_000
+# The pool fee, 0.3 %, written as the contracts write it (Router.vy: amountIn * 997 over
+# reserveIn * 1000): the part of every input that reaches the curve. Pool.vy keeps its own
+# copy (a contract cannot import Python); tests prove the two agree to the base unit.
+FEE_NUMERATOR, FEE_DENOMINATOR = 997, 1000
+BPS = 10_000  # basis points in a whole
+FEE_BPS = BPS - BPS * FEE_NUMERATOR // FEE_DENOMINATOR  # the same fee in basis points: 30
 
 ROUTER_ABI: list[dict[str, Any]] = [
     {
@@ -92,12 +100,17 @@ PAIR_ABI: list[dict[str, Any]] = [
 ]
 
 
-def amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
-    """Output of an exact-input constant-product swap after the pool fee."""
+def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Output of an exact-input constant-product swap after the pool fee (Router.vy's rule)."""
     if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
         return 0
-    with_fee = amount_in * (_FEE_DENOMINATOR - fee_bps)
-    return with_fee * reserve_out // (reserve_in * _FEE_DENOMINATOR + with_fee)
+    with_fee = amount_in * FEE_NUMERATOR
+    return with_fee * reserve_out // (reserve_in * FEE_DENOMINATOR + with_fee)
+
+
+def gross_of_fee(net: int) -> int:
+    """What to pay in so that about `net` of it is left after the pool fee (rounded down)."""
+    return net * FEE_DENOMINATOR // FEE_NUMERATOR
 
 
 def paired_amount(amount_a: int, reserve_a: int, reserve_b: int) -> int:
@@ -105,9 +118,24 @@ def paired_amount(amount_a: int, reserve_a: int, reserve_b: int) -> int:
     return amount_a * reserve_b // reserve_a if reserve_a > 0 else 0
 
 
+def deposit_amounts(
+    desired_a: int, desired_b: int, reserve_a: int, reserve_b: int
+) -> tuple[int, int]:
+    """(A, B) that addLiquidity takes of at most (`desired_a`, `desired_b`): the pool's ratio."""
+    if reserve_a == 0 and reserve_b == 0:
+        return desired_a, desired_b  # the first deposit sets the ratio
+    optimal_b = paired_amount(desired_a, reserve_a, reserve_b)
+    if optimal_b <= desired_b:
+        return desired_a, optimal_b
+    return paired_amount(desired_b, reserve_b, reserve_a), desired_b
+
+
 def shares_minted(amount_a: int, amount_b: int, reserve_a: int, reserve_b: int, supply: int) -> int:
-    """Pool shares a deposit mints (the pair's own rule: the smaller of the two ratios)."""
-    if supply == 0 or reserve_a == 0 or reserve_b == 0:
+    """Pool shares a deposit mints (the pair's own rule: the geometric mean for the first
+    deposit, then the smaller of the two ratios)."""
+    if supply == 0:
+        return isqrt(amount_a * amount_b)
+    if reserve_a == 0 or reserve_b == 0:
         return 0
     return min(amount_a * supply // reserve_a, amount_b * supply // reserve_b)
 
@@ -121,7 +149,7 @@ def shares_value(shares: int, reserve_a: int, reserve_b: int, supply: int) -> tu
 
 def min_out(expected: int, slippage_bps: int) -> int:
     """The least output accepted when `expected` may slip by `slippage_bps`."""
-    return expected * (_FEE_DENOMINATOR - slippage_bps) // _FEE_DENOMINATOR
+    return expected * (BPS - slippage_bps) // BPS
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
     ├── KeystoreError               the key cannot be loaded: fail closed at start
     ├── ChainError
     │   ├── ChainUnavailable        RPC unreachable or timing out: transient, try next tick
+    │   │   └── RateLimited         an endpoint answered "rate limited": try the next one
     │   ├── WrongChain              the RPC serves another chain id: halt
     │   └── ContractMissing         no code at a configured address: halt
     └── TxError
@@ -33,6 +34,13 @@ class ChainError(WalletError):
 
 class ChainUnavailable(ChainError):
     """The RPC endpoint did not answer; worth trying again later."""
+
+
+class RateLimited(ChainUnavailable):
+    """An endpoint answered with a rate-limit error inside a normal response.
+
+    `wallets.rpc` records it as the reason an endpoint failed and moves on to the next one.
+    """
 
 
 class WrongChain(ChainError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets as pysecrets
 from pathlib import Path
 
 from eth_account import Account
@@ -22,8 +23,7 @@ _FILE_MODE = 0o600
 
 def create_keystore(path: Path, password: str) -> LocalAccount:
     """Generate a fresh key, write it encrypted to `path` (must not exist) and return it."""
-    if path.exists():
-        raise KeystoreError(f"keystore {path} already exists; refusing to overwrite it")
+    _refuse_overwrite(path)
     account: LocalAccount = Account.create()
     write_keystore(path, account, password)
     secrets.register(account.key.hex())
@@ -32,8 +32,7 @@ def create_keystore(path: Path, password: str) -> LocalAccount:
 
 def import_key(path: Path, private_key: str, password: str) -> LocalAccount:
     """Encrypt an existing hex private key into a new keystore at `path`."""
-    if path.exists():
-        raise KeystoreError(f"keystore {path} already exists; refusing to overwrite it")
+    _refuse_overwrite(path)
     text = private_key.strip()
     digits = text.removeprefix("0x")
     if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
@@ -46,6 +45,30 @@ def import_key(path: Path, private_key: str, password: str) -> LocalAccount:
         raise KeystoreError("private key on stdin is not a valid secp256k1 key") from exc
     write_keystore(path, account, password)
     return account
+
+
+def make_wallet(
+    keystore: Path, password_file: Path, account: LocalAccount | None = None
+) -> LocalAccount:
+    """A wallet on disk: `account` (by default a fresh key, and then `keystore` must not exist)
+    encrypted into `keystore` with a new random password written to `password_file`, both 0600.
+
+    The one way a wallet is made for an agent: on first start, for a child, for a deployment.
+    """
+    if account is None:
+        _refuse_overwrite(keystore)
+        account = Account.create()
+    password = pysecrets.token_urlsafe(24)
+    secrets.register(password)
+    secrets.register(account.key.hex())
+    write_private_file(password_file, password)
+    write_keystore(keystore, account, password)
+    return account
+
+
+def _refuse_overwrite(path: Path) -> None:
+    if path.exists():
+        raise KeystoreError(f"keystore {path} already exists; refusing to overwrite it")
 
 
 def write_keystore(path: Path, account: LocalAccount, password: str) -> None:

@@ -25,6 +25,7 @@ from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from telemetry.redaction import secrets
+from wallets.errors import RateLimited
 
 log = structlog.get_logger()
 
@@ -34,10 +35,6 @@ _RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
 _RETRYABLE_TEXT = ("rate limit", "too many requests", "limit exceeded", "try again later")
 _HTTP_TOO_MANY = 429
 _HTTP_SERVER_ERROR = 500
-
-
-class RateLimited(Exception):
-    """An endpoint answered with a rate-limit error inside a normal response."""
 
 
 def display_url(url: str) -> str:

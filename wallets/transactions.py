@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -75,6 +76,17 @@ class Sender(Protocol):
     def address(self) -> str: ...
 
     def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt: ...
+
+
+@dataclass
+class _Sent:
+    """One nonce's delivery so far: every signed version, and whether a node took one."""
+
+    nonce: int
+    hashes: list[str] = field(default_factory=list)
+    raws: dict[str, bytes] = field(default_factory=dict)
+    accepted: bool = False
+    resends: int = 0
 
 
 class TxSender:
@@ -161,43 +173,55 @@ class TxSender:
         return receipt
 
     def _deliver(self, tx: dict[str, Any], purpose: str) -> Receipt:
-        nonce = int(tx["nonce"])
-        hashes: list[str] = []
-        raws: dict[str, bytes] = {}
-        accepted, resends = False, 0
+        """Sign, journal and broadcast `tx`, replacing it with higher fees until it mines."""
+        sent = _Sent(nonce=int(tx["nonce"]))
         while True:
-            signed = self._signer.sign_transaction(tx)
-            tx_hash = "0x" + bytes(signed.hash).hex()
-            self._journal.record(tx_hash, nonce, self.address, purpose, signed.raw_transaction)
-            self._nonce = nonce + 1
-            hashes.append(tx_hash)
-            raws[tx_hash] = signed.raw_transaction
-            offered = self._offer(signed.raw_transaction, tx_hash, nonce, accepted)
-            accepted = accepted or offered
-            receipt = self._wait_mined(hashes) if accepted else None
-            while receipt is None and offered and resends < _MAX_RESENDS:
-                if self._chain.transaction_known(tx_hash):
-                    break
-                # Gone from the pool: the journal's bytes go out again, unchanged.
-                resends += 1
-                log.warning("tx_dropped_resent", tx_hash=tx_hash, attempt=resends)
-                offered = self._offer(signed.raw_transaction, tx_hash, nonce, accepted)
-                receipt = self._wait_mined(hashes)
+            raw, tx_hash = self._sign(tx, purpose, sent)
+            receipt = self._until_mined(raw, tx_hash, sent)
             if receipt is not None:
                 break
-            floor = 2 * self._chain.head().base_fee + tx["maxPriorityFeePerGas"]
-            try:
-                fees = bumped_fees(
-                    tx["maxFeePerGas"], tx["maxPriorityFeePerGas"], self._fee_cap, floor
-                )
-            except FeeCeilingReached as exc:
-                self._abandon(nonce, accepted)
-                raise TxNotMined(f"{purpose} not mined: {exc}", tx_hash=tx_hash) from exc
-            tx = {**tx, "maxFeePerGas": fees[0], "maxPriorityFeePerGas": fees[1]}
-            log.warning("tx_replaced", nonce=nonce, tx_hash=tx_hash, max_fee=fees[0])
-        receipt = self._confirmed(receipt, raws)
-        self._settle(receipt, nonce)
+            tx = self._replacement(tx, purpose, tx_hash, sent)
+        receipt = self._confirmed(receipt, sent.raws)
+        self._settle(receipt, sent.nonce)
         return receipt
+
+    def _sign(self, tx: dict[str, Any], purpose: str, sent: _Sent) -> tuple[bytes, str]:
+        """Sign `tx` and journal its bytes before they leave: a crash can only re-send them."""
+        signed = self._signer.sign_transaction(tx)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        self._journal.record(tx_hash, sent.nonce, self.address, purpose, signed.raw_transaction)
+        self._nonce = sent.nonce + 1
+        sent.hashes.append(tx_hash)
+        sent.raws[tx_hash] = signed.raw_transaction
+        return signed.raw_transaction, tx_hash
+
+    def _until_mined(self, raw: bytes, tx_hash: str, sent: _Sent) -> Receipt | None:
+        """Offer the transaction and wait; re-send the same bytes if the pool forgets it."""
+        offered = self._offer(raw, tx_hash, sent.nonce, sent.accepted)
+        sent.accepted = sent.accepted or offered
+        receipt = self._wait_mined(sent.hashes) if sent.accepted else None
+        while receipt is None and offered and sent.resends < _MAX_RESENDS:
+            if self._chain.transaction_known(tx_hash):
+                break
+            # Gone from the pool: the journal's bytes go out again, unchanged.
+            sent.resends += 1
+            log.warning("tx_dropped_resent", tx_hash=tx_hash, attempt=sent.resends)
+            offered = self._offer(raw, tx_hash, sent.nonce, sent.accepted)
+            receipt = self._wait_mined(sent.hashes)
+        return receipt
+
+    def _replacement(
+        self, tx: dict[str, Any], purpose: str, tx_hash: str, sent: _Sent
+    ) -> dict[str, Any]:
+        """`tx` with both fees raised, or `TxNotMined` once the fee ceiling is reached."""
+        floor = 2 * self._chain.head().base_fee + tx["maxPriorityFeePerGas"]
+        try:
+            fees = bumped_fees(tx["maxFeePerGas"], tx["maxPriorityFeePerGas"], self._fee_cap, floor)
+        except FeeCeilingReached as exc:
+            self._abandon(sent.nonce, sent.accepted)
+            raise TxNotMined(f"{purpose} not mined: {exc}", tx_hash=tx_hash) from exc
+        log.warning("tx_replaced", nonce=sent.nonce, tx_hash=tx_hash, max_fee=fees[0])
+        return {**tx, "maxFeePerGas": fees[0], "maxPriorityFeePerGas": fees[1]}
 
     def _offer(self, raw: bytes, tx_hash: str, nonce: int, accepted: bool) -> bool:
         """Broadcast; True when a node may now hold the transaction."""

@@ -22,43 +22,49 @@ def fetch(url: str, timeout_s: float = 5.0) -> tuple[dict[str, Any], dict[str, A
 
 def render(state: dict[str, Any], health: dict[str, Any]) -> str:
     """A few lines a person reads in two seconds."""
-    life = (
-        "ALIVE" if state.get("alive") else ("DEAD" if state.get("alive") is False else "STARTING")
-    )
-    if state.get("paused"):
-        life += " (paused)"
     problems = "; ".join(health.get("reasons", []))
     lines = [
-        f"{state.get('agent_id') or '?'}  {life}  age {state.get('age_ticks')} ticks  "
+        f"{state.get('agent_id') or '?'}  {_life(state)}  age {state.get('age_ticks')} ticks  "
         f"model {state.get('model')}",
         f"health: {'ok' if health.get('ok') else 'NOT OK: ' + problems}",
     ]
     if state.get("death_cause"):
         lines.append(f"died: {state['death_cause']}")
     if state.get("balances"):
-        b = state["balances"]
-        lines.append(
-            f"net worth {state['net_worth']:.2f}  runway {state['runway_periods']:.1f} periods  "
-            f"price {state['price']:.4f}"
-        )
-        lines.append(
-            f"wallet {b['stable']:.2f} stable, {b['risk']:.4f} risk, {b['native']:.4f} ETH"
-        )
+        lines += _money(state)
     rent = state.get("rent") or {}
     if rent.get("paid_periods") is not None:
-        owed = rent.get("owed_periods") or 0
-        due = (
-            f"OWED {owed} period(s)"
-            if owed
-            else f"next due in {rent.get('next_due_in_ticks')} ticks"
-        )
-        lines.append(f"rent {rent['amount']} every {rent['period_ticks']} ticks: {due}")
-    decision, outcome = state.get("last_decision"), state.get("last_outcome")
-    if decision:
-        verdict = state.get("last_veto")
-        result = f"vetoed ({verdict['rule']})" if verdict else (outcome or {}).get("status", "?")
-        lines.append(
-            f"last: tick {state.get('tick')} {decision['action']} {decision['amount_pct']}% "
-            f"-> {result}"
-        )
+        lines.append(_rent(rent))
+    if state.get("last_decision"):
+        lines.append(_last(state))
     return "\n".join(lines)
+
+
+def _life(state: dict[str, Any]) -> str:
+    alive = state.get("alive")
+    life = "ALIVE" if alive else ("DEAD" if alive is False else "STARTING")
+    return life + (" (paused)" if state.get("paused") else "")
+
+
+def _money(state: dict[str, Any]) -> list[str]:
+    b = state["balances"]
+    return [
+        f"net worth {state['net_worth']:.2f}  runway {state['runway_periods']:.1f} periods  "
+        f"price {state['price']:.4f}",
+        f"wallet {b['stable']:.2f} stable, {b['risk']:.4f} risk, {b['native']:.4f} ETH",
+    ]
+
+
+def _rent(rent: dict[str, Any]) -> str:
+    owed = rent.get("owed_periods") or 0
+    due = f"OWED {owed} period(s)" if owed else f"next due in {rent.get('next_due_in_ticks')} ticks"
+    return f"rent {rent['amount']} every {rent['period_ticks']} ticks: {due}"
+
+
+def _last(state: dict[str, Any]) -> str:
+    decision, outcome = state["last_decision"], state.get("last_outcome")
+    verdict = state.get("last_veto")
+    result = f"vetoed ({verdict['rule']})" if verdict else (outcome or {}).get("status", "?")
+    return (
+        f"last: tick {state.get('tick')} {decision['action']} {decision['amount_pct']}% -> {result}"
+    )

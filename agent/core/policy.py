@@ -11,9 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from agent.core.records import Action, Decision, Observation, Token, Veto
-from wallets.dex import amount_out, min_out, paired_amount, shares_value
+from wallets.dex import FEE_BPS, amount_out, min_out, paired_amount, shares_value
 
-_POOL_FEE_BPS = 30
 _BPS = 10_000
 # Actions whose terms depend on the pool's price: refused when it is far from the agent's own
 # recent prices (a pool pushed there is one to stay away from).
@@ -65,23 +64,44 @@ def guard(
         )
     if decision.action == "pay_rent":
         return _pay_rent(obs)
-    spent = spent or Spent()
-    if decision.action in _PRICED and reference_price:
-        deviation_bps = int(abs(obs.price - reference_price) / reference_price * _BPS)
-        if deviation_bps > limits.max_deviation_bps:
-            return Veto(
-                "price_deviation",
-                f"pool price {obs.price:.6f} is {deviation_bps} bps from the recent "
-                f"reference {reference_price:.6f} (limit {limits.max_deviation_bps})",
-            )
+    deviation = _deviation_veto(decision.action, obs, limits, reference_price)
+    if deviation is not None:
+        return deviation
+    return _trade(decision, obs, limits, spent or Spent(), reference_price)
+
+
+def _deviation_veto(
+    action: str, obs: Observation, limits: Limits, reference_price: float | None
+) -> Veto | None:
+    """A priced action is refused when the pool is far from the agent's own recent prices."""
+    if action not in _PRICED or not reference_price:
+        return None
+    deviation_bps = int(abs(obs.price - reference_price) / reference_price * _BPS)
+    if deviation_bps <= limits.max_deviation_bps:
+        return None
+    return Veto(
+        "price_deviation",
+        f"pool price {obs.price:.6f} is {deviation_bps} bps from the recent "
+        f"reference {reference_price:.6f} (limit {limits.max_deviation_bps})",
+    )
+
+
+def _trade(
+    decision: Decision,
+    obs: Observation,
+    limits: Limits,
+    spent: Spent,
+    reference_price: float | None,
+) -> Action | Veto:
+    pct = decision.amount_pct
     if decision.action == "buy_risk":
-        return _swap(obs, limits, spent, "stable", "risk", decision.amount_pct, reference_price)
+        return _swap(obs, limits, spent, "stable", "risk", pct, reference_price)
     if decision.action == "sell_risk":
-        return _swap(obs, limits, spent, "risk", "stable", decision.amount_pct, reference_price)
+        return _swap(obs, limits, spent, "risk", "stable", pct, reference_price)
     if decision.action == "add_liquidity":
-        return _add_liquidity(obs, limits, spent, decision.amount_pct)
+        return _add_liquidity(obs, limits, spent, pct)
     if decision.action == "remove_liquidity":
-        return _remove_liquidity(obs, limits, decision.amount_pct)
+        return _remove_liquidity(obs, limits, pct)
     return Veto("unknown_action", f"action {decision.action!r} is not allowed")
 
 
@@ -117,21 +137,44 @@ def _swap(
     pct: int,
     reference_price: float | None = None,
 ) -> Action | Veto:
+    cap_value = _swap_cap(obs, limits, spent, sell)
+    if isinstance(cap_value, Veto):
+        return cap_value
+    amount = _swap_amount(obs, limits, sell, pct, cap_value)
+    if isinstance(amount, Veto):
+        return amount
+    floor = _swap_floor(obs, limits, sell, amount, reference_price)
+    if isinstance(floor, Veto):
+        return floor
+    reserve_in, reserve_out = _reserves(obs, sell)
+    return Action(
+        kind="swap",
+        sell=sell,
+        buy=buy,
+        amount_in=amount,
+        min_out=floor,
+        deadline=obs.timestamp + limits.deadline_s,
+        value_stable=amount if sell == "stable" else amount * reserve_out // reserve_in,
+    )
+
+
+def _swap_cap(obs: Observation, limits: Limits, spent: Spent, sell: Token) -> int | Veto:
+    """The stable value a swap may move: the windows' cap, raised for a sale that pays rent."""
     shortfall = obs.rent.amount_due - obs.balances.stable
     cap_value = _window_cap(limits, spent)
     if sell == "risk" and shortfall > 0:
         # The windows slow trading down; they never stop the sale that pays the rent owed.
         raise_rent = min(limits.max_swap_stable, shortfall * _RENT_SALE_MARGIN_PCT // 100)
         cap_value = max(raise_rent, 0 if isinstance(cap_value, Veto) else cap_value)
-    if isinstance(cap_value, Veto):
-        return cap_value
+    return cap_value
+
+
+def _swap_amount(
+    obs: Observation, limits: Limits, sell: Token, pct: int, cap_value: int
+) -> int | Veto:
+    """How much of `sell` to swap: `pct` within the caps, the rent reserve left in place."""
     balance = obs.balances.stable if sell == "stable" else obs.balances.risk
     amount = balance * min(pct, limits.max_swap_pct) // 100
-    reserve_in, reserve_out = (
-        (obs.reserve_stable, obs.reserve_risk)
-        if sell == "stable"
-        else (obs.reserve_risk, obs.reserve_stable)
-    )
     amount = min(amount, _stable_cap_in(sell, cap_value, obs))
     if sell == "stable":
         spendable = obs.balances.stable - limits.reserve_stable
@@ -143,29 +186,36 @@ def _swap(
         amount = min(amount, spendable)
     if amount <= 0:
         return Veto("zero_amount", f"{pct}% of {balance} {sell} within caps is nothing")
-    expected = amount_out(amount, reserve_in, reserve_out, _POOL_FEE_BPS)
+    return amount
+
+
+def _swap_floor(
+    obs: Observation, limits: Limits, sell: Token, amount: int, reference_price: float | None
+) -> int | Veto:
+    """The least output a swap of `amount` accepts, or a veto for dust or a price impact."""
+    reserve_in, reserve_out = _reserves(obs, sell)
+    expected = amount_out(amount, reserve_in, reserve_out)
     fair = amount * reserve_out // reserve_in if reserve_in else 0
     if expected == 0 or fair == 0:
         return Veto("dust", f"selling {amount} {sell} would return nothing")
     impact_bps = (fair - expected) * _BPS // fair
-    if impact_bps > limits.max_slippage_bps + _POOL_FEE_BPS:
+    if impact_bps > limits.max_slippage_bps + FEE_BPS:
         return Veto(
             "price_impact",
             f"selling {amount} {sell} moves the price {impact_bps} bps "
-            f"(limit {limits.max_slippage_bps} + fee {_POOL_FEE_BPS})",
+            f"(limit {limits.max_slippage_bps} + fee {FEE_BPS})",
         )
     floor = min_out(expected, limits.max_slippage_bps)
     if reference_price:
         floor = max(floor, _reference_min_out(obs, limits, sell, amount, reference_price))
-    return Action(
-        kind="swap",
-        sell=sell,
-        buy=buy,
-        amount_in=amount,
-        min_out=floor,
-        deadline=obs.timestamp + limits.deadline_s,
-        value_stable=amount if sell == "stable" else amount * reserve_out // reserve_in,
-    )
+    return floor
+
+
+def _reserves(obs: Observation, sell: Token) -> tuple[int, int]:
+    """The pool's (reserve in, reserve out) for a sale of `sell`."""
+    if sell == "stable":
+        return obs.reserve_stable, obs.reserve_risk
+    return obs.reserve_risk, obs.reserve_stable
 
 
 def _window_cap(limits: Limits, spent: Spent) -> int | Veto:
@@ -192,6 +242,23 @@ def _add_liquidity(obs: Observation, limits: Limits, spent: Spent, pct: int) -> 
     cap_value = _window_cap(limits, spent)
     if isinstance(cap_value, Veto):
         return cap_value
+    deposit = _deposit(obs, limits, pct, cap_value)
+    if isinstance(deposit, Veto):
+        return deposit
+    stable, risk = deposit
+    return Action(
+        kind="add_liquidity",
+        amount_in=stable,
+        amount_risk=risk,
+        min_out=min_out(stable, limits.max_slippage_bps),
+        min_out_risk=min_out(risk, limits.max_slippage_bps),
+        deadline=obs.timestamp + limits.deadline_s,
+        value_stable=2 * stable,
+    )
+
+
+def _deposit(obs: Observation, limits: Limits, pct: int, cap_value: int) -> tuple[int, int] | Veto:
+    """The (stable, RISK) of equal value to deposit, or why there is none."""
     if obs.reserve_stable <= 0 or obs.reserve_risk <= 0 or obs.lp_supply <= 0:
         return Veto("no_pool", "the pool has no liquidity to add to")
     spendable = obs.balances.stable - limits.reserve_stable
@@ -208,15 +275,7 @@ def _add_liquidity(obs: Observation, limits: Limits, spent: Spent, pct: int) -> 
     risk = paired_amount(stable, obs.reserve_stable, obs.reserve_risk)
     if stable <= 0 or risk <= 0:
         return Veto("zero_amount", f"{pct}% of the spendable stable within caps is nothing")
-    return Action(
-        kind="add_liquidity",
-        amount_in=stable,
-        amount_risk=risk,
-        min_out=min_out(stable, limits.max_slippage_bps),
-        min_out_risk=min_out(risk, limits.max_slippage_bps),
-        deadline=obs.timestamp + limits.deadline_s,
-        value_stable=2 * stable,
-    )
+    return stable, risk
 
 
 def _remove_liquidity(obs: Observation, limits: Limits, pct: int) -> Action | Veto:
@@ -254,7 +313,7 @@ def _reference_min_out(
     scale = 10 ** (obs.risk_decimals - obs.stable_decimals)
     ratio = reference_price / scale  # stable base units per risk base unit
     fair = amount / ratio if sell == "stable" else amount * ratio
-    keep_bps = _BPS - _POOL_FEE_BPS - limits.max_slippage_bps - limits.max_deviation_bps
+    keep_bps = _BPS - FEE_BPS - limits.max_slippage_bps - limits.max_deviation_bps
     return max(0, int(fair * keep_bps / _BPS))
 
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agent.core.records import Decision, Observation
+from agent.core.records import Decision, Observation, RentStatus, TickRecord
 from agent.core.survival import lp_worth, net_worth, runway
 
 ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent", "add_liquidity", "remove_liquidity")
@@ -88,7 +88,7 @@ def _units(amount: int, decimals: int) -> float:
 
 def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     """The per-tick part of the prompt: the observation as short numeric lines."""
-    sd, rd = obs.stable_decimals, obs.risk_decimals
+    sd = obs.stable_decimals
     worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
     rent = obs.rent
     # What never changes comes first, what changes every tick last: llama.cpp reuses the
@@ -99,27 +99,39 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     ]
     if recent_prices:
         lines.append("Recent prices: " + ", ".join(f"{p:.3f}" for p in recent_prices) + ".")
-    owed = (
-        f"OWED NOW: {_units(rent.amount_due, sd):.2f} STABLE, overdue {rent.overdue_ticks} ticks."
-    )
-    due = owed if rent.arrears else f"next due in {rent.ticks_until_due} ticks."
-    lines.append(
-        f"Wallet: {_units(obs.balances.stable, sd):.2f} STABLE, "
-        f"{_units(obs.balances.risk, rd):.3f} RISK, gas {_units(obs.balances.native, 18):.2f} ETH."
-    )
-    if obs.balances.lp:
-        pooled = lp_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
-        share = obs.balances.lp / obs.lp_supply if obs.lp_supply else 0.0
-        lines.append(f"Pool share: {share:.3%}, worth {_units(pooled, sd):.2f} STABLE.")
+    lines += _holdings(obs)
     lines += [
         f"Net worth: {_units(worth, sd):.2f} STABLE, {runway(worth, rent.amount):.0f} rents.",
-        f"Rent status: {due}",
+        f"Rent status: {_rent_due(rent, sd)}",
     ]
     if obs.recent:
         # Every token that changes each tick is prompt work: the last three are enough.
         lines.append("Last actions: " + "; ".join(obs.recent[-_SHOWN_ACTIONS:]) + ".")
     lines.append("Choose your action.")
     return "\n".join(lines)
+
+
+def _holdings(obs: Observation) -> list[str]:
+    """The wallet line, and the pool position's when there is one."""
+    sd, rd = obs.stable_decimals, obs.risk_decimals
+    lines = [
+        f"Wallet: {_units(obs.balances.stable, sd):.2f} STABLE, "
+        f"{_units(obs.balances.risk, rd):.3f} RISK, gas {_units(obs.balances.native, 18):.2f} ETH."
+    ]
+    if obs.balances.lp:
+        pooled = lp_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+        share = obs.balances.lp / obs.lp_supply if obs.lp_supply else 0.0
+        lines.append(f"Pool share: {share:.3%}, worth {_units(pooled, sd):.2f} STABLE.")
+    return lines
+
+
+def _rent_due(rent: RentStatus, sd: int) -> str:
+    if rent.arrears:
+        return (
+            f"OWED NOW: {_units(rent.amount_due, sd):.2f} STABLE, overdue {rent.overdue_ticks} "
+            "ticks."
+        )
+    return f"next due in {rent.ticks_until_due} ticks."
 
 
 PERSONAS: dict[str, str] = {
@@ -193,3 +205,36 @@ def decision_from_text(
         model=model,
         prompt=tuple(build_messages(obs, recent_prices=recent_prices)),
     )
+
+
+# -- memory: the model reads its last ticks as short lines in our own words -------------------
+
+_STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped"})
+_MAX_RULE_CHARS = 32
+
+
+def summary_of(record: TickRecord) -> str:
+    """A short, model-readable line about one past tick (our own words, never chain strings)."""
+    rule = None if record.veto is None else record.veto.rule
+    return summarize(record.tick, record.decision.action, record.outcome.status, rule)
+
+
+def summary_from_store(past: dict[str, Any]) -> str:
+    """The same line rebuilt from stored memory, which is data and is checked as such."""
+    veto = past.get("veto")
+    return summarize(
+        past.get("tick"),
+        past.get("decision", {}).get("action"),
+        past.get("outcome", {}).get("status"),
+        veto.get("rule") if isinstance(veto, dict) else None,
+    )
+
+
+def summarize(tick: object, action: object, status: object, rule: object) -> str:
+    """Only known words and integers pass; anything else becomes '?'."""
+    n = tick if isinstance(tick, int) and not isinstance(tick, bool) else "?"
+    act = action if action in ACTIONS else "?"
+    if rule is not None:
+        known = isinstance(rule, str) and rule.isidentifier() and len(rule) <= _MAX_RULE_CHARS
+        return f"tick {n}: {act} refused ({rule if known else '?'})"
+    return f"tick {n}: {act} {status if status in _STATUSES else '?'}"

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = 2  # 2: liquidity (Balances.lp, Observation.lp_supply, liquidity actions)
+from telemetry.experience import SCHEMA_VERSION  # a tick record is telemetry's experience record
 
 ActionKind = Literal["hold", "swap", "pay_rent", "add_liquidity", "remove_liquidity"]
 Token = Literal["stable", "risk"]

@@ -59,23 +59,8 @@ class RuleDecider:
         if not prices:
             return "hold", 10, "no history yet"
         if self.strategy == "momentum":
-            move = obs.price / prices[0] - 1
-            if move > _TREND:
-                return "buy_risk", 10, f"price up {move:.1%}"
-            if move < -_TREND:
-                return "sell_risk", 25, f"price down {move:.1%}"
-            return "hold", 10, "no trend"
-        # mean reversion: buy below the recent median, sell above it, keep RISK a minority
-        median = statistics.median(prices)
-        worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk)
-        risk_value = worth - obs.balances.stable
-        if worth > 0 and risk_value / worth > _TOO_RICH_IN_RISK:
-            return "sell_risk", 25, "too much RISK"
-        if obs.price < median * (1 - _STRETCH):
-            return "buy_risk", _MR_PCT, "below the median"
-        if obs.price > median * (1 + _STRETCH):
-            return "sell_risk", _MR_PCT, "above the median"
-        return "hold", 10, "near the median"
+            return _follow_trend(obs, prices)
+        return _revert_to_median(obs, prices)
 
 
 def _raise_rent(obs: Observation) -> tuple[str, int, str]:
@@ -111,3 +96,26 @@ def _provide_liquidity(obs: Observation) -> tuple[str, int, str]:
     if 2 * risk_value < b.stable - _RENT_CUSHION * rent:
         return "buy_risk", 50, "RISK to pair with STABLE"
     return "add_liquidity", 100, "earn the pool's fee"
+
+
+def _follow_trend(obs: Observation, prices: tuple[float, ...]) -> tuple[str, int, str]:
+    move = obs.price / prices[0] - 1
+    if move > _TREND:
+        return "buy_risk", 10, f"price up {move:.1%}"
+    if move < -_TREND:
+        return "sell_risk", 25, f"price down {move:.1%}"
+    return "hold", 10, "no trend"
+
+
+def _revert_to_median(obs: Observation, prices: tuple[float, ...]) -> tuple[str, int, str]:
+    """Buy below the recent median, sell above it, and keep RISK a minority of the worth."""
+    median = statistics.median(prices)
+    worth = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk)
+    risk_value = worth - obs.balances.stable
+    if worth > 0 and risk_value / worth > _TOO_RICH_IN_RISK:
+        return "sell_risk", 25, "too much RISK"
+    if obs.price < median * (1 - _STRETCH):
+        return "buy_risk", _MR_PCT, "below the median"
+    if obs.price > median * (1 + _STRETCH):
+        return "sell_risk", _MR_PCT, "above the median"
+    return "hold", 10, "near the median"

@@ -20,12 +20,14 @@ from typing import IO
 import structlog
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
+from eth_account.signers.local import LocalAccount
 
 from agent.config import Settings
 from agent.core.decider import Decider
 from agent.daemon.api import create_app
 from agent.daemon.parts import Runtime
 from agent.daemon.wiring import (
+    Market,
     build_agent,
     build_arena,
     build_decider,
@@ -37,14 +39,17 @@ from agent.daemon.wiring import (
     open_wallet,
 )
 from agent.errors import AgentError, ConfigError, ModelError
+from agent.runtime.loop import Agent
 from agent.runtime.reporting import Reporter
 from agent.runtime.store import Store
-from arena.errors import ArenaError
+from arena.errors import AnvilMissing, ArenaError
 from arena.local import LocalArena
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS
 from telemetry.otel import configure_telemetry, shutdown_telemetry
+from wallets.chain import Chain
 from wallets.errors import ChainError, ChainUnavailable, WalletError
 from wallets.tokens import to_base
+from wallets.transactions import TxSender
 
 log = structlog.get_logger()
 
@@ -115,12 +120,12 @@ class Daemon:
         handle = (data_dir / "agent.lock").open("w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             handle.close()
             raise ConfigError(
                 f"data dir {data_dir} is in use by another forager process; "
                 "one signer per key, so this one will not start"
-            ) from None
+            ) from exc
         self._lock_file = handle
 
     def _start_http(self) -> None:
@@ -133,24 +138,17 @@ class Daemon:
             access_log=False,
             lifespan="off",
         )
-        self._server = uvicorn.Server(config)
-        server = self._server
-
-        def serve() -> None:
-            # The agent's work comes first: on Linux a thread has its own nice value, so the
-            # HTTP thread yields the CPU to the tick (and llama.cpp's threads) under load.
-            with contextlib.suppress(AttributeError, OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), http.nice)
-            server.run()
-
-        self._http_thread = threading.Thread(target=serve, name="http", daemon=True)
+        server = self._server = uvicorn.Server(config)
+        self._http_thread = threading.Thread(
+            target=_serve, args=(server, http.nice), name="http", daemon=True
+        )
         self._http_thread.start()
         deadline = time.monotonic() + _HTTP_START_TIMEOUT_S
-        while not self._server.started:
+        while not server.started:
             if not self._http_thread.is_alive() or time.monotonic() > deadline:
                 raise ConfigError(f"HTTP could not listen on {http.host}:{http.port} (in use?)")
             time.sleep(0.01)
-        self.http_port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        self.http_port = int(server.servers[0].sockets[0].getsockname()[1])
         log.info("http_listening", host=http.host, port=self.http_port)
 
     def _start_until_ready(self) -> None:
@@ -163,6 +161,8 @@ class Daemon:
         while not self._stop.is_set():
             try:
                 self._start_agent()
+            except AnvilMissing:
+                raise  # no retry finds a binary that is not installed: exit 2, named
             except RETRYABLE_AT_START as exc:
                 self.runtime.startup_error = str(exc)
                 retry = self.settings.start_retry_s
@@ -191,23 +191,33 @@ class Daemon:
 
     def _assemble(self) -> None:
         settings = self.settings
+        store = self._open_store()
+        self.runtime.telemetry = configure_telemetry(
+            settings.telemetry.service_name, _resource(settings, store.agent_id())
+        )
+        market, account = self._open_market()
+        decider = self._decider = build_decider(settings)
+        agent, chain, sender = build_agent(settings, market, account, decider, store)
+        agent.on_record = Reporter(agent.agent_id).report
+        self._publish(agent, chain, sender, account.address, market)
+        if self._arena is not None:
+            self._arena.start_weather()
+        if agent.alive:
+            self._start_scheduler()
+        else:
+            self._linger()
+
+    def _open_store(self) -> Store:
+        settings = self.settings
         store = self.runtime.store or Store(settings.data_dir / "state.sqlite")
         self.runtime.store = store
         if settings.parent_id and store.get("parent_id") is None:
             store.put("parent_id", settings.parent_id)
-        self.runtime.telemetry = configure_telemetry(
-            settings.telemetry.service_name,
-            {
-                "service.instance.id": store.agent_id(),
-                "forager.agent.id": store.agent_id(),
-                "forager.generation": settings.generation,
-                "forager.deployment": "arena" if settings.uses_arena else "live",
-                "forager.strategy": settings.strategy,
-                "forager.persona": settings.persona or "",
-                "forager.model": model_name(settings),
-                "forager.adapter": settings.model.lora.name if settings.model.lora else "",
-            },
-        )
+        return store
+
+    def _open_market(self) -> tuple[Market, LocalAccount]:
+        """The market (a shared arena file, an arena of our own, or live) and a funded wallet."""
+        settings = self.settings
         shared = None
         if settings.arena.file is not None:
             shared = load_arena_file(settings.arena.file)
@@ -222,31 +232,26 @@ class Daemon:
             self._fund_if_new(self._arena, account.address)
         if shared is not None:
             fund_from_faucet(settings, shared, account.address)
-        decider = self._decider = build_decider(settings)
-        agent, chain, sender = build_agent(settings, market, account, decider, store)
-        agent.on_record = Reporter(agent.agent_id).report
-        self.runtime.chain = chain
-        self.runtime.sender = sender
-        self.runtime.address = account.address
-        self.runtime.chain_id = market.chain_id
-        self.runtime.landlord = market.landlord
-        self.runtime.agent = agent
+        return market, account
+
+    def _publish(
+        self, agent: Agent, chain: Chain, sender: TxSender, address: str, market: Market
+    ) -> None:
+        """Hand the started parts to HTTP (which only reads them) and say the agent is up."""
+        runtime = self.runtime
+        runtime.chain, runtime.sender, runtime.address = chain, sender, address
+        runtime.chain_id, runtime.landlord = market.chain_id, market.landlord
+        runtime.agent = agent
         log.info(
             "agent_started",
             agent_id=agent.agent_id,
-            address=account.address,
-            model=decider.name,
+            address=address,
+            model=agent.model,
             rpc_url=market.rpc_url,
             age=agent.age,
             alive=agent.alive,
             arena=self._arena is not None,
         )
-        if self._arena is not None:
-            self._arena.start_weather()
-        if agent.alive:
-            self._start_scheduler()
-        else:
-            self._linger()
 
     def _fund_if_new(self, arena: LocalArena, address: str) -> None:
         assert arena.w3 is not None, "arena is up"
@@ -361,3 +366,25 @@ class Daemon:
         if self._lock_file is not None:
             self._lock_file.close()
         log.info("agent_stopped", ticks=self._ticks_run)
+
+
+def _serve(server: uvicorn.Server, nice: int) -> None:
+    # The agent's work comes first: on Linux a thread has its own nice value, so the HTTP
+    # thread yields the CPU to the tick (and llama.cpp's threads) under load.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    server.run()
+
+
+def _resource(settings: Settings, agent_id: str) -> dict[str, str | int]:
+    """The OpenTelemetry resource attributes that name this agent on every signal."""
+    return {
+        "service.instance.id": agent_id,
+        "forager.agent.id": agent_id,
+        "forager.generation": settings.generation,
+        "forager.deployment": "arena" if settings.uses_arena else "live",
+        "forager.strategy": settings.strategy,
+        "forager.persona": settings.persona or "",
+        "forager.model": model_name(settings),
+        "forager.adapter": settings.model.lora.name if settings.model.lora else "",
+    }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets as pysecrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,10 @@ from agent.model.cache import DEFAULT_MODEL, locate_default
 from agent.model.deciders import LlamaDecider, ServedDecider
 from agent.runtime.executor import Executor
 from agent.runtime.lineage import Nursery
-from agent.runtime.loop import Agent, RentTerms, Replication
+from agent.runtime.loop import Acts, Agent, RentTerms, Replication, Senses
 from agent.runtime.senses import Sensor
 from agent.runtime.store import Store
+from agent.runtime.wallet_env import KEYSTORE_JSON_VAR
 from arena.compiler import compile_all
 from arena.local import ArenaConfig, LocalArena
 from arena.weather import ReplayPath
@@ -41,8 +43,8 @@ from wallets.keystore import (
     create_keystore,
     decrypt_keystore,
     load_keystore,
+    make_wallet,
     read_password,
-    write_private_file,
 )
 from wallets.tokens import Erc20, to_base
 from wallets.transactions import TxSender
@@ -50,7 +52,7 @@ from wallets.transactions import TxSender
 log = structlog.get_logger()
 
 if TYPE_CHECKING:
-    from agent.model.server import BatchEngine
+    from agent.model.engine import BatchEngine
 
 _MAX_DEFAULT_THREADS = 8
 _DAY_S = 86_400
@@ -80,7 +82,7 @@ def market_from_settings(settings: Settings) -> Market:
         try:
             checked[name] = checksum(value or "")
         except ValueError as exc:
-            raise ConfigError(f"FORAGER_CHAIN__{name.upper()}: {exc}") from None
+            raise ConfigError(f"FORAGER_CHAIN__{name.upper()}: {exc}") from exc
     return Market(
         rpc_url=c.rpc_url, chain_id=c.chain_id, fallback_urls=tuple(c.rpc_urls), **checked
     )
@@ -102,11 +104,11 @@ def load_arena_file(path: Path) -> ArenaInfo:
     """A shared arena's connection file (`forager arena up --out FILE`), checked."""
     try:
         return ArenaInfo.load(path)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         message = f"arena file {path} does not exist (forager arena up --out writes it)"
-        raise ConfigError(message) from None
+        raise ConfigError(message) from exc
     except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"arena file {path} is not an arena connection file: {exc}") from None
+        raise ConfigError(f"arena file {path} is not an arena connection file: {exc}") from exc
 
 
 def fund_from_faucet(settings: Settings, info: ArenaInfo, address: str) -> bool:
@@ -137,7 +139,7 @@ def check_replay(path: Path | None) -> None:
         try:
             ReplayPath.from_csv(path)
         except ValueError as exc:
-            raise ConfigError(f"FORAGER_ARENA__REPLAY_CSV: {exc}") from None
+            raise ConfigError(f"FORAGER_ARENA__REPLAY_CSV: {exc}") from exc
 
 
 def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
@@ -170,24 +172,27 @@ def build_arena(settings: Settings) -> LocalArena:
 
 def open_wallet(settings: Settings, create_if_missing: bool) -> LocalAccount:
     """Load the agent's key; on the arena, create a keystore and password file on first run."""
-    data_dir = settings.data_dir
-    if settings.wallet.keystore_json is not None:
+    if settings.wallet.keystore_json is not None:  # shipped as settings (`wallet_env`)
         document = settings.wallet.keystore_json.get_secret_value()
         secrets.register(document)
         password = _password(settings, settings.wallet.password_file)
-        return decrypt_keystore(document, password, "FORAGER_WALLET__KEYSTORE_JSON")
-    keystore = settings.wallet.keystore or data_dir / "keystore.json"
+        return decrypt_keystore(document, password, KEYSTORE_JSON_VAR)
+    keystore = settings.wallet.keystore or settings.data_dir / "keystore.json"
     password_file = settings.wallet.password_file
     if settings.wallet.password is None and password_file is None:
-        password_file = data_dir / "keystore.password"
-    if not keystore.exists() and create_if_missing:
-        if password_file is not None and not password_file.exists():
-            write_private_file(password_file, pysecrets.token_urlsafe(24))
-        password = _password(settings, password_file)
-        account = create_keystore(keystore, password)
-        log.info("keystore_created", keystore=str(keystore), address=account.address)
-        return account
-    return load_keystore(keystore, _password(settings, password_file))
+        password_file = settings.data_dir / "keystore.password"
+    if keystore.exists() or not create_if_missing:
+        return load_keystore(keystore, _password(settings, password_file))
+    account = _new_wallet(settings, keystore, password_file)
+    log.info("keystore_created", keystore=str(keystore), address=account.address)
+    return account
+
+
+def _new_wallet(settings: Settings, keystore: Path, password_file: Path | None) -> LocalAccount:
+    """A first start: a fresh key, under a new random password unless one was given."""
+    if settings.wallet.password is None and password_file and not password_file.exists():
+        return make_wallet(keystore, password_file)
+    return create_keystore(keystore, _password(settings, password_file))
 
 
 def _password(settings: Settings, password_file: Path | None) -> str:
@@ -207,7 +212,7 @@ def model_name(settings: Settings) -> str:
 
 def build_engine(settings: Settings, *, slots: int) -> BatchEngine:
     """The shared model of `forager model serve`, from the same settings an agent's would be."""
-    from agent.model.server import BatchEngine
+    from agent.model.engine import BatchEngine
 
     m = settings.model
     return BatchEngine(
@@ -223,30 +228,38 @@ def build_engine(settings: Settings, *, slots: int) -> BatchEngine:
 
 
 def build_decider(settings: Settings) -> Decider:
+    """The settings' decider: a rule, the shared model server, or the model in this process."""
     if settings.strategy != "llm":
         try:
             return RuleDecider(settings.strategy, seed=settings.model.seed)
         except ValueError as exc:
-            raise ConfigError(f"FORAGER_STRATEGY: {exc}") from None
+            raise ConfigError(f"FORAGER_STRATEGY: {exc}") from exc
+    if settings.model.server_url:
+        return _served_decider(settings, settings.model.server_url)
+    return _llama_decider(settings)
+
+
+def _served_decider(settings: Settings, server_url: str) -> ServedDecider:
     m = settings.model
-    if m.server_url:
-        return ServedDecider(
-            m.server_url,
-            temperature=m.temperature,
-            max_tokens=m.max_tokens,
-            seed=m.seed,
-            system_prompt=system_prompt(settings.persona),
-            capture_content=settings.telemetry.capture_content,
-            adapter=m.lora.name if m.lora else None,  # checked against the server's
-        )
-    path = m.path or locate_default(settings.cache_dir)
-    threads = m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS)
+    return ServedDecider(
+        server_url,
+        temperature=m.temperature,
+        max_tokens=m.max_tokens,
+        seed=m.seed,
+        system_prompt=system_prompt(settings.persona),
+        capture_content=settings.telemetry.capture_content,
+        adapter=m.lora.name if m.lora else None,  # checked against the server's
+    )
+
+
+def _llama_decider(settings: Settings) -> LlamaDecider:
+    m = settings.model
     return LlamaDecider(
-        path,
+        m.path or locate_default(settings.cache_dir),
         n_ctx=m.n_ctx,
         n_batch=m.n_batch,
         flash_attn=m.flash_attn,
-        n_threads=threads,
+        n_threads=m.n_threads or min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS),
         n_gpu_layers=m.n_gpu_layers,
         temperature=m.temperature,
         max_tokens=m.max_tokens,
@@ -290,6 +303,53 @@ def limits_from(settings: Settings, stable_decimals: int) -> Limits:
     )
 
 
+@dataclass(frozen=True)
+class Ports:
+    """What an agent is wired to: where it senses and acts, who decides, where it remembers."""
+
+    sensor: Senses
+    executor: Acts
+    decider: Decider
+    store: Store
+    stable_decimals: int
+    clock: Callable[[], float] = time.time
+
+
+def rent_terms(settings: Settings, stable_decimals: int) -> RentTerms:
+    """The landlord's terms in base units, from the rent settings."""
+    r = settings.rent
+    return RentTerms(
+        to_base(r.amount, stable_decimals), r.period_ticks, r.grace_ticks, r.sell_for_rent
+    )
+
+
+def assemble_agent(
+    settings: Settings,
+    ports: Ports,
+    *,
+    agent_id: str,
+    generation: int,
+    replication: Replication | None = None,
+) -> Agent:
+    """The one way an `Agent` is made: ports (the chain's, or the lab's paper) plus settings."""
+    llm = settings.strategy == "llm"
+    return Agent(
+        agent_id=agent_id,
+        generation=generation,
+        sensor=ports.sensor,
+        decider=ports.decider,
+        limits=limits_from(settings, ports.stable_decimals),
+        executor=ports.executor,
+        rent=rent_terms(settings, ports.stable_decimals),
+        store=ports.store,
+        strategy=settings.strategy,
+        persona=settings.persona if llm else None,
+        adapter=getattr(ports.decider, "adapter", None) if llm else None,
+        replication=replication,
+        clock=ports.clock,
+    )
+
+
 def build_agent(
     settings: Settings,
     market: Market,
@@ -298,66 +358,75 @@ def build_agent(
     store: Store,
 ) -> tuple[Agent, Chain, TxSender]:
     """Connect to the market and assemble the loop's stages."""
+    chain = connect(market)
+    sender = tx_sender(settings, chain, market, account)
+    sender.reconcile()
+    rebuild_spend(store, chain, market, account.address)
+    sensor, executor = chain_ports(chain, market, sender, account.address)
+    ports = Ports(sensor, executor, decider, store, sensor.stable_decimals)
+    agent = assemble_agent(
+        settings,
+        ports,
+        agent_id=store.agent_id(),
+        generation=settings.generation,
+        replication=replication_from(settings, account, sensor.stable_decimals),
+    )
+    return agent, chain, sender
+
+
+def connect(market: Market) -> Chain:
+    """The market's chain, checked: the expected chain id, and code at every contract."""
     chain = Chain([market.rpc_url, *market.fallback_urls], chain_id=market.chain_id)
     chain.check_chain_id(market.chain_id)
     for name in ("stable_token", "risk_token", "pool", "router"):
         chain.require_code(name, getattr(market, name))
+    return chain
+
+
+def chain_ports(
+    chain: Chain, market: Market, sender: TxSender, owner: str
+) -> tuple[Sensor, Executor]:
+    """The loop's senses and acts on the market's contracts."""
     stable, risk = Erc20(chain, market.stable_token), Erc20(chain, market.risk_token)
     dex = UniswapV2(chain, market.router, market.pool)
-    journal = Journal(settings.data_dir / "journal.sqlite")
+    sensor = Sensor(chain, dex, stable, risk, owner)
+    return sensor, Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)
+
+
+def tx_sender(settings: Settings, chain: Chain, market: Market, account: LocalAccount) -> TxSender:
+    """The account's transaction sender, journaled in the data dir."""
     c = settings.chain
-    sender = TxSender(
+    return TxSender(
         chain,
         account,
-        journal,
+        Journal(settings.data_dir / "journal.sqlite"),
         market.chain_id,
         c.receipt_timeout_s,
         confirmations=c.confirmations,
         fee_cap_wei=to_base(c.fee_cap_gwei, 9),
     )
-    sender.reconcile()
-    rebuild_spend(store, chain, market, account.address)
-    sensor = Sensor(chain, dex, stable, risk, account.address)
-    sd = sensor.stable_decimals
-    rent_amount = to_base(settings.rent.amount, sd)
-    limits = limits_from(settings, sd)
-    executor = Executor(sender, dex, {"stable": stable, "risk": risk}, market.landlord)
-    replication = None
-    r = settings.replication
-    if r.enabled:
-        rules = ReplicationLimits(
-            min_runway=r.min_runway,
-            share_pct=r.share_pct,
-            max_child_stable=to_base(r.max_child_stable, sd),
-            child_native=to_base(r.child_native, 18),
-            max_children=r.max_children,
-            cooldown_ticks=r.cooldown_ticks,
-            child_min_stable=2 * rent_amount,
-        )
-        replication = Replication(
-            rules,
-            Nursery(settings.data_dir, account),
-            account.address,
-            settings.model.seed,
-            mutate_persona=r.mutate_persona,
-        )
-    agent = Agent(
-        agent_id=store.agent_id(),
-        generation=settings.generation,
-        sensor=sensor,
-        decider=decider,
-        limits=limits,
-        executor=executor,
-        rent=RentTerms(
-            rent_amount,
-            settings.rent.period_ticks,
-            settings.rent.grace_ticks,
-            settings.rent.sell_for_rent,
-        ),
-        store=store,
-        strategy=settings.strategy,
-        persona=settings.persona if settings.strategy == "llm" else None,
-        adapter=getattr(decider, "adapter", None) if settings.strategy == "llm" else None,
-        replication=replication,
+
+
+def replication_from(
+    settings: Settings, account: LocalAccount, stable_decimals: int
+) -> Replication | None:
+    """How the agent makes children, when replication is enabled."""
+    r, sd = settings.replication, stable_decimals
+    if not r.enabled:
+        return None
+    rules = ReplicationLimits(
+        min_runway=r.min_runway,
+        share_pct=r.share_pct,
+        max_child_stable=to_base(r.max_child_stable, sd),
+        child_native=to_base(r.child_native, 18),
+        max_children=r.max_children,
+        cooldown_ticks=r.cooldown_ticks,
+        child_min_stable=2 * to_base(settings.rent.amount, sd),
     )
-    return agent, chain, sender
+    return Replication(
+        rules,
+        Nursery(settings.data_dir, account),
+        account.address,
+        settings.model.seed,
+        mutate_persona=r.mutate_persona,
+    )

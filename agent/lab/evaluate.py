@@ -18,30 +18,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar
+
+import numpy as np
 
 from agent.config import Settings
+from agent.core.decider import Decider
+from agent.core.lives import Life
 from agent.core.strategies import RULE_STRATEGIES
 from agent.daemon.wiring import build_decider
 from agent.errors import ConfigError
 from agent.lab.calibrate import (
-    Life,
     Params,
+    life_note,
     live,
+    lives_json,
     mean_worth,
     params_from,
     weather_steps_per_tick,
 )
-from agent.reports.charts import line_chart
+from agent.lab.report import Chart
+from agent.lab.stats import Interval, bootstrap, mean, median
+from agent.reports.progress import Progress, Silent
+from agent.reports.tables import Table, table
 
 HELD_OUT_FIRST_SEED = 1000  # populations (`forager evolve`) live on seeds below this
-_LEVEL = 0.95
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,9 @@ class Contestant:
 
 
 @dataclass(frozen=True)
-class Interval:
-    value: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
 class Scores:
+    """One contestant's lives summed up, each figure with its 95 % bootstrap interval."""
+
     name: str
     strategy: str
     adapter: str | None
@@ -77,6 +76,8 @@ class Scores:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Parent, child and baselines on the same seeds: their scores and the paired verdict."""
+
     params: Params
     parent: str
     child: str
@@ -84,6 +85,7 @@ class Evaluation:
     lives: tuple[Life, ...]
     differences: dict[str, Interval]  # child minus parent, paired by seed
     verdict: str  # "better", "worse" or "no measurable difference"
+    stem: ClassVar[str] = "evaluation"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,38 +95,22 @@ class Evaluation:
             "verdict": self.verdict,
             "differences": {k: dataclasses.asdict(v) for k, v in self.differences.items()},
             "scores": [dataclasses.asdict(s) for s in self.scores],
-            "lives": [
-                {k: v for k, v in dataclasses.asdict(life).items() if k != "worth"}
-                for life in self.lives
-            ],
+            "lives": lives_json(self.lives),
         }
 
+    def table(self) -> Table:
+        """Scores (95 % bootstrap intervals in brackets); the differences and verdict below."""
+        rows = [_row(s) for s in self.scores]
+        return table(_COLUMNS, rows, title="Evaluation", notes=_notes(self))
 
-def bootstrap(
-    values: Sequence[T],
-    statistic: Callable[[Sequence[T]], float],
-    resamples: int,
-    rng: random.Random,
-) -> Interval:
-    """The statistic and its percentile bootstrap interval (resampling the values)."""
-    if not values:
-        return Interval(float("nan"), float("nan"), float("nan"))
-    n = len(values)
-    draws = sorted(
-        statistic([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples)
-    )
-    tail = (1 - _LEVEL) / 2
-    low = draws[int(tail * (resamples - 1))]
-    high = draws[int((1 - tail) * (resamples - 1) + 0.5)]
-    return Interval(statistic(values), low, high)
-
-
-def _mean(values: Sequence[float]) -> float:
-    return statistics.fmean(values)
-
-
-def _median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
+    def chart(self) -> Chart:
+        """Mean net worth per tick of each contestant over the seeds."""
+        series = {
+            s.name: mean_worth([x for x in self.lives if x.name == s.name], self.params.ticks)
+            for s in self.scores
+        }
+        seeds = len(self.params.seeds)
+        return Chart(series, f"Mean net worth per tick over {seeds} held-out seeds")
 
 
 def _invalid_share(lives: Sequence[Life]) -> float:
@@ -133,18 +119,18 @@ def _invalid_share(lives: Sequence[Life]) -> float:
 
 
 def score(contestant: Contestant, lives: Sequence[Life], resamples: int, seed: int) -> Scores:
-    rng = random.Random(seed)  # noqa: S311 -- resampling, not a secret
+    rng = np.random.default_rng(seed)
     return Scores(
         name=contestant.name,
         strategy=contestant.strategy,
         adapter=str(contestant.adapter) if contestant.adapter else None,
         lives=len(lives),
-        survival=bootstrap([float(x.alive) for x in lives], _mean, resamples, rng),
-        lifetime_median=bootstrap([float(x.ticks_lived) for x in lives], _median, resamples, rng),
-        worth_median=bootstrap([x.final_worth for x in lives], _median, resamples, rng),
-        rent_paid_mean=bootstrap([x.rent_paid for x in lives], _mean, resamples, rng),
+        survival=bootstrap([float(x.alive) for x in lives], mean, resamples, rng),
+        lifetime_median=bootstrap([float(x.ticks_lived) for x in lives], median, resamples, rng),
+        worth_median=bootstrap([x.final_worth for x in lives], median, resamples, rng),
+        rent_paid_mean=bootstrap([x.rent_paid for x in lives], mean, resamples, rng),
         invalid_rate=bootstrap(lives, _invalid_share, resamples, rng),
-        expected_life_mean=bootstrap([x.expected_life for x in lives], _mean, resamples, rng),
+        expected_life_mean=bootstrap([x.expected_life for x in lives], mean, resamples, rng),
         answers=_answers(lives),
     )
 
@@ -173,11 +159,11 @@ def paired(
 ) -> dict[str, Interval]:
     """Child minus parent on each seed, mean over seeds with its bootstrap interval."""
     by_seed = {x.seed: x for x in parent}
-    rng = random.Random(seed)  # noqa: S311 -- resampling, not a secret
+    rng = np.random.default_rng(seed)
     out = {}
     for name, metric in _COMPARED.items():
         diffs = [metric(c) - metric(by_seed[c.seed]) for c in child]
-        out[name] = bootstrap(diffs, _mean, resamples, rng)
+        out[name] = bootstrap(diffs, mean, resamples, rng)
     return out
 
 
@@ -215,13 +201,30 @@ def evaluate(
     baselines: Sequence[str] = ("hold",),
     resamples: int = 2000,
     steps_per_tick: int | None = None,
-    progress: Callable[[str, Life], None] | None = None,
     known: dict[str, tuple[Life, ...]] | None = None,
+    progress: Progress = Silent(),
 ) -> Evaluation:
     """Parent, child and baselines on `seeds`; scores, paired differences and the verdict.
 
     `known` holds lives already measured (by name, on these seeds and ticks): not run again.
+    `progress` gets one phase of the lives still to live, a step per life.
     """
+    _check(parent, child, seeds, ticks, baselines)
+    held_out_check((parent, child), seeds)
+    contestants = [parent, child, *(Contestant(b, b) for b in baselines)]
+    steps = steps_per_tick or weather_steps_per_tick(settings)
+    params = params_from(settings, seeds, ticks, steps)
+    lives = _lives(settings, params, contestants, known or {}, progress)
+    return _judge(params, contestants, lives, resamples)
+
+
+def _check(
+    parent: Contestant,
+    child: Contestant,
+    seeds: Sequence[int],
+    ticks: int,
+    baselines: Sequence[str],
+) -> None:
     unknown = [b for b in baselines if b not in RULE_STRATEGIES]
     if unknown:
         raise ConfigError(f"baselines {unknown} are not rule strategies {RULE_STRATEGIES}")
@@ -229,37 +232,62 @@ def evaluate(
         raise ConfigError(f"parent and child are both named {parent.name!r}")
     if not seeds or ticks < 1:
         raise ConfigError("evaluation needs at least one seed and one tick")
-    held_out_check((parent, child), seeds)
-    contestants = [parent, child, *(Contestant(b, b) for b in baselines)]
-    steps = steps_per_tick or weather_steps_per_tick(settings)
-    params = params_from(settings, seeds, ticks, steps)
+
+
+def _lives(
+    settings: Settings,
+    params: Params,
+    contestants: Sequence[Contestant],
+    known: dict[str, tuple[Life, ...]],
+    progress: Progress,
+) -> tuple[Life, ...]:
+    """Every contestant's lives, in contestant order: known ones reused, the rest lived."""
+    todo = [c.name for c in contestants if not _reusable(known.get(c.name, ()), params)]
+    progress.phase("evaluate", len(todo) * len(params.seeds))
     lives: list[Life] = []
-    for contestant in contestants:
-        reuse = (known or {}).get(contestant.name, ())
-        if sorted(x.seed for x in reuse) == sorted(seeds) and all(
-            x.ticks_lived == ticks or not x.alive for x in reuse
-        ):
-            lives.extend(reuse)
-            continue
-        model = None
-        if contestant.strategy == "llm":
-            model_settings = settings.model.model_copy(
-                update={"lora": contestant.adapter, "server_url": None}  # this process's model
+    for c in contestants:
+        if c.name in todo:
+            lives += _live_contestant(settings, params, c, progress)
+        else:
+            lives += known[c.name]
+    return tuple(lives)
+
+
+def _reusable(lives: Sequence[Life], params: Params) -> bool:
+    """Lives measured on exactly these seeds, each to these ticks or to its death."""
+    return sorted(x.seed for x in lives) == sorted(params.seeds) and all(
+        x.ticks_lived == params.ticks or not x.alive for x in lives
+    )
+
+
+def _live_contestant(
+    settings: Settings, params: Params, contestant: Contestant, progress: Progress
+) -> list[Life]:
+    model = _model_for(settings, contestant) if contestant.strategy == "llm" else None
+    lives: list[Life] = []
+    try:
+        for seed in params.seeds:
+            lives.append(
+                live(settings, params, contestant.strategy, seed, model, name=contestant.name)
             )
-            model = build_decider(
-                settings.model_copy(update={"strategy": "llm", "model": model_settings})
-            )
-        try:
-            for seed in seeds:
-                life = live(
-                    settings, params, contestant.strategy, seed, model, name=contestant.name
-                )
-                lives.append(life)
-                if progress is not None:
-                    progress(contestant.name, life)
-        finally:
-            if model is not None:
-                model.close()
+            progress.step(life_note(lives[-1]))
+    finally:
+        if model is not None:
+            model.close()
+    return lives
+
+
+def _model_for(settings: Settings, contestant: Contestant) -> Decider:
+    """The model in this process (not a server's), with the contestant's adapter, if any."""
+    model = settings.model.model_copy(update={"lora": contestant.adapter, "server_url": None})
+    return build_decider(settings.model_copy(update={"strategy": "llm", "model": model}))
+
+
+def _judge(
+    params: Params, contestants: Sequence[Contestant], lives: Sequence[Life], resamples: int
+) -> Evaluation:
+    """Scores per contestant, child minus parent by seed, and the verdict on expected life."""
+    parent, child = contestants[0], contestants[1]
     of = {c.name: [x for x in lives if x.name == c.name] for c in contestants}
     scores = tuple(score(c, of[c.name], resamples, i) for i, c in enumerate(contestants))
     differences = paired(of[child.name], of[parent.name], resamples, seed=len(contestants))
@@ -278,48 +306,35 @@ def _iv(x: Interval, fmt: str = ".1f") -> str:
     return f"{x.value:{fmt}} [{x.low:{fmt}}, {x.high:{fmt}}]"
 
 
-def render_table(ev: Evaluation) -> str:
-    """Scores (95 % bootstrap intervals in brackets) and the verdict, as Markdown."""
-    rows = [
-        "| contestant | survived | median lifetime | median final net worth | rent paid | "
-        "invalid decisions | expected lifetime | answers |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for s in ev.scores:
-        rows.append(
-            f"| {s.name} | {_iv(s.survival, '.0%')} | {_iv(s.lifetime_median, '.0f')} | "
-            f"{_iv(s.worth_median, '.2f')} | {_iv(s.rent_paid_mean, '.1f')} | "
-            f"{_iv(s.invalid_rate, '.1%')} | {_iv(s.expected_life_mean, '.0f')} | "
-            + ", ".join(f"{a} {share:.0%}" for a, share in list(s.answers.items())[:3])
-            + " |"
-        )
+_COLUMNS = (
+    "contestant", "survived", "median lifetime", "median final net worth", "rent paid",
+    "invalid decisions", "expected lifetime", "answers",
+)  # fmt: skip
+
+
+def _row(s: Scores) -> tuple[str, ...]:
+    return (
+        s.name,
+        _iv(s.survival, ".0%"),
+        _iv(s.lifetime_median, ".0f"),
+        _iv(s.worth_median, ".2f"),
+        _iv(s.rent_paid_mean, ".1f"),
+        _iv(s.invalid_rate, ".1%"),
+        _iv(s.expected_life_mean, ".0f"),
+        ", ".join(f"{a} {share:.0%}" for a, share in list(s.answers.items())[:3]),
+    )
+
+
+def _notes(ev: Evaluation) -> tuple[str, str]:
     d = ev.differences
-    rows += [
-        "",
+    differences = (
         f"{ev.child} minus {ev.parent}, paired by seed (mean [95 % CI]): expected lifetime "
         f"{_iv(d['expected_life'])} ticks, final net worth {_iv(d['final_worth'], '.2f')}, "
-        f"ticks lived {_iv(d['ticks_lived'])}, survival {_iv(d['survived'], '.2f')}.",
-        f"Verdict: {ev.child} is **{ev.verdict}** than {ev.parent}"
-        if ev.verdict != "no measurable difference"
-        else f"Verdict: **no measurable difference** between {ev.child} and {ev.parent}",
-    ]
-    return "\n".join(rows)
-
-
-def write_report(ev: Evaluation, out_dir: Path) -> tuple[Path, Path, Path]:
-    """evaluation.json, evaluation.md and evaluation.png in `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    as_json = out_dir / "evaluation.json"
-    as_json.write_text(json.dumps(ev.to_json(), indent=2) + "\n")
-    table = out_dir / "evaluation.md"
-    table.write_text(render_table(ev) + "\n")
-    series = {
-        s.name: mean_worth([x for x in ev.lives if x.name == s.name], ev.params.ticks)
-        for s in ev.scores
-    }
-    chart = line_chart(
-        series,
-        out_dir / "evaluation.png",
-        title=f"Mean net worth per tick over {len(ev.params.seeds)} held-out seeds",
+        f"ticks lived {_iv(d['ticks_lived'])}, survival {_iv(d['survived'], '.2f')}."
     )
-    return as_json, table, chart
+    if ev.verdict == "no measurable difference":
+        return (
+            differences,
+            f"Verdict: **no measurable difference** between {ev.child} and {ev.parent}",
+        )
+    return differences, f"Verdict: {ev.child} is **{ev.verdict}** than {ev.parent}"

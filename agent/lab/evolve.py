@@ -23,17 +23,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.config import Settings
+from agent.core.lives import Life
 from agent.errors import ConfigError
-from agent.lab.calibrate import Life, calibrate
-from agent.lab.evaluate import HELD_OUT_FIRST_SEED, Contestant, evaluate, write_report
+from agent.lab.calibrate import calibrate
+from agent.lab.evaluate import HELD_OUT_FIRST_SEED, Contestant, Evaluation, evaluate
+from agent.lab.report import write_report
 from agent.lab.train import TrainSettings, train
-from telemetry.dataset import curated_rows, read_life
+from agent.reports.progress import Progress, Silent
+from agent.runtime.experience import read_experience
+from telemetry.dataset import curated_rows
 
 
 @dataclass(frozen=True)
@@ -81,11 +84,39 @@ def write_dataset(populations: list[Path], seeds: list[int], out: Path) -> int:
     with out.open("w") as handle:
         for seed in seeds:
             dirs = sorted(d for p in populations for d in p.glob(f"*-seed{seed}") if d.is_dir())
-            lives = [life for d in dirs if (life := read_life(d)) is not None]
+            lives = [life for d in dirs if (life := read_experience(d)) is not None]
             for row in curated_rows(lives):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
     return count
+
+
+@dataclass(frozen=True)
+class Evolution:
+    """What stays the same from one generation to the next: settings, paths, the display."""
+
+    settings: Settings
+    es: EvolveSettings
+    out: Path
+    model_path: Path
+    cache_dir: Path
+    progress: Progress
+
+    @property
+    def eval_seeds(self) -> list[int]:
+        first = self.es.eval_first_seed
+        return list(range(first, first + self.es.eval_seeds))
+
+
+@dataclass
+class Lineage:
+    """Where the evolution stands: the current model and what has been lived and judged."""
+
+    current: Contestant
+    populations: list[Path] = field(default_factory=list)
+    seen_seeds: list[int] = field(default_factory=list)
+    known: dict[str, tuple[Life, ...]] = field(default_factory=dict)  # held-out lives measured
+    reports: list[GenerationReport] = field(default_factory=list)
 
 
 def evolve(
@@ -95,97 +126,140 @@ def evolve(
     model_path: Path,
     cache_dir: Path,
     start: Path | None = None,
-    say: Callable[[str], None] = print,
+    progress: Progress = Silent(),
 ) -> list[GenerationReport]:
-    """Run `generations` rounds; returns (and writes to `out/evolve.json`) their reports."""
-    es = evolve_settings
-    if es.generations < 1:
-        raise ConfigError(f"--generations {es.generations} must be 1 or more")
+    """Run `generations` rounds; returns (and writes to `out/evolve.json`) their reports.
+
+    Each phase reports through `progress`: a line as it starts (`say`), its lives or training
+    steps as phases of their own, and each generation's verdict."""
+    if evolve_settings.generations < 1:
+        raise ConfigError(f"--generations {evolve_settings.generations} must be 1 or more")
     out.mkdir(parents=True, exist_ok=True)
-    eval_seeds = list(range(es.eval_first_seed, es.eval_first_seed + es.eval_seeds))
-    current = Contestant("gen0", adapter=start)
-    populations: list[Path] = []
-    seen_seeds: list[int] = []
-    reports: list[GenerationReport] = []
-    known: dict[str, tuple[Life, ...]] = {}  # lives already measured on the held-out seeds
-    for g in range(es.generations):
-        seconds: dict[str, float] = {}
-        clock = time.monotonic()
-        seeds = population_seeds(g, es)
-        population = out / f"gen{g}" / "population"
-        say(f"gen{g}: population of {current.name} and {', '.join(es.teachers)} on seeds {seeds}")
-        lora = settings.model.model_copy(update={"lora": current.adapter, "server_url": None})
-        calibrate(
-            settings.model_copy(update={"model": lora}),
-            seeds,
-            es.population_ticks,
-            strategies=("llm", *es.teachers),
-            keep=population,
-        )
-        populations.append(population)
-        seen_seeds += seeds
-        seconds["population"] = round(time.monotonic() - clock, 1)
+    run = Evolution(settings, evolve_settings, out, model_path, cache_dir, progress)
+    lineage = Lineage(current=Contestant("gen0", adapter=start))
+    for g in range(evolve_settings.generations):
+        generation(run, lineage, g)
+    return lineage.reports
 
-        child_dir = out / f"gen{g + 1}"
-        child_dir.mkdir(parents=True, exist_ok=True)
-        dataset = child_dir / "dataset.jsonl"
-        rows = write_dataset(populations, seen_seeds, dataset)
-        if rows == 0:
-            raise ConfigError(f"gen{g}: no decision in {population} beat its tick's mean")
-        say(f"gen{g + 1}: training on {rows} curated rows from seeds {seen_seeds}")
-        manifest = train(
-            dataset,
-            child_dir / "adapter",
-            model_path,
-            cache_dir,
-            es.train,
-            parent_generation=g,
-            progress=lambda step, loss: say(f"  step {step}/{es.train.steps}  loss {loss:.4f}"),
-            population_seeds=seen_seeds,
-        )
-        seconds["train"] = manifest.seconds
-        child = Contestant(f"gen{g + 1}", adapter=child_dir / "adapter" / manifest.adapter)
 
-        clock = time.monotonic()
-        say(f"gen{g + 1}: evaluating against {current.name} on held-out seeds {eval_seeds}")
-        result = evaluate(
-            settings,
-            current,
-            child,
-            eval_seeds,
-            es.eval_ticks,
-            baselines=es.baselines,
-            known=known,
-            progress=lambda name, life: say(
-                f"  {name} seed {life.seed}: {'alive' if life.alive else 'dead'} after "
-                f"{life.ticks_lived} ticks, net worth {life.final_worth:.2f}"
-            ),
-        )
-        known = {
-            c: tuple(x for x in result.lives if x.name == c) for c in (current.name, child.name)
-        }
-        write_report(result, child_dir)
-        seconds["evaluate"] = round(time.monotonic() - clock, 1)
-        report = GenerationReport(
-            generation=g + 1,
-            parent=current.name,
-            adapter=str(child.adapter),
-            dataset_rows=rows,
-            population_seeds=list(seeds),
-            verdict=result.verdict,
-            differences={k: dataclasses.asdict(v) for k, v in result.differences.items()},
-            evaluation=str(child_dir / "evaluation.md"),
-            seconds=seconds,
-        )
-        reports.append(report)
-        (out / "evolve.json").write_text(
-            json.dumps([dataclasses.asdict(r) for r in reports], indent=2) + "\n"
-        )
-        d = result.differences["expected_life"]
-        say(
-            f"gen{g + 1} vs {current.name}: {result.verdict} (expected lifetime "
-            f"{d.value:+.1f} [{d.low:+.1f}, {d.high:+.1f}] ticks); report {child_dir}"
-        )
-        if result.verdict != "worse":
-            current = child
-    return reports
+def generation(run: Evolution, lineage: Lineage, g: int) -> GenerationReport:
+    """One round: population, dataset, train, evaluate, then choose the next current model."""
+    clock = time.monotonic()
+    seeds = population(run, lineage, g)
+    seconds = {"population": round(time.monotonic() - clock, 1)}
+    child_dir = run.out / f"gen{g + 1}"
+    child_dir.mkdir(parents=True, exist_ok=True)
+    rows = dataset(run, lineage, g, child_dir)
+    child, seconds["train"] = train_child(run, lineage, g, child_dir)
+    clock = time.monotonic()
+    result = evaluate_child(run, lineage, child, child_dir)
+    seconds["evaluate"] = round(time.monotonic() - clock, 1)
+    report = GenerationReport(
+        generation=g + 1,
+        parent=lineage.current.name,
+        adapter=str(child.adapter),
+        dataset_rows=rows,
+        population_seeds=seeds,
+        verdict=result.verdict,
+        differences={k: dataclasses.asdict(v) for k, v in result.differences.items()},
+        evaluation=str(child_dir / "evaluation.md"),
+        seconds=seconds,
+    )
+    choose(run, lineage, child, result, report)
+    return report
+
+
+def population(run: Evolution, lineage: Lineage, g: int) -> list[int]:
+    """1. The current model and the teachers live generation g's new seeds, stores kept."""
+    es, seeds = run.es, population_seeds(g, run.es)
+    where = run.out / f"gen{g}" / "population"
+    teachers = ", ".join(es.teachers)
+    run.progress.say(
+        f"gen{g}: population of {lineage.current.name} and {teachers} on seeds {seeds}"
+    )
+    lora = run.settings.model.model_copy(
+        update={"lora": lineage.current.adapter, "server_url": None}
+    )
+    calibrate(
+        run.settings.model_copy(update={"model": lora}),
+        seeds,
+        es.population_ticks,
+        strategies=("llm", *es.teachers),
+        keep=where,
+        progress=run.progress,
+    )
+    lineage.populations.append(where)
+    lineage.seen_seeds += seeds
+    return seeds
+
+
+def dataset(run: Evolution, lineage: Lineage, g: int, child_dir: Path) -> int:
+    """2. Curated rows of every population so far, judged seed by seed; how many."""
+    rows = write_dataset(lineage.populations, lineage.seen_seeds, child_dir / "dataset.jsonl")
+    if rows == 0:
+        raise ConfigError(f"gen{g}: no decision in {lineage.populations[-1]} beat its tick's mean")
+    seen = lineage.seen_seeds
+    run.progress.say(f"gen{g + 1}: training on {rows} curated rows from seeds {seen}")
+    return rows
+
+
+def train_child(
+    run: Evolution, lineage: Lineage, g: int, child_dir: Path
+) -> tuple[Contestant, float]:
+    """3. The child's adapter on the base model; the child and the seconds it took."""
+    manifest = train(
+        child_dir / "dataset.jsonl",
+        child_dir / "adapter",
+        run.model_path,
+        run.cache_dir,
+        run.es.train,
+        parent_generation=g,
+        progress=run.progress,
+        population_seeds=lineage.seen_seeds,
+    )
+    child = Contestant(f"gen{g + 1}", adapter=child_dir / "adapter" / manifest.adapter)
+    return child, manifest.seconds
+
+
+def evaluate_child(
+    run: Evolution, lineage: Lineage, child: Contestant, child_dir: Path
+) -> Evaluation:
+    """4. Parent and child (and baselines) on the held-out seeds; the report in `child_dir`."""
+    parent, seeds = lineage.current, run.eval_seeds
+    run.progress.say(f"{child.name}: evaluating against {parent.name} on held-out seeds {seeds}")
+    result = evaluate(
+        run.settings,
+        parent,
+        child,
+        seeds,
+        run.es.eval_ticks,
+        baselines=run.es.baselines,
+        known=lineage.known,
+        progress=run.progress,
+    )
+    lineage.known = {
+        c: tuple(x for x in result.lives if x.name == c) for c in (parent.name, child.name)
+    }
+    write_report(result, child_dir)
+    return result
+
+
+def choose(
+    run: Evolution,
+    lineage: Lineage,
+    child: Contestant,
+    result: Evaluation,
+    report: GenerationReport,
+) -> None:
+    """5. Record the generation; the child becomes current unless it was measured worse."""
+    lineage.reports.append(report)
+    (run.out / "evolve.json").write_text(
+        json.dumps([dataclasses.asdict(r) for r in lineage.reports], indent=2) + "\n"
+    )
+    d = result.differences["expected_life"]
+    run.progress.say(
+        f"{child.name} vs {lineage.current.name}: {result.verdict} (expected lifetime "
+        f"{d.value:+.1f} [{d.low:+.1f}, {d.high:+.1f}] ticks); report {run.out / child.name}"
+    )
+    if result.verdict != "worse":
+        lineage.current = child

@@ -20,13 +20,15 @@ import sys
 import tarfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError
+from agent.reports.progress import Progress, Silent
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _CONVERTER = "convert_lora_to_gguf.py"
@@ -73,28 +75,28 @@ def sha256(path: Path) -> str:
 
 def read_rows(dataset: Path) -> list[dict[str, Any]]:
     """SFT rows (`{"prompt": [messages], "completion": [assistant message]}`), checked."""
-    rows = []
     try:
         lines = dataset.read_text().splitlines()
     except OSError as exc:
-        raise ConfigError(f"dataset {dataset} cannot be read: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            prompt, completion = row["prompt"], row["completion"]
-            assert isinstance(prompt, list) and isinstance(completion, list) and completion
-        except (ValueError, KeyError, TypeError, AssertionError):
-            raise ConfigError(
-                f"dataset {dataset}, line {number}: expected an SFT row "
-                '{"prompt": [messages], "completion": [assistant message]} '
-                "(forager dataset export --format sft)"
-            ) from None
-        rows.append(row)
+        raise ConfigError(f"dataset {dataset} cannot be read: {exc.strerror}") from exc
+    rows = [_row(dataset, number, line) for number, line in enumerate(lines, 1) if line.strip()]
     if not rows:
         raise ConfigError(f"dataset {dataset} has no rows")
     return rows
+
+
+def _row(dataset: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+        prompt, completion = row["prompt"], row["completion"]
+        assert isinstance(prompt, list) and isinstance(completion, list) and completion
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise ConfigError(
+            f"dataset {dataset}, line {number}: expected an SFT row "
+            '{"prompt": [messages], "completion": [assistant message]} '
+            "(forager dataset export --format sft)"
+        ) from exc
+    return dict(row)
 
 
 def converter(cache_dir: Path) -> Path:
@@ -105,38 +107,49 @@ def converter(cache_dir: Path) -> Path:
     version = llama_cpp.__version__
     root = cache_dir / f"llama-cpp-src-{version}"
     script = root / _CONVERTER
-    if script.is_file():
-        return script
-    download = cache_dir / "sdist"
+    if not script.is_file():
+        _unpack(_sdist(version, cache_dir / "sdist"), version, root)
+    return script
+
+
+def _sdist(version: str, download: Path) -> Path:
+    """llama-cpp-python's source distribution, downloaded from PyPI unless it is already."""
     download.mkdir(parents=True, exist_ok=True)
-    name = f"llama_cpp_python-{version}.tar.gz"
-    if not (download / name).is_file():
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             "--quiet", f"llama-cpp-python=={version}", "-d", str(download)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.returncode != 0 or not (download / name).is_file():
-            raise ConfigError(
-                f"llama-cpp-python {version}'s source (for its LoRA converter) could not be "
-                f"downloaded from PyPI: {done.stderr.strip()[-300:]}"
-            )
+    archive = download / f"llama_cpp_python-{version}.tar.gz"
+    if archive.is_file():
+        return archive
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+         "--quiet", f"llama-cpp-python=={version}", "-d", str(download)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 or not archive.is_file():
+        raise ConfigError(
+            f"llama-cpp-python {version}'s source (for its LoRA converter) could not be "
+            f"downloaded from PyPI: {done.stderr.strip()[-300:]}"
+        )
+    return archive
+
+
+def _unpack(sdist: Path, version: str, root: Path) -> None:
+    """The converter and what it imports, from the vendored llama.cpp, into `root` at once."""
     prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
-    wanted = (
-        prefix + "convert_hf_to_gguf.py",
-        prefix + _CONVERTER,
-        prefix + "gguf-py/",
-        prefix + "conversion/",
+    wanted = tuple(
+        prefix + name for name in ("convert_hf_to_gguf.py", _CONVERTER, "gguf-py/", "conversion/")
     )
-    tmp = root.with_suffix(".tmp")
+    tmp = root.with_name(f"{root.name}.{os.getpid()}.tmp")  # one per process: trainings race
     shutil.rmtree(tmp, ignore_errors=True)
-    with tarfile.open(download / name) as archive:
+    with tarfile.open(sdist) as archive:
         members = [m for m in archive.getmembers() if m.name.startswith(wanted)]
         for member in members:
             member.name = member.name.removeprefix(prefix)
         archive.extractall(tmp, members=members, filter="data")
-    tmp.replace(root)
-    return script
+    try:
+        tmp.replace(root)  # whole or not at all: a half-unpacked tree is never found
+    except OSError:
+        if not root.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another training unpacked the same files first
 
 
 def train(
@@ -146,28 +159,52 @@ def train(
     cache_dir: Path,
     settings: TrainSettings,
     parent_generation: int = 0,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Progress = Silent(),
     population_seeds: Sequence[int] = (),
 ) -> Manifest:
-    """Train an adapter on `dataset`, write it to `out` (adapter.gguf, peft/, manifest.json)."""
+    """Train an adapter on `dataset`, write it to `out` (adapter.gguf, peft/, manifest.json).
+
+    `progress` gets one phase of `settings.steps` training steps, each noting its loss."""
+    _require_train_extra()
+    rows = read_rows(dataset)
+    started = time.monotonic()
+    with _library_notes_hidden():
+        trained = _train(rows, dataset, out, model_path, cache_dir, settings, progress)
+    seconds = round(time.monotonic() - started, 1)
+    manifest = _manifest(trained, dataset, model_path, settings, parent_generation)
+    manifest.population_seeds = sorted(population_seeds)
+    manifest.seconds = seconds
+    (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
+
+
+def _require_train_extra() -> None:
     missing = [m for m in ("torch", "transformers", "peft", "gguf") if not find_spec(m)]
     if missing:
         raise ConfigError(
             "training needs the train extra (pip install 'openforager[train]'); missing: "
             + ", ".join(missing)
         )
-    rows = read_rows(dataset)
+
+
+@contextmanager
+def _library_notes_hidden() -> Iterator[None]:
+    """transformers' and peft's own deprecations and notes: not the caller's to act on."""
     with warnings.catch_warnings():
-        # transformers' and peft's own deprecations and notes, not the caller's to act on
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message="Could not find a config file")
-        manifest = _train(
-            rows, dataset, out, model_path, cache_dir, settings, parent_generation, progress
-        )
-    manifest.population_seeds = sorted(population_seeds)
-    (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
-    return manifest
+        yield
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """What a training run made: the GGUF adapter, and what it learned from and on."""
+
+    adapter: Path
+    rows: int
+    device: str
+    losses: list[float]
 
 
 def _train(
@@ -177,27 +214,42 @@ def _train(
     model_path: Path,
     cache_dir: Path,
     settings: TrainSettings,
-    parent_generation: int,
-    progress: Callable[[int, float], None] | None,
-) -> Manifest:
-    import peft
+    progress: Progress,
+) -> _Trained:
     import torch
-    import transformers
 
-    started = time.monotonic()
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    folder, name = str(model_path.parent), model_path.name
-    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model: Any = transformers.AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, dtype=torch.float32
-    )
+    tokenizer, model = _base(model_path)
     examples = [
         x for x in (_encode(tokenizer, row) for row in rows) if len(x[0]) <= settings.max_tokens
     ]
     if not examples:
         raise ConfigError(f"no row of {dataset} fits in {settings.max_tokens} tokens")
+    model = _with_lora(model, settings, device)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    losses = _fit(model, examples, settings, pad, device, progress)
+    adapter = _save(model, out, converter(cache_dir))
+    return _Trained(adapter, len(examples), device, losses)
+
+
+def _base(model_path: Path) -> tuple[Any, Any]:
+    """The tokenizer and the base model, dequantized from the GGUF by transformers."""
+    import torch
+    import transformers
+
+    folder, name = str(model_path.parent), model_path.name
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=name, dtype=torch.float32
+    )
+    return tokenizer, model
+
+
+def _with_lora(model: Any, settings: TrainSettings, device: str) -> Any:
+    import peft
+
     lora = peft.LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
@@ -205,15 +257,28 @@ def _train(
         target_modules=list(TARGETS),
         task_type="CAUSAL_LM",
     )
-    model = peft.get_peft_model(model, lora).to(device)
+    return peft.get_peft_model(model, lora).to(device)
+
+
+def _fit(
+    model: Any,
+    examples: Sequence[tuple[list[int], int]],
+    settings: TrainSettings,
+    pad: int,
+    device: str,
+    progress: Progress,
+) -> list[float]:
+    """`settings.steps` optimizer steps on seeded random batches; the loss of each."""
+    import torch
+
     model.train()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
     )
     order = random.Random(settings.seed)  # noqa: S311 -- batch order, not a secret
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    losses = []
-    for step in range(1, settings.steps + 1):
+    progress.phase("train", settings.steps)
+    losses: list[float] = []
+    for _ in range(settings.steps):
         batch = [examples[order.randrange(len(examples))] for _ in range(settings.batch)]
         ids, labels, mask = _pad(batch, pad, torch, device)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -221,8 +286,12 @@ def _train(
         optimizer.step()
         optimizer.zero_grad()
         losses.append(round(float(loss.item()), 5))
-        if progress is not None:
-            progress(step, losses[-1])
+        progress.step(f"loss {losses[-1]:.4f}")
+    return losses
+
+
+def _save(model: Any, out: Path, script: Path) -> Path:
+    """The PEFT adapter in `out/peft`, and it converted to `out/adapter.gguf`."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out / "peft")
     base = out / "base"
@@ -232,24 +301,31 @@ def _train(
     base.mkdir(exist_ok=True)
     (base / "config.json").write_text(json.dumps(config, indent=2, default=str))
     adapter = out / "adapter.gguf"
-    _convert(converter(cache_dir), base, out / "peft", adapter)
-    manifest = Manifest(
-        adapter=adapter.name,
-        adapter_sha256=sha256(adapter),
-        base_model=name,
+    _convert(script, base, out / "peft", adapter)
+    return adapter
+
+
+def _manifest(
+    trained: _Trained,
+    dataset: Path,
+    model_path: Path,
+    settings: TrainSettings,
+    parent_generation: int,
+) -> Manifest:
+    return Manifest(
+        adapter=trained.adapter.name,
+        adapter_sha256=sha256(trained.adapter),
+        base_model=model_path.name,
         base_model_sha256=sha256(model_path),
         dataset=str(dataset),
         dataset_sha256=sha256(dataset),
-        rows=len(examples),
+        rows=trained.rows,
         parent_generation=parent_generation,
         generation=parent_generation + 1,
         settings=asdict(settings),
-        device=device,
-        losses=losses,
-        seconds=round(time.monotonic() - started, 1),
+        device=trained.device,
+        losses=trained.losses,
     )
-    (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
-    return manifest
 
 
 def _encode(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], int]:

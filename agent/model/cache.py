@@ -42,6 +42,14 @@ DEFAULT_MODEL = ModelSpec(
 )
 
 
+def check_model_files(model_path: Path, lora_path: Path | None = None) -> None:
+    """A GGUF model (and adapter, if any) must exist before llama.cpp is asked to load it."""
+    if not model_path.is_file():
+        raise ModelError(f"model file {model_path} does not exist (expected a GGUF file)")
+    if lora_path is not None and not lora_path.is_file():
+        raise ModelError(f"adapter {lora_path} does not exist (expected a GGUF LoRA adapter)")
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages, parse_decision
 from agent.core.records import Decision, Observation
 from agent.errors import ModelError
+from agent.model.cache import check_model_files
 from telemetry import genai
 
 
@@ -43,37 +44,23 @@ class LlamaDecider:
     ) -> None:
         import llama_cpp  # heavy import, kept out of module import time
 
-        if not model_path.is_file():
-            raise ModelError(f"model file {model_path} does not exist (expected a GGUF file)")
-        if lora_path is not None and not lora_path.is_file():
-            raise ModelError(f"adapter {lora_path} does not exist (expected a GGUF LoRA adapter)")
+        check_model_files(model_path, lora_path)
         self._llama_cpp = llama_cpp
         self._lock = threading.Lock()
-        try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(model_path),
-                n_ctx=n_ctx,
-                n_batch=n_batch,
-                flash_attn=flash_attn,
-                n_threads=n_threads,
-                n_gpu_layers=n_gpu_layers,
-                seed=seed,
-                verbose=False,
-                lora_path=str(lora_path) if lora_path else None,
-            )
-        except (ValueError, RuntimeError) as exc:
-            what = f"model {model_path}" + (f" with adapter {lora_path}" if lora_path else "")
-            raise ModelError(f"{what} failed to load: {exc}") from exc
-        # llama-cpp-python ignores arguments it does not know: check the adapter is really on.
-        if lora_path and getattr(self._llm, "_lora_adapter", None) is None:
-            raise ModelError(f"adapter {lora_path} did not load into llama.cpp")
+        self._llm = _open_llama(
+            model_path,
+            lora_path,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            flash_attn=flash_attn,
+            n_threads=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            seed=seed,
+        )
         self.adapter = lora_path.name if lora_path else None
         self._name = model_path.name
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.seed = seed
-        self.system_prompt = system_prompt
-        self.capture_content = capture_content
+        self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
+        self.system_prompt, self.capture_content = system_prompt, capture_content
 
     @property
     def name(self) -> str:
@@ -87,16 +74,7 @@ class LlamaDecider:
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
         messages = build_messages(obs, self.system_prompt, recent_prices)
         started = time.perf_counter()
-        with self._lock:
-            self._llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
-            response: Any = self._llm.create_chat_completion(
-                messages=messages,  # type: ignore[arg-type]
-                response_format={"type": "json_object", "schema": DECISION_SCHEMA},
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                seed=self.seed + obs.tick,
-            )
-            evaluated = int(self._llama_cpp.llama_perf_context(self._llm._ctx.ctx).n_p_eval)
+        response, evaluated = self._complete(messages, self.seed + obs.tick)
         latency = time.perf_counter() - started
         choice = response["choices"][0]
         usage = response.get("usage", {})
@@ -115,10 +93,44 @@ class LlamaDecider:
         self._annotate(trace.get_current_span(), obs, decision, messages)
         return decision
 
+    def _complete(self, messages: list[dict[str, str]], seed: int) -> tuple[Any, int]:
+        """One grammar-constrained chat completion, and how many prompt tokens it evaluated."""
+        with self._lock:
+            self._llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
+            response: Any = self._llm.create_chat_completion(
+                messages=messages,
+                response_format={"type": "json_object", "schema": DECISION_SCHEMA},
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                seed=seed,
+            )
+            evaluated = int(self._llama_cpp.llama_perf_context(self._llm._ctx.ctx).n_p_eval)
+        return response, evaluated
+
     def _annotate(
         self, span: trace.Span, obs: Observation, decision: Decision, messages: list[Any]
     ) -> None:
         annotate(span, self, obs, decision, messages)
+
+
+def _open_llama(model_path: Path, lora_path: Path | None, **options: Any) -> Any:
+    """A `Llama` on the model (and adapter), with the adapter checked to be really on."""
+    import llama_cpp
+
+    try:
+        llm = llama_cpp.Llama(
+            model_path=str(model_path),
+            verbose=False,
+            lora_path=str(lora_path) if lora_path else None,
+            **options,
+        )
+    except (ValueError, RuntimeError) as exc:
+        what = f"model {model_path}" + (f" with adapter {lora_path}" if lora_path else "")
+        raise ModelError(f"{what} failed to load: {exc}") from exc
+    # llama-cpp-python ignores arguments it does not know: check the adapter is really on.
+    if lora_path and getattr(llm, "_lora_adapter", None) is None:
+        raise ModelError(f"adapter {lora_path} did not load into llama.cpp")
+    return llm
 
 
 def to_decision(
@@ -213,28 +225,33 @@ class ServedDecider:
         self._httpx = httpx
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        info = self._server_info()
+        self._name = str(info["model"])
+        self.adapter: str | None = info.get("adapter")
+        self._check_adapter(adapter)
+        self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
+        self.system_prompt, self.capture_content = system_prompt, capture_content
+        # Requests from one agent go to the same slot, whose cache holds its last prompt.
+        self.client = client or uuid.uuid4().hex
+
+    def _server_info(self) -> dict[str, Any]:
+        """The server's `/health` answer: the model and adapter it runs."""
         try:
             health = self._http.get("/health")
             health.raise_for_status()
-            info = health.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            info: dict[str, Any] = health.json()
+        except (self._httpx.HTTPError, ValueError) as exc:
             self._http.close()
-            raise ModelError(f"model server {self.url} did not answer /health: {exc}") from None
-        self._name = str(info["model"])
-        self.adapter: str | None = info.get("adapter")
-        if adapter is not None and self.adapter != adapter:
+            raise ModelError(f"model server {self.url} did not answer /health: {exc}") from exc
+        return info
+
+    def _check_adapter(self, expected: str | None) -> None:
+        if expected is not None and self.adapter != expected:
             self._http.close()
             raise ModelError(
                 f"model server {self.url} runs adapter {self.adapter!r} but this agent expects "
-                f"{adapter!r} (FORAGER_MODEL__LORA): serve it with forager model serve --lora"
+                f"{expected!r} (FORAGER_MODEL__LORA): serve it with forager model serve --lora"
             )
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.seed = seed
-        self.system_prompt = system_prompt
-        self.capture_content = capture_content
-        # Requests from one agent go to the same slot, whose cache holds its last prompt.
-        self.client = client or uuid.uuid4().hex
 
     @property
     def name(self) -> str:
@@ -245,34 +262,11 @@ class ServedDecider:
 
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
         messages = build_messages(obs, self.system_prompt, recent_prices)
-        body = {
-            "messages": messages,
-            "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed + obs.tick,
-            "user": self.client,
-        }
         started = time.perf_counter()
         try:
-            reply = self._http.post("/v1/chat/completions", json=body)
-            reply.raise_for_status()
-            response = reply.json()
+            response = self._ask(messages, self.seed + obs.tick)
         except (self._httpx.HTTPError, ValueError) as exc:
-            detail = str(exc)
-            if isinstance(exc, self._httpx.HTTPStatusError):
-                detail = f"{exc.response.status_code} {exc.response.text[:200]}"
-            error = f"model server {self.url} failed: {detail}"
-            return Decision(
-                action="hold",
-                amount_pct=0,
-                reason="",
-                valid=False,
-                error=error,
-                model=self._name,
-                latency_s=time.perf_counter() - started,
-                prompt=tuple(messages),
-            )
+            return self._unanswered(exc, messages, time.perf_counter() - started)
         choice = response["choices"][0]
         usage = response["usage"]
         decision = to_decision(
@@ -288,3 +282,34 @@ class ServedDecider:
         )
         annotate(trace.get_current_span(), self, obs, decision, messages)
         return decision
+
+    def _ask(self, messages: list[dict[str, str]], seed: int) -> Any:
+        body = {
+            "messages": messages,
+            "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": seed,
+            "user": self.client,
+        }
+        reply = self._http.post("/v1/chat/completions", json=body)
+        reply.raise_for_status()
+        return reply.json()
+
+    def _unanswered(
+        self, exc: Exception, messages: list[dict[str, str]], latency_s: float
+    ) -> Decision:
+        """The invalid `hold` of a tick whose server did not answer, saying why."""
+        detail = str(exc)
+        if isinstance(exc, self._httpx.HTTPStatusError):
+            detail = f"{exc.response.status_code} {exc.response.text[:200]}"
+        return Decision(
+            action="hold",
+            amount_pct=0,
+            reason="",
+            valid=False,
+            error=f"model server {self.url} failed: {detail}",
+            model=self._name,
+            latency_s=latency_s,
+            prompt=tuple(messages),
+        )

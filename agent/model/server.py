@@ -1,465 +1,18 @@
-"""One model for several agents: a llama.cpp engine that decodes their sequences in one batch.
+"""The model server's HTTP face (`forager model serve`): one `BatchEngine` on loopback.
 
-Agents on one node that each load the model pay for it once per process, in memory and in
-compute that cannot be shared: every process decodes one sequence at a time. `BatchEngine` holds
-one model and one context with a *slot* (a KV-cache sequence) per agent, and runs a single decode
-loop: each step feeds one new token for every sequence that is generating and chunks of prompt
-for every sequence that has just arrived, in one `llama_decode` call, then samples each sequence
-with its own grammar-constrained sampler.
-
-A slot keeps what its last request left in the cache, so an agent's next prompt only evaluates
-what changed; a new agent copies the longest matching prefix (the system prompt) from any slot
-instead of evaluating it again.
-
-`serve_app` puts it behind a small HTTP API on loopback (`forager model serve`), the subset of
-the chat-completions shape that `ServedDecider` needs, with unknown fields refused rather than
-ignored.
+It speaks the subset of the chat-completions shape that `ServedDecider` needs, with unknown
+fields refused rather than ignored.
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
-import queue
-import threading
-import time
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import ModelError
-
-# A prompt plus its answer must fit in one slot's share of the context.
-DEFAULT_SLOT_CTX = 1536
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    finish_reason: str  # "stop" (end of turn) or "length" (max_tokens reached)
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int  # prompt tokens found in the cache, not evaluated again
-    queued_s: float  # waiting for a free slot
-    latency_s: float  # from submission to the last token
-
-
-@dataclass
-class _Request:
-    prompt: list[int]
-    temperature: float
-    max_tokens: int
-    seed: int
-    client: str
-    grammar: Any  # a checked LlamaGrammar, shared by requests with the same schema
-    future: Future[Completion]
-    submitted: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
-class _Slot:
-    seq: int
-    tokens: list[int] = field(default_factory=list)  # what the cache holds for this sequence
-    client: str | None = None
-    last_used: float = 0.0
-    request: _Request | None = None
-    pending: list[int] = field(default_factory=list)  # prompt not yet evaluated
-    next_token: int | None = None  # sampled, not yet fed
-    generated: list[int] = field(default_factory=list)
-    cached: int = 0
-    admitted: float = 0.0
-    sampler: Any = None
-    logits_at: int = -1  # this step's batch index whose logits this slot samples
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-class BatchEngine:
-    """One `llama.cpp` model serving several agents' decisions, batched."""
-
-    def __init__(
-        self,
-        model_path: Path,
-        *,
-        slots: int = 4,
-        slot_ctx: int = DEFAULT_SLOT_CTX,
-        n_batch: int = 256,
-        flash_attn: bool = True,
-        n_threads: int | None = None,
-        n_gpu_layers: int = 0,
-        lora_path: Path | None = None,
-    ) -> None:
-        import llama_cpp
-        from llama_cpp import _internals, llama_chat_format
-        from llama_cpp._logger import set_verbose
-
-        set_verbose(False)
-
-        if not model_path.is_file():
-            raise ModelError(f"model file {model_path} does not exist (expected a GGUF file)")
-        if lora_path is not None and not lora_path.is_file():
-            raise ModelError(f"adapter {lora_path} does not exist (expected a GGUF LoRA adapter)")
-        if slots < 1:
-            raise ModelError(f"slots must be at least 1, got {slots}")
-        self._ll = llama_cpp
-        self._internals: Any = _internals
-        self.slots_n = slots
-        self.slot_ctx = slot_ctx
-        self.n_batch = n_batch
-        self.name = model_path.name
-        self.adapter = lora_path.name if lora_path else None
-        self._model = self._load_model(model_path, n_gpu_layers)
-        self._ctx = self._new_context(model_path, slots, slot_ctx, n_batch, n_threads, flash_attn)
-        self._lora = None
-        if lora_path is not None:
-            self._set_adapter(lora_path)
-        self._batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
-        meta = self._model.metadata()
-        template = meta.get("tokenizer.chat_template")
-        if not template:
-            self.close()
-            raise ModelError(f"model {model_path} has no chat template in its metadata")
-        eos = self._model.token_eos()
-        bos = self._model.token_bos()
-        self._format: Any = llama_chat_format.Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
-        self._slots = [_Slot(seq=i) for i in range(slots)]
-        self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._waiting: list[_Request] = []
-        self._grammars: dict[str, Any] = {}
-        self._grammars_lock = threading.Lock()
-        self._stopping = False
-        self.decode_calls = 0
-        self.decoded_tokens = 0
-        self._thread = threading.Thread(target=self._run, name="batch-engine", daemon=True)
-        self._thread.start()
-
-    def _load_model(self, model_path: Path, n_gpu_layers: int) -> Any:
-        params = self._ll.llama_model_default_params()
-        params.n_gpu_layers = n_gpu_layers
-        try:
-            return self._internals.LlamaModel(
-                path_model=str(model_path), params=params, verbose=False
-            )
-        except ValueError as exc:
-            raise ModelError(f"model {model_path} failed to load: {exc}") from None
-
-    def _new_context(
-        self,
-        model_path: Path,
-        slots: int,
-        slot_ctx: int,
-        n_batch: int,
-        n_threads: int | None,
-        flash_attn: bool,
-    ) -> Any:
-        ll = self._ll
-        params = ll.llama_context_default_params()
-        params.n_ctx = slot_ctx * slots
-        params.n_batch = n_batch
-        params.n_ubatch = n_batch
-        params.n_seq_max = slots
-        # One cache for all slots: a copied prefix is shared cells, not a copy. (Separate streams
-        # measured no faster here, and copy only whole sequences.)
-        params.kv_unified = True
-        params.n_threads = params.n_threads_batch = n_threads or 1
-        params.flash_attn_type = (
-            ll.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        try:
-            return self._internals.LlamaContext(model=self._model, params=params, verbose=False)
-        except ValueError as exc:
-            self._model.close()
-            raise ModelError(
-                f"model {model_path}: no context of {params.n_ctx} tokens: {exc}"
-            ) from None
-
-    def _set_adapter(self, lora_path: Path) -> None:
-        ll = self._ll
-        self._lora = ll.llama_adapter_lora_init(self._model.model, str(lora_path).encode())
-        if self._lora is not None:
-            adapters = (ll.llama_adapter_lora_p_ctypes * 1)(self._lora)
-            scales = (ctypes.c_float * 1)(1.0)
-            if ll.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales) == 0:
-                return
-        self.close()
-        raise ModelError(f"adapter {lora_path} did not load into llama.cpp")
-
-    # ---- the caller's side (any thread) ---------------------------------------------------
-
-    def submit(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        schema: dict[str, Any],
-        temperature: float = 0.3,
-        max_tokens: int = 96,
-        seed: int = 0,
-        client: str = "",
-    ) -> Future[Completion]:
-        """Queue one chat completion; the future holds its `Completion` (or a ModelError)."""
-        if self._stopping or not self._thread.is_alive():
-            raise ModelError("the model engine is closed")
-        grammar = self._grammar(schema)
-        formatted = self._format(messages=messages)
-        prompt = self._model.tokenize(
-            formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
-        )
-        if len(prompt) + max_tokens > self.slot_ctx:
-            raise ModelError(
-                f"prompt of {len(prompt)} tokens plus max_tokens {max_tokens} does not fit a "
-                f"slot of {self.slot_ctx} tokens"
-            )
-        future: Future[Completion] = Future()
-        self._queue.put(
-            _Request(
-                prompt=prompt,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                seed=seed,
-                client=client,
-                grammar=grammar,
-                future=future,
-            )
-        )
-        return future
-
-    def _grammar(self, schema: dict[str, Any]) -> Any:
-        """The grammar of a JSON schema, built and checked once, here and not in the decode
-        loop: a schema llama.cpp cannot use fails its own request, not every agent's."""
-        from llama_cpp.llama_grammar import LlamaGrammar
-
-        key = json.dumps(schema, sort_keys=True)
-        with self._grammars_lock:
-            grammar = self._grammars.get(key)
-            if grammar is not None:
-                return grammar
-            try:
-                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
-            except Exception as exc:  # the converter asserts and raises what it likes
-                raise ModelError(
-                    f"response_format schema {key[:200]} is not usable: {exc}"
-                ) from None
-            check = self._ll.llama_sampler_init_grammar(
-                self._model.vocab, grammar._grammar.encode(), grammar._root.encode()
-            )
-            if not check:
-                raise ModelError(
-                    f"response_format schema {key[:200]}: llama.cpp rejects its grammar"
-                )
-            self._ll.llama_sampler_free(check)
-            self._grammars[key] = grammar
-            return grammar
-
-    def complete(self, messages: list[dict[str, str]], **kwargs: Any) -> Completion:
-        return self.submit(messages, **kwargs).result()
-
-    def active(self) -> int:
-        return sum(s.request is not None for s in self._slots)
-
-    def close(self) -> None:
-        """Finish nothing new; fail what is queued; free the model."""
-        if getattr(self, "_thread", None) is not None and self._thread.is_alive():
-            self._stopping = True
-            self._queue.put(None)
-            self._thread.join()
-        for closeable in ("_batch", "_ctx"):
-            obj = getattr(self, closeable, None)
-            if obj is not None:
-                obj.close()
-        if getattr(self, "_lora", None) is not None:
-            self._ll.llama_adapter_lora_free(self._lora)
-            self._lora = None
-        if getattr(self, "_model", None) is not None:
-            self._model.close()
-
-    # ---- the decode loop (one thread owns the context) --------------------------------------
-
-    def _run(self) -> None:
-        failure = ModelError("the model engine is closed")
-        try:
-            while self._take(block=self.active() == 0 and not self._waiting):
-                self._admit()
-                if self.active():
-                    self._step()
-        except Exception as exc:
-            failure = ModelError(f"model engine stopped: {exc}")  # no caller waits forever
-            raise
-        finally:
-            self._fail_all(failure)
-
-    def _fail_all(self, failure: ModelError) -> None:
-        for slot in self._slots:
-            if slot.request is not None and not slot.request.future.done():
-                slot.request.future.set_exception(failure)
-            slot.request = None
-        for req in self._waiting:
-            req.future.set_exception(failure)
-        self._waiting.clear()
-        while True:
-            try:
-                left = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if left is not None and left.future.set_running_or_notify_cancel():
-                left.future.set_exception(failure)
-
-    def _take(self, *, block: bool) -> bool:
-        """Move submitted requests to the waiting list; False when asked to stop."""
-        try:
-            item = self._queue.get(timeout=0.5) if block else self._queue.get_nowait()
-        except queue.Empty:
-            return not self._stopping
-        while True:
-            if item is None:
-                return False
-            self._waiting.append(item)
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return True
-
-    def _admit(self) -> None:
-        while self._waiting:
-            idle = [s for s in self._slots if s.request is None]
-            if not idle:
-                return
-            req = self._waiting.pop(0)
-            if not req.future.set_running_or_notify_cancel():
-                continue
-            # The client's own slot if idle (its cache holds its last prompt), else the least
-            # recently used.
-            mine = [s for s in idle if s.client == req.client]
-            slot = mine[0] if mine else min(idle, key=lambda s: s.last_used)
-            self._load(slot, req)
-
-    def _load(self, slot: _Slot, req: _Request) -> None:
-        ll, memory = self._ll, self._ctx.memory
-        own = _common_prefix(slot.tokens, req.prompt)
-        best, source = own, slot
-        for other in self._slots:
-            if other is not slot:
-                n = _common_prefix(other.tokens, req.prompt)
-                if n > best:
-                    best, source = n, other
-        keep = min(best, len(req.prompt) - 1)  # evaluate at least one token for its logits
-        if source is slot:
-            ll.llama_memory_seq_rm(memory, slot.seq, keep, -1)
-        else:
-            ll.llama_memory_seq_rm(memory, slot.seq, 0, -1)
-            ll.llama_memory_seq_cp(memory, source.seq, slot.seq, 0, keep)
-        slot.tokens = req.prompt[:keep]
-        slot.pending = req.prompt[keep:]
-        slot.cached = keep
-        slot.client = req.client
-        slot.request = req
-        slot.generated = []
-        slot.next_token = None
-        slot.admitted = time.perf_counter()
-        slot.sampler = self._sampler(req)
-
-    def _sampler(self, req: _Request) -> Any:
-        """The same chain llama-cpp-python builds for a chat completion with a schema."""
-        sampler = self._internals.LlamaSampler()
-        sampler.add_grammar(self._model, req.grammar)
-        if req.temperature == 0.0:
-            sampler.add_greedy()
-        else:
-            sampler.add_top_k(40)
-            sampler.add_typical(1.0, 1)
-            sampler.add_top_p(0.95, 1)
-            sampler.add_min_p(0.05, 1)
-            sampler.add_temp(req.temperature)
-            sampler.add_dist(req.seed & 0xFFFFFFFF)
-        return sampler
-
-    def _step(self) -> None:
-        """One decode: a token for each generating sequence, prompt chunks for the others."""
-        batch = self._batch.batch
-        n = 0
-        for slot in self._slots:
-            slot.logits_at = -1
-            if slot.request is not None and slot.next_token is not None:
-                batch.token[n] = slot.next_token
-                batch.pos[n] = len(slot.tokens)
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = slot.seq
-                batch.logits[n] = True
-                slot.tokens.append(slot.next_token)
-                slot.next_token = None
-                slot.logits_at = n
-                n += 1
-        for slot in self._slots:
-            if slot.request is None or not slot.pending or n >= self.n_batch:
-                continue
-            chunk = slot.pending[: self.n_batch - n]
-            slot.pending = slot.pending[len(chunk) :]
-            for token in chunk:
-                batch.token[n] = token
-                batch.pos[n] = len(slot.tokens)
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = slot.seq
-                batch.logits[n] = False
-                slot.tokens.append(token)
-                n += 1
-            if not slot.pending:
-                batch.logits[n - 1] = True
-                slot.logits_at = n - 1
-        batch.n_tokens = n
-        status = self._ll.llama_decode(self._ctx.ctx, batch)
-        if status != 0:
-            raise ModelError(f"llama_decode returned {status} for a batch of {n} tokens")
-        self.decode_calls += 1
-        self.decoded_tokens += n
-        vocab = self._model.vocab
-        for slot in self._slots:
-            if slot.logits_at < 0 or slot.request is None:
-                continue
-            token = self._ll.llama_sampler_sample(
-                slot.sampler.sampler, self._ctx.ctx, slot.logits_at
-            )
-            if self._ll.llama_vocab_is_eog(vocab, token):
-                self._finish(slot, "stop")
-                continue
-            slot.generated.append(token)
-            if len(slot.generated) >= slot.request.max_tokens:
-                self._finish(slot, "length")
-            else:
-                slot.next_token = token
-
-    def _finish(self, slot: _Slot, reason: str) -> None:
-        req = slot.request
-        assert req is not None
-        text = self._model.detokenize(slot.generated, special=False).decode("utf-8", "replace")
-        now = time.perf_counter()
-        slot.sampler.close()
-        slot.sampler = None
-        slot.request = None  # free before the caller hears: it may ask again at once
-        slot.last_used = now
-        req.future.set_result(
-            Completion(
-                text=text,
-                finish_reason=reason,
-                prompt_tokens=len(req.prompt),
-                completion_tokens=len(slot.generated),
-                cached_tokens=slot.cached,
-                queued_s=slot.admitted - req.submitted,
-                latency_s=now - req.submitted,
-            )
-        )
+from agent.model.engine import BatchEngine, Completion
 
 
 class Message(BaseModel):
@@ -487,16 +40,19 @@ class ChatRequest(BaseModel):
     model: str | None = Field(None, description="must name the served model when given")
 
 
-def serve_app(engine: BatchEngine) -> Any:
+def serve_app(engine: BatchEngine) -> FastAPI:
     """The engine over HTTP: `POST /v1/chat/completions` (the subset agents use) and `/health`.
 
     Fields it does not know are refused with 422, not ignored: an agent that asks for a setting
     the server would not apply learns it at once.
     """
-    from fastapi import FastAPI, HTTPException
-
     app = FastAPI(title="OpenForager model server", docs_url=None, redoc_url=None)
+    _add_health_route(app, engine)
+    _add_chat_route(app, engine)
+    return app
 
+
+def _add_health_route(app: FastAPI, engine: BatchEngine) -> None:
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {
@@ -509,6 +65,8 @@ def serve_app(engine: BatchEngine) -> Any:
             "decoded_tokens": engine.decoded_tokens,
         }
 
+
+def _add_chat_route(app: FastAPI, engine: BatchEngine) -> None:
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest) -> dict[str, Any]:
         if req.model not in (None, engine.name):
@@ -523,24 +81,27 @@ def serve_app(engine: BatchEngine) -> Any:
                 client=req.user,
             )
         except ModelError as exc:
-            raise HTTPException(400, str(exc)) from None
-        return {
-            "object": "chat.completion",
-            "model": engine.name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": done.text},
-                    "finish_reason": done.finish_reason,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": done.prompt_tokens,
-                "completion_tokens": done.completion_tokens,
-                "total_tokens": done.prompt_tokens + done.completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": done.cached_tokens},
-            },
-            "timings": {"queued_s": round(done.queued_s, 4), "latency_s": round(done.latency_s, 4)},
-        }
+            raise HTTPException(400, str(exc)) from exc
+        return _answer(engine.name, done)
 
-    return app
+
+def _answer(model: str, done: Completion) -> dict[str, Any]:
+    """A completion in the chat-completions shape, with the engine's cache and queue figures."""
+    return {
+        "object": "chat.completion",
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": done.text},
+                "finish_reason": done.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": done.prompt_tokens,
+            "completion_tokens": done.completion_tokens,
+            "total_tokens": done.prompt_tokens + done.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": done.cached_tokens},
+        },
+        "timings": {"queued_s": round(done.queued_s, 4), "latency_s": round(done.latency_s, 4)},
+    }

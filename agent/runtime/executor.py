@@ -106,21 +106,7 @@ class Executor:
             gas += self._send(
                 token.address, token.approve_data(router, amount), "approve", hashes
             ).gas_used
-        data = self._dex.add_liquidity_data(
-            stable.address,
-            risk.address,
-            (action.amount_in, action.amount_risk),
-            (action.min_out, action.min_out_risk),
-            owner,
-            action.deadline,
-        )
-        log.info(
-            "liquidity_add_submitted",
-            stable=action.amount_in,
-            risk=action.amount_risk,
-            min_stable=action.min_out,
-            min_risk=action.min_out_risk,
-        )
+        data = self._deposit_data(action, owner)
         receipt = self._send_or_revoke(data, "add_liquidity", hashes, (stable, risk))
         minted = shares.balance_of(owner) - before
         used = spent_before - stable.balance_of(owner)
@@ -129,31 +115,53 @@ class Executor:
 
     def _remove_liquidity(self, action: Action, hashes: list[str]) -> Outcome:
         """Approve the shares to the router and burn them; the outcome counts the stable."""
-        stable, risk, shares = self._tokens["stable"], self._tokens["risk"], self._dex.shares
+        stable, shares = self._tokens["stable"], self._dex.shares
         owner, router = self._sender.address, self._dex.router
         before = stable.balance_of(owner)
         approve = self._send(
             shares.address, shares.approve_data(router, action.amount_in), "approve", hashes
         )
-        data = self._dex.remove_liquidity_data(
+        data = self._withdrawal_data(action, owner)
+        receipt = self._send_or_revoke(data, "remove_liquidity", hashes, (shares,))
+        received = stable.balance_of(owner) - before
+        log.info("liquidity_removed", tx_hash=receipt.tx_hash, stable=received)
+        return Outcome(
+            "ok", tuple(hashes), approve.gas_used + receipt.gas_used, action.amount_in, received
+        )
+
+    def _deposit_data(self, action: Action, owner: str) -> bytes:
+        stable, risk = self._tokens["stable"], self._tokens["risk"]
+        log.info(
+            "liquidity_add_submitted",
+            stable=action.amount_in,
+            risk=action.amount_risk,
+            min_stable=action.min_out,
+            min_risk=action.min_out_risk,
+        )
+        return self._dex.add_liquidity_data(
             stable.address,
             risk.address,
-            action.amount_in,
+            (action.amount_in, action.amount_risk),
             (action.min_out, action.min_out_risk),
             owner,
             action.deadline,
         )
+
+    def _withdrawal_data(self, action: Action, owner: str) -> bytes:
+        stable, risk = self._tokens["stable"], self._tokens["risk"]
         log.info(
             "liquidity_remove_submitted",
             shares=action.amount_in,
             min_stable=action.min_out,
             min_risk=action.min_out_risk,
         )
-        receipt = self._send_or_revoke(data, "remove_liquidity", hashes, (shares,))
-        received = stable.balance_of(owner) - before
-        log.info("liquidity_removed", tx_hash=receipt.tx_hash, stable=received)
-        return Outcome(
-            "ok", tuple(hashes), approve.gas_used + receipt.gas_used, action.amount_in, received
+        return self._dex.remove_liquidity_data(
+            stable.address,
+            risk.address,
+            action.amount_in,
+            (action.min_out, action.min_out_risk),
+            owner,
+            action.deadline,
         )
 
     def _send_or_revoke(

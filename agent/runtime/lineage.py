@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets as pysecrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from agent.core.prompt import PERSONAS
-from telemetry.redaction import secrets
-from wallets.keystore import create_keystore, derive_child_key, write_keystore, write_private_file
+from wallets.keystore import derive_child_key, make_wallet, write_private_file
 
 
 @dataclass(frozen=True)
@@ -67,22 +65,17 @@ class Nursery:
     def new_child(self) -> tuple[str, Path, str]:
         """A new child's (name, data dir, address): its keystore is made, nothing is paid."""
         n = len(self.requests()) + 1
-        name = f"{self.parent_dir.name}.c{n}"
-        child_dir = self.parent_dir.parent / name
-        while (child_dir / "keystore.json").exists():  # a wallet left by a failed attempt
+        while (self._child_dir(n) / "keystore.json").exists():  # left by a failed attempt
             n += 1
-            name = f"{self.parent_dir.name}.c{n}"
-            child_dir = self.parent_dir.parent / name
-        password_file = child_dir / "keystore.password"
-        write_private_file(password_file, pysecrets.token_urlsafe(24))
-        keystore = child_dir / "keystore.json"
-        if self.parent is None:
-            account = create_keystore(keystore, password_file.read_text())
-        else:
-            account = Account.from_key(derive_child_key(bytes(self.parent.key), n))
-            secrets.register(account.key.hex())
-            write_keystore(keystore, account, password_file.read_text())
-        return name, child_dir, account.address
+        child_dir = self._child_dir(n)
+        derived = None
+        if self.parent is not None:
+            derived = Account.from_key(derive_child_key(bytes(self.parent.key), n))
+        account = make_wallet(child_dir / "keystore.json", child_dir / "keystore.password", derived)
+        return child_dir.name, child_dir, account.address
+
+    def _child_dir(self, n: int) -> Path:
+        return self.parent_dir.parent / f"{self.parent_dir.name}.c{n}"
 
     def request_launch(self, request: LaunchRequest) -> Path:
         path = self.spawn_dir / f"{request.name}.json"

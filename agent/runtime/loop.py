@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 import structlog
 from opentelemetry import trace
@@ -27,7 +27,7 @@ from agent.core.policy import (
     rent_sale,
     replication_guard,
 )
-from agent.core.prompt import ACTIONS
+from agent.core.prompt import summary_from_store, summary_of
 from agent.core.records import (
     Action,
     Balances,
@@ -47,14 +47,13 @@ from agent.core.survival import (
     runway,
 )
 from agent.runtime.lineage import LaunchRequest, Nursery, child_persona
+from agent.runtime.reporting import outcome_attributes
 from agent.runtime.store import Store
 
 log = structlog.get_logger()
 tracer = trace.get_tracer("openforager.agent")
 
 _RECENT = 5
-_STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped"})
-_MAX_RULE_CHARS = 32
 _HOUR_S = 3_600.0
 _DAY_S = 86_400.0
 
@@ -117,26 +116,23 @@ class Agent:
         replication: Replication | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.agent_id = agent_id
-        self.generation = generation
-        self._sensor = sensor
-        self._decider = decider
-        self._limits = limits
-        self._executor = executor
-        self._rent = rent
-        self._store = store
+        self.agent_id, self.generation = agent_id, generation
+        self._sensor, self._decider, self._executor = sensor, decider, executor
+        self._limits, self._rent, self._store = limits, rent, store
         self.on_record = on_record
-        self.strategy = strategy
-        self.adapter = adapter
-        self.persona = persona
+        self.strategy, self.adapter, self.persona = strategy, adapter, persona
         self.replication = replication
         self._clock = clock  # Unix time; a simulation passes its own
         self._lock = threading.Lock()
+        self.last_record: TickRecord | None = None
+        self.last_tick_at: float | None = None
+        self._restore(store)
+
+    def _restore(self, store: Store) -> None:
+        """Pick up a life where the store left it: age, rent paid, death, the last ticks."""
         self.age = store.age()
         self.paid_periods = store.paid_periods()
         self.death_cause = store.death()
-        self.last_record: TickRecord | None = None
-        self.last_tick_at: float | None = None
         self._recent: deque[str] = deque(maxlen=_RECENT)
         self._prices: deque[float] = deque(maxlen=_RECENT)
         for past in reversed(store.records(limit=_RECENT)):
@@ -179,30 +175,47 @@ class Agent:
         }
         with tracer.start_as_current_span("tick", attributes=attrs) as span:
             log.info("tick_started", tick=n)
-            with tracer.start_as_current_span("sense"):
-                obs = self._sensor.sense(n, self.rent_status(), tuple(self._recent))
-            span.set_attribute("chain.block", obs.block)
-            with tracer.start_as_current_span("decide"):
-                decision = self._decide(obs)
-            with tracer.start_as_current_span("guard"):
-                verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
-            with tracer.start_as_current_span("act") as act_span:
-                outcome = self._act(verdict)
-                act_span.set_attributes(_outcome_attributes(verdict, outcome))
-            with tracer.start_as_current_span("survive"):
-                rent_outcome = self._collect_rent()
-            with tracer.start_as_current_span("record"):
-                record = self._record(started, obs, decision, verdict, outcome, rent_outcome)
+            record = self._stages(started, n, span)
             if self.replication is not None and record.alive:
                 with tracer.start_as_current_span("replicate"):
                     self._maybe_replicate(record)
         return record
+
+    def _stages(self, started: float, n: int, span: trace.Span) -> TickRecord:
+        """sense → decide → guard → act → survive → record, each in its own span."""
+        with tracer.start_as_current_span("sense"):
+            obs = self._sensor.sense(n, self.rent_status(), tuple(self._recent))
+        span.set_attribute("chain.block", obs.block)
+        with tracer.start_as_current_span("decide"):
+            decision = self._decide(obs)
+        with tracer.start_as_current_span("guard"):
+            verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
+        with tracer.start_as_current_span("act") as act_span:
+            outcome = self._act(verdict)
+            act_span.set_attributes(outcome_attributes(verdict, outcome))
+        with tracer.start_as_current_span("survive"):
+            rent_outcome = self._collect_rent()
+        with tracer.start_as_current_span("record"):
+            return self._record(started, obs, decision, verdict, outcome, rent_outcome)
 
     def _maybe_replicate(self, record: TickRecord) -> None:
         """Make a child when the policy allows: its wallet, its money, its launch request."""
         rep = self.replication
         assert rep is not None, "replication is configured"
         requests = rep.nursery.requests()
+        allowed = self._replication_allowed(record, rep, requests)
+        if allowed is None:
+            return
+        request = self._launch_request(record, rep, len(requests), *allowed)
+        # The request exists before any money moves: after a crash the child is still counted
+        # (caps, cooldown), its wallet is known, and the journal finishes its funding.
+        rep.nursery.request_launch(request)
+        self._fund_child(record, rep, request)
+
+    def _replication_allowed(
+        self, record: TickRecord, rep: Replication, requests: list[LaunchRequest]
+    ) -> tuple[int, int] | None:
+        """The (stable, native) a child gets now, or None when the policy refuses one."""
         last = max((r.born_tick for r in requests), default=None)
         now = dataclasses.replace(
             record.observation, balances=record.balances_after, rent=self.rent_status()
@@ -210,11 +223,17 @@ class Agent:
         allowed = replication_guard(
             now, record.runway_after, len(requests), last, self._limits, rep.rules
         )
-        if isinstance(allowed, Veto):
-            return
-        stable, native = allowed
+        return None if isinstance(allowed, Veto) else allowed
+
+    def _launch_request(
+        self, record: TickRecord, rep: Replication, born: int, stable: int, native: int
+    ) -> LaunchRequest:
+        """A new child's launch request: a fresh wallet, this agent's strategy, a mutation."""
         name, child_dir, address = rep.nursery.new_child()
-        request = LaunchRequest(
+        persona = None
+        if self.strategy == "llm":
+            persona = child_persona(self.persona, rep.seed, born + 1, rep.mutate_persona)
+        return LaunchRequest(
             name=name,
             data_dir=str(child_dir),
             address=address,
@@ -222,32 +241,33 @@ class Agent:
             parent_address=rep.parent_address,
             generation=self.generation + 1,
             strategy=self.strategy,
-            seed=rep.seed + len(requests) + 1,  # a mutation: the child's own randomness
+            seed=rep.seed + born + 1,  # a mutation: the child's own randomness
             born_tick=record.tick,
             stable=stable,
             native=native,
-            persona=child_persona(self.persona, rep.seed, len(requests) + 1, rep.mutate_persona)
-            if self.strategy == "llm"
-            else None,
+            persona=persona,
         )
-        # The request exists before any money moves: after a crash the child is still counted
-        # (caps, cooldown), its wallet is known, and the journal finishes its funding.
-        rep.nursery.request_launch(request)
-        outcome = self._executor.fund_child(address, stable, native)
-        self._store.add_action(record.tick, "replicate", outcome, {"child": name, "to": address})
+
+    def _fund_child(self, record: TickRecord, rep: Replication, request: LaunchRequest) -> None:
+        """Send the child its money and record how that went, in the store and the nursery."""
+        outcome = self._executor.fund_child(request.address, request.stable, request.native)
+        self._store.add_action(
+            record.tick, "replicate", outcome, {"child": request.name, "to": request.address}
+        )
         status = "funded" if outcome.status == "ok" else "failed"
-        request = dataclasses.replace(request, tx_hashes=outcome.tx_hashes, status=status)
-        rep.nursery.request_launch(request)
+        rep.nursery.request_launch(
+            dataclasses.replace(request, tx_hashes=outcome.tx_hashes, status=status)
+        )
         if outcome.status != "ok":
-            log.warning("replication_failed", child=name, error=outcome.error)
+            log.warning("replication_failed", child=request.name, error=outcome.error)
             return
         log.info(
             "child_created",
-            child=name,
-            address=address,
+            child=request.name,
+            address=request.address,
             generation=request.generation,
-            stable=stable,
-            native=native,
+            stable=request.stable,
+            native=request.native,
             tx_hashes=list(outcome.tx_hashes),
         )
 
@@ -341,15 +361,34 @@ class Agent:
         outcome: Outcome,
         rent_outcome: Outcome | None,
     ) -> TickRecord:
-        after_balances, reserve_stable, reserve_risk, supply = self._sensor.snapshot()
-        worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
-        worth_after = net_worth(after_balances, reserve_stable, reserve_risk, supply)
-        rent_after = self.rent_status()
-        died = is_past_grace(rent_after, self._rent.grace_ticks)
-        cause = death_cause(rent_after, self._rent.grace_ticks) if died else None
-        runway_before = runway(worth_before, self._rent.amount)
-        runway_after = runway(worth_after, self._rent.amount)
-        record = TickRecord(
+        """Freeze the tick into its record, store it, remember it, and say how it ended."""
+        record = self._new_record(started, obs, decision, verdict, outcome, rent_outcome)
+        self._store.append(record, self.paid_periods)
+        self._remember(record)
+        _log_finished(record)
+        if not record.alive:
+            self.death_cause = record.death_cause
+            log.warning(
+                "agent_died",
+                tick=record.tick,
+                cause=record.death_cause,
+                net_worth=record.net_worth_after,
+            )
+        if self.on_record is not None:
+            self.on_record(record)
+        return record
+
+    def _new_record(
+        self,
+        started: float,
+        obs: Observation,
+        decision: Decision,
+        verdict: Action | Veto,
+        outcome: Outcome,
+        rent_outcome: Outcome | None,
+    ) -> TickRecord:
+        after = self._aftermath(obs)
+        return TickRecord(
             agent_id=self.agent_id,
             generation=self.generation,
             tick=obs.tick,
@@ -361,84 +400,66 @@ class Agent:
             veto=verdict if isinstance(verdict, Veto) else None,
             outcome=outcome,
             rent_outcome=rent_outcome,
-            balances_after=after_balances,
+            model=self._decider.name,
+            adapter=self.adapter,
+            strategy=self.strategy,
+            persona=self.persona,
+            **after,
+        )
+
+    def _aftermath(self, obs: Observation) -> _Aftermath:
+        """What the tick left: the wallet and pool now, the worth and runway, and death."""
+        balances, reserve_stable, reserve_risk, supply = self._sensor.snapshot()
+        worth_before = net_worth(obs.balances, obs.reserve_stable, obs.reserve_risk, obs.lp_supply)
+        worth_after = net_worth(balances, reserve_stable, reserve_risk, supply)
+        rent_after = self.rent_status()
+        died = is_past_grace(rent_after, self._rent.grace_ticks)
+        runway_before = runway(worth_before, self._rent.amount)
+        runway_after = runway(worth_after, self._rent.amount)
+        return _Aftermath(
+            balances_after=balances,
             net_worth_before=worth_before,
             net_worth_after=worth_after,
             runway_before=runway_before,
             runway_after=runway_after,
             fitness_delta=fitness_delta(runway_before, runway_after, died),
             alive=not died,
-            death_cause=cause,
-            model=self._decider.name,
-            adapter=self.adapter,
-            strategy=self.strategy,
-            persona=self.persona,
-            lp_worth_after=lp_worth(after_balances, reserve_stable, reserve_risk, supply),
+            death_cause=death_cause(rent_after, self._rent.grace_ticks) if died else None,
+            lp_worth_after=lp_worth(balances, reserve_stable, reserve_risk, supply),
         )
-        self._store.append(record, self.paid_periods)
-        self.age = obs.tick + 1
+
+    def _remember(self, record: TickRecord) -> None:
+        """The agent's memory of its last ticks, read by the next decisions and by HTTP."""
+        self.age = record.tick + 1
         self.last_record = record
         self.last_tick_at = record.finished_at
-        self._prices.append(obs.price)
-        self._recent.append(_summary(record))
-        log.info(
-            "tick_finished",
-            tick=record.tick,
-            block=obs.block,
-            price=round(obs.price, 6),
-            net_worth=worth_after,
-            runway=round(runway_after, 2),
-            outcome=outcome.status,
-            rent=None if rent_outcome is None else rent_outcome.status,
-        )
-        if died:
-            self.death_cause = cause
-            log.warning("agent_died", tick=record.tick, cause=cause, net_worth=worth_after)
-        if self.on_record is not None:
-            self.on_record(record)
-        return record
+        self._prices.append(record.observation.price)
+        self._recent.append(summary_of(record))
 
 
-def _outcome_attributes(verdict: Action | Veto, outcome: Outcome) -> dict[str, Any]:
-    """The act span's attributes: what was done and what the chain said."""
-    attributes: dict[str, Any] = {
-        "forager.outcome.status": outcome.status,
-        "forager.outcome.tx_hashes": list(outcome.tx_hashes),
-        "forager.outcome.gas_used": outcome.gas_used,
-        "forager.outcome.amount_in": str(outcome.amount_in),
-        "forager.outcome.amount_out": str(outcome.amount_out),
-    }
-    if isinstance(verdict, Veto):
-        attributes["forager.veto.rule"] = verdict.rule
-    else:
-        attributes["forager.action.kind"] = verdict.kind
-    if outcome.error:
-        attributes["error.type"] = outcome.error[:200]
-    return attributes
+class _Aftermath(TypedDict):
+    """A tick record's fields measured after acting and paying rent."""
+
+    balances_after: Balances
+    net_worth_before: int
+    net_worth_after: int
+    runway_before: float
+    runway_after: float
+    fitness_delta: float
+    alive: bool
+    death_cause: str | None
+    lp_worth_after: int
 
 
-def _summary(record: TickRecord) -> str:
-    """A short, model-readable line about one past tick (our own words, never chain strings)."""
-    rule = None if record.veto is None else record.veto.rule
-    return summarize(record.tick, record.decision.action, record.outcome.status, rule)
-
-
-def summary_from_store(past: dict[str, Any]) -> str:
-    """The same line rebuilt from stored memory, which is data and is checked as such."""
-    veto = past.get("veto")
-    return summarize(
-        past.get("tick"),
-        past.get("decision", {}).get("action"),
-        past.get("outcome", {}).get("status"),
-        veto.get("rule") if isinstance(veto, dict) else None,
+def _log_finished(record: TickRecord) -> None:
+    obs, rent = record.observation, record.rent_outcome
+    log.info(
+        "tick_finished",
+        tick=record.tick,
+        block=obs.block,
+        price=round(obs.price, 6),
+        net_worth=record.net_worth_after,
+        runway=round(record.runway_after, 2),
+        outcome=record.outcome.status,
+        rent=None if rent is None else rent.status,
     )
-
-
-def summarize(tick: object, action: object, status: object, rule: object) -> str:
-    """Only known words and integers pass; anything else becomes '?'."""
-    n = tick if isinstance(tick, int) and not isinstance(tick, bool) else "?"
-    act = action if action in ACTIONS else "?"
-    if rule is not None:
-        known = isinstance(rule, str) and rule.isidentifier() and len(rule) <= _MAX_RULE_CHARS
-        return f"tick {n}: {act} refused ({rule if known else '?'})"
-    return f"tick {n}: {act} {status if status in _STATUSES else '?'}"

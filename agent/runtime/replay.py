@@ -13,7 +13,7 @@ from agent.errors import ConfigError
 from agent.runtime.reporting import SNAPSHOT_EVENT
 from agent.runtime.store import Store
 from telemetry.events import emit_event
-from telemetry.otel import configure_telemetry
+from telemetry.otel import Telemetry, configure_telemetry
 
 _PAGE = 500
 
@@ -30,6 +30,14 @@ def replay(data_dir: Path, since: int = 0) -> int:
         raise ConfigError(
             "no log exporter: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_LOGS_EXPORTER=otlp)"
         )
+    sent = _send_pages(store, telemetry, agent_id, since)
+    telemetry.flush(timeout_s=30)
+    telemetry.shutdown(timeout_s=10)
+    store.close()
+    return sent
+
+
+def _send_pages(store: Store, telemetry: Telemetry, agent_id: str, since: int) -> int:
     sent, tick = 0, since
     while True:
         page = store.records(limit=_PAGE, since=tick)
@@ -40,9 +48,5 @@ def replay(data_dir: Path, since: int = 0) -> int:
         sent += len(page)
         telemetry.flush(timeout_s=30)  # a page at a time: the export queue never overflows
         if len(page) < _PAGE:
-            break
+            return sent
         tick = int(page[-1]["tick"]) + 1
-    telemetry.flush(timeout_s=30)
-    telemetry.shutdown(timeout_s=10)
-    store.close()
-    return sent

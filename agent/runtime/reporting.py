@@ -6,10 +6,12 @@ block or fail a tick: instruments and the event logger are OpenTelemetry's non-b
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from opentelemetry import metrics
 
-from agent.core.records import TickRecord
+from agent.core.records import Action, Outcome, TickRecord, Veto
 from telemetry import genai
 from telemetry.events import emit_event
 
@@ -95,3 +97,21 @@ class Reporter:
         self.tokens.record(decision.completion_tokens, {**model, genai.TOKEN_TYPE: "output"})
         if decision.completion_tokens:
             self.speed.record(decision.completion_tokens / decision.latency_s, self._agent)
+
+
+def outcome_attributes(verdict: Action | Veto, outcome: Outcome) -> dict[str, Any]:
+    """The act span's attributes: what was done and what the chain said."""
+    attributes: dict[str, Any] = {
+        "forager.outcome.status": outcome.status,
+        "forager.outcome.tx_hashes": list(outcome.tx_hashes),
+        "forager.outcome.gas_used": outcome.gas_used,
+        "forager.outcome.amount_in": str(outcome.amount_in),
+        "forager.outcome.amount_out": str(outcome.amount_out),
+    }
+    if isinstance(verdict, Veto):
+        attributes["forager.veto.rule"] = verdict.rule
+    else:
+        attributes["forager.action.kind"] = verdict.kind
+    if outcome.error:
+        attributes["error.type"] = outcome.error[:200]
+    return attributes

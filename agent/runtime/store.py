@@ -34,21 +34,41 @@ CREATE TABLE IF NOT EXISTS actions (
     detail TEXT NOT NULL
 );
 """
+_INSERT_ACTION = "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)"
+STATE_FILE = "state.sqlite"  # in an agent's data dir
+_RENT_DETAIL: dict[str, Any] = {"veto": None, "value_stable": 0}  # a rent row's own detail
+
+
+def holds_agent(data_dir: Path) -> bool:
+    """Whether `data_dir` is an agent's data dir (it has a store)."""
+    return (data_dir / STATE_FILE).is_file()
 
 
 class Store:
     """One agent's durable memory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db = _connect_read_only(path) if read_only else _connect(path)
         except sqlite3.Error as exc:
             raise StoreError(f"state store {path} cannot be opened: {exc}") from exc
+        self.path = path
         self._lock = threading.Lock()
+
+    @classmethod
+    def read(cls, data_dir: Path) -> Store:
+        """The store of an agent's data dir, read-only: to read a life back."""
+        if not holds_agent(data_dir):
+            raise StoreError(
+                f"data dir {data_dir} has no {STATE_FILE} (expected an agent's data dir)"
+            )
+        return cls(data_dir / STATE_FILE, read_only=True)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # identity and life -------------------------------------------------------------------
 
@@ -87,45 +107,17 @@ class Store:
 
     def append(self, record: TickRecord, paid_periods: int) -> None:
         """Write one tick, its actions and the rent account atomically."""
-        rows = []
-        for kind, outcome in (("action", record.outcome), ("rent", record.rent_outcome)):
-            if outcome is None or outcome.status in ("held", "skipped"):
-                continue
-            name = record.action.kind if (kind == "action" and record.action) else kind
-            if kind == "action" and record.veto is not None:
-                name = record.decision.action
-            detail = _detail(
-                outcome,
-                veto=None if kind != "action" or record.veto is None else record.veto.rule,
-                value_stable=(
-                    record.action.value_stable if kind == "action" and record.action else 0
-                ),
-            )
-            rows.append((record.tick, record.finished_at, name, outcome.status, json.dumps(detail)))
+        tick = (record.tick, record.started_at, int(record.alive), json.dumps(record.to_dict()))
+        actions = _action_rows(record)  # before the transaction: only SQLite may fail inside it
+        meta = [("paid_periods", str(paid_periods))]
+        if record.death_cause:
+            meta.append(("death_cause", record.death_cause))
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
-                    "INSERT INTO ticks VALUES (?, ?, ?, ?)",
-                    (
-                        record.tick,
-                        record.started_at,
-                        int(record.alive),
-                        json.dumps(record.to_dict()),
-                    ),
-                )
-                self._db.executemany(
-                    "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('paid_periods', ?)", (str(paid_periods),)
-                )
-                if record.death_cause:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('death_cause', ?)",
-                        (record.death_cause,),
-                    )
+                self._db.execute("INSERT INTO ticks VALUES (?, ?, ?, ?)", tick)
+                self._db.executemany(_INSERT_ACTION, actions)
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._db.execute("ROLLBACK")
@@ -148,6 +140,23 @@ class Store:
                 ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def tick_records(self) -> list[dict[str, Any]]:
+        """Every tick record of the life, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM ticks ORDER BY tick").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def tick_count(self) -> int:
+        """How many ticks are recorded."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM ticks").fetchone()[0])
+
+    def meta(self) -> dict[str, str]:
+        """The store's identity and life facts (agent_id, parent_id, death_cause ...)."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        return {str(key): str(value) for key, value in rows}
+
     def add_action(
         self,
         tick: int,
@@ -161,8 +170,7 @@ class Store:
         detail = _detail(outcome, veto=None, value_stable=value, **(extra or {}))
         with self._lock:
             self._db.execute(
-                "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)",
-                (tick, time.time(), kind, outcome.status, json.dumps(detail)),
+                _INSERT_ACTION, (tick, time.time(), kind, outcome.status, json.dumps(detail))
             )
 
     def series(self, since: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
@@ -213,9 +221,7 @@ class Store:
             for h, at, v in swaps
         ]
         with self._lock:
-            self._db.executemany(
-                "INSERT INTO actions (tick, at, kind, status, detail) VALUES (?, ?, ?, ?, ?)", rows
-            )
+            self._db.executemany(_INSERT_ACTION, rows)
 
     def spent_since(self, since: float) -> int:
         """Stable value spent by swaps and deposits that went through since `since`."""
@@ -241,4 +247,44 @@ def _detail(outcome: Outcome, **more: Any) -> dict[str, Any]:
         "amount_out": outcome.amount_out,
         "error": outcome.error,
         **more,
+    }
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = f"file:{path}?mode=ro"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+
+
+def _action_rows(record: TickRecord) -> list[tuple[int, float, str, str, str]]:
+    """The actions table's rows of one tick: its action (or veto) and its rent, if carried out."""
+    rows: list[tuple[int, float, str, str, str]] = []
+    for kind, outcome in (("action", record.outcome), ("rent", record.rent_outcome)):
+        if outcome is None or outcome.status in ("held", "skipped"):
+            continue
+        detail = _detail(outcome, **(_action_detail(record) if kind == "action" else _RENT_DETAIL))
+        name = _action_name(record) if kind == "action" else kind
+        rows.append((record.tick, record.finished_at, name, outcome.status, json.dumps(detail)))
+    return rows
+
+
+def _action_name(record: TickRecord) -> str:
+    """A vetoed action is named for what was proposed; otherwise for what was done."""
+    if record.veto is not None:
+        return record.decision.action
+    return record.action.kind if record.action else "action"
+
+
+def _action_detail(record: TickRecord) -> dict[str, Any]:
+    return {
+        "veto": None if record.veto is None else record.veto.rule,
+        "value_stable": record.action.value_stable if record.action else 0,
     }

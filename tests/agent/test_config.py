@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_settings
+from agent.config import load_settings, settings_env
 from agent.errors import ConfigError
 
 
@@ -65,3 +65,19 @@ def test_fallback_rpc_urls_are_a_json_list(monkeypatch: pytest.MonkeyPatch):
     """FORAGER_CHAIN__RPC_URLS takes a JSON list of fallback endpoints."""
     monkeypatch.setenv("FORAGER_CHAIN__RPC_URLS", '["http://127.0.0.1:1", "http://127.0.0.1:2"]')
     assert load_settings().chain.rpc_urls == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+
+
+def test_settings_env_carries_the_agent_and_a_live_chain_but_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """settings_env: the container's FORAGER_* env; chain fields only for a live chain."""
+    assert "FORAGER_CHAIN__RPC_URL" not in settings_env(load_settings())
+    monkeypatch.setenv("FORAGER_CHAIN__RPC_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("FORAGER_CHAIN__CHAIN_ID", "8453")
+    for name in ("STABLE_TOKEN", "RISK_TOKEN", "POOL", "ROUTER", "LANDLORD"):
+        monkeypatch.setenv(f"FORAGER_CHAIN__{name}", "0x" + "11" * 20)
+    monkeypatch.setenv("FORAGER_AKASH__API_KEY", "console-key-never-shipped")
+    env = settings_env(load_settings(strategy="hold"))
+    assert env["FORAGER_STRATEGY"] == "hold" and env["FORAGER_CHAIN__CHAIN_ID"] == "8453"
+    assert env["FORAGER_CHAIN__LANDLORD"] == "0x" + "11" * 20
+    assert "console-key-never-shipped" not in env.values()

@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from akash.console import (
-    Bid,
-    ConsoleClient,
-    ConsoleError,
-    InsufficientFunds,
-    NotAuthorized,
-    pick_bid,
-)
-from akash.deploy import NoBids, deploy
+from akash.console import Bid, ConsoleClient, pick_bid
+from akash.deploy import deploy
+from akash.errors import ConsoleError, InsufficientFunds, NoBids, NotAuthorized
 from tests.akash.console_mock import ConsoleMock, manifest_of
 
 SDL = "---\nversion: '2.0'\n"

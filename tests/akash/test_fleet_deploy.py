@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from agent.populations.fleet import deploy_fleet, leaderboard, remote_leaderboard, supervise_remote
+from agent.populations.akash_fleet import deploy_fleet, supervise_remote
+from agent.populations.leaderboard import leaderboard, remote_leaderboard
 from akash.console import ConsoleClient
 from akash.sdl import SdlOptions
 from akash.validate import load_schema, validate_document
@@ -86,8 +87,8 @@ def test_the_remote_leaderboard_reads_each_agent_over_http(
     for name, life in remote.items():
         assert life.strategy == local[name].strategy
         assert life.agent_id == local[name].agent_id
-        assert life.lifetime <= local[name].lifetime  # it may have ticked once more
-        assert len(life.worth_series) == life.lifetime
+        assert life.ticks_lived <= local[name].ticks_lived  # it may have ticked once more
+        assert len(life.worth) == life.ticks_lived
 
 
 def test_deploy_with_keys_ships_each_agent_its_own_wallet(console: ConsoleMock, tmp_path: Path):

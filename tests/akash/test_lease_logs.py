@@ -14,7 +14,8 @@ import pytest
 
 from akash.console import ConsoleClient
 from akash.deploy import deploy
-from akash.leaselogs import LeaseLogError, LogLine, logs_url, stream
+from akash.errors import LeaseLogError
+from akash.leaselogs import LogLine, logs_url, stream
 from tests.akash.console_mock import ConsoleMock
 from tests.akash.provider_mock import ProviderMock
 

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from web3 import Web3
 
 from agent.core.records import Action
 from agent.core.testing import FakeDecider
-from agent.daemon.api import _from_record
+from agent.daemon.state import from_record
 from arena.local import LocalArena
 from tests.agent.runtime.test_executor import executor_for
 from tests.agent.runtime.test_loop import make_agent
@@ -72,7 +73,7 @@ def test_the_loop_adds_and_removes_liquidity_on_chain(arena: LocalArena, tmp_pat
         wallet.stable + lp_stable + (wallet.risk + lp_risk) * reserve_stable // reserve_risk
     )
     assert added.net_worth_after == pytest.approx(bought.net_worth_after, rel=0.01)
-    shown = _from_record(added)["balances"]  # what /state serves for this tick
+    shown = from_record(added)["balances"]  # what /state serves for this tick
     assert (
         shown["lp_shares"] == shares / 10**18 and shown["lp_value"] == added.lp_worth_after / 10**6
     )
@@ -129,7 +130,9 @@ def _push_and_return(arena: LocalArena, trader: str) -> None:
     """Sell stable into the pool, then sell the RISK it bought back: a round trip of fees."""
     info = arena.info
     assert info is not None and arena.w3 is not None
-    router = arena.w3.eth.contract(address=info.router, abi=arena.artefacts["Router"].abi)
+    router = arena.w3.eth.contract(
+        address=Web3.to_checksum_address(info.router), abi=arena.artefacts["Router"].abi
+    )
     risk = Erc20(Chain(info.rpc_url), info.risk_token)
     for _ in range(5):
         before = risk.balance_of(trader)

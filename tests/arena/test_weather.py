@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import default_cache_dir
+from arena.errors import PriceSeriesError
 from arena.local import ArenaConfig, LocalArena
 from arena.weather import (
     FlowParams,
@@ -84,6 +85,8 @@ def test_regimes_and_shocks_are_seeded_and_change_the_weather():
 
 
 def test_a_csv_price_series_is_replayed_and_bad_rows_are_named(tmp_path: Path):
+    """A CSV series is replayed price by price and then holds its last; a bad row or a
+    missing file is named in an arena error."""
     series = tmp_path / "prices.csv"
     series.write_text("time,price\n1,2.0\n2,2.5\n3,1.75\n")
     path = ReplayPath.from_csv(series)
@@ -95,13 +98,14 @@ def test_a_csv_price_series_is_replayed_and_bad_rows_are_named(tmp_path: Path):
     assert resumed.next() == 3.5
     broken = tmp_path / "broken.csv"
     broken.write_text("price\n2.0\nabc\n")
-    with pytest.raises(ValueError, match=r"broken.csv, row 3: 'abc' is not a price > 0"):
+    with pytest.raises(PriceSeriesError, match=r"broken.csv, row 3: 'abc' is not a price > 0"):
         ReplayPath.from_csv(broken)
-    with pytest.raises(ValueError, match="cannot be read"):
+    with pytest.raises(PriceSeriesError, match="cannot be read"):
         ReplayPath.from_csv(tmp_path / "missing.csv")
 
 
 def test_the_arena_replays_a_csv_onto_the_pool(tmp_path: Path):
+    """With a replayed series the weather trades the on-chain pool to each recorded price."""
     series = tmp_path / "prices.csv"
     series.write_text("price\n2.2\n1.9\n2.05\n")
     arena = LocalArena(
@@ -143,6 +147,8 @@ def test_a_lagging_arbitrageur_and_noise_make_deviations_revert():
 
 
 def test_on_chain_the_pool_follows_the_flow_not_the_fair_value(tmp_path: Path):
+    """On the chain the pool follows the off-chain plan of the flow (lag and noise), step by
+    step, while the fair value follows the seeded walk."""
     flow = FlowParams(noise=0.01, arb_strength=0.5)
     arena = LocalArena(
         ArenaConfig(

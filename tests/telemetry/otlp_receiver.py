@@ -6,6 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -13,7 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tests.loopback import LoopbackServer
 
-_KINDS = {
+_KINDS: dict[str, tuple[type[Message], type[Message]]] = {
     "/v1/traces": (
         trace_service_pb2.ExportTraceServiceRequest,
         trace_service_pb2.ExportTraceServiceResponse,

@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from agent.core.records import TickRecord
 from agent.core.testing import FakeDecider
 from agent.daemon.wiring import build_agent, market_from_arena
+from agent.runtime.experience import read_experience, select_lives
 from agent.runtime.store import Store
 from arena.local import LocalArena
-from telemetry.dataset import DatasetError, export, read_life, select_lives
+from telemetry.dataset import export
+from telemetry.errors import DatasetError, TelemetryError
+from telemetry.experience import READABLE_VERSIONS, SCHEMA_VERSION, experience
 from tests.conftest import REPO, settings_for
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -59,13 +63,13 @@ def lives(arena: LocalArena, tmp_path: Path) -> list[Path]:
 
 def test_returns_are_discounted_rewards_over_the_rest_of_life(lives: list[Path]):
     """Each step's return is its reward plus gamma times the next step's return."""
-    life = read_life(lives[0], gamma=0.5)
+    life = read_experience(lives[0], gamma=0.5)
     assert life is not None and len(life.steps) == 6
     steps = life.steps
     for step, nxt in itertools.pairwise(steps):
         assert step.ret == pytest.approx(step.reward + 0.5 * nxt.ret)
     assert steps[-1].ret == pytest.approx(steps[-1].reward)
-    dead = read_life(lives[2])
+    dead = read_experience(lives[2])
     assert dead is not None and dead.died and dead.steps[-1].reward < -5
     assert len(dead.steps) == 2  # it stopped living at the death tick
 
@@ -154,3 +158,12 @@ def test_cli_export_and_bad_input(lives: list[Path], tmp_path: Path):
     assert bad.returncode == 2 and "has no state.sqlite" in bad.stderr
     with (tmp_path / "y").open("w") as handle, pytest.raises(DatasetError, match="not one of"):
         export([], "csv", handle)
+
+
+def test_a_record_of_an_unknown_schema_version_is_refused_by_name():
+    """The reader refuses a schema version it does not know, naming the store, tick and version."""
+    with pytest.raises(DatasetError, match=r"x/state\.sqlite: tick 3 has schema version 99"):
+        experience([{"tick": 3, "schema_version": 99}], source="x/state.sqlite")
+    assert experience([]) is None
+    assert issubclass(DatasetError, TelemetryError) and SCHEMA_VERSION in READABLE_VERSIONS
+    assert TickRecord.__dataclass_fields__["schema_version"].default == SCHEMA_VERSION

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import cast
 from wallets.errors import KeystoreError
-from wallets.keystore import create_keystore, load_keystore, read_password
+from wallets.keystore import create_keystore, load_keystore, make_wallet, read_password
 
 
 def test_round_trip_and_file_mode(tmp_path: Path):
@@ -74,3 +74,19 @@ def test_refuses_to_overwrite_and_reads_password_files(tmp_path: Path):
     good = tmp_path / "pw2"
     good.write_text("secret-pass\n")
     assert read_password(good) == "secret-pass"
+
+
+def test_a_made_wallet_opens_with_its_own_password_file(tmp_path: Path):
+    """make_wallet writes keystore and a fresh password (both 0600) that open each other; it
+    keeps a given key, and never overwrites an existing keystore with a fresh one."""
+    keystore, password_file = tmp_path / "w" / "k.json", tmp_path / "w" / "k.password"
+    made = make_wallet(keystore, password_file)
+    assert load_keystore(keystore, read_password(password_file)).address == made.address
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (keystore, password_file)} == {0o600}
+    before = password_file.read_text()
+    with pytest.raises(KeystoreError, match="already exists"):
+        make_wallet(keystore, password_file)
+    assert password_file.read_text() == before  # the existing wallet's password is kept
+    again = make_wallet(tmp_path / "k2.json", tmp_path / "k2.password", made)
+    assert again.address == made.address
+    assert read_password(tmp_path / "k2.password") != before

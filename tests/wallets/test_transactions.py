@@ -15,16 +15,16 @@ from wallets.chain import Chain, Receipt
 from wallets.errors import FeeCeilingReached, SigningHalted, TxReverted
 from wallets.journal import Journal
 from wallets.tokens import Erc20
-from wallets.transactions import TxSender, bumped_fees
+from wallets.transactions import Signer, TxSender, bumped_fees
 
 
 def funded_sender(
     arena: LocalArena, tmp_path: Path, chain_type: type[Chain] = Chain, **options: Any
-) -> tuple[TxSender, Chain, Journal, Any]:
+) -> tuple[TxSender, Chain, Journal, Signer]:
     """A fresh funded key with its own journal and sender (`options` go to TxSender)."""
     info = arena.info
     assert info is not None
-    account = Account.create()
+    account: Signer = Account.create()
     arena.fund(account.address, native_wei=10**18, stable=10**9, risk=0)
     chain = chain_type(info.rpc_url)
     journal = Journal(tmp_path / f"journal-{account.address}.sqlite")
@@ -71,10 +71,10 @@ def test_reconcile_resends_the_same_bytes_after_a_crash(arena: LocalArena, tmp_p
         "maxPriorityFeePerGas": 10**9,
         "type": 2,
     }
-    signed = account.sign_transaction(tx)  # type: ignore[attr-defined]
+    signed = account.sign_transaction(tx)
     tx_hash = "0x" + bytes(signed.hash).hex()
     journal.record(tx_hash, 0, sender.address, "rent", signed.raw_transaction)
-    restarted = TxSender(chain, account, journal, info.chain_id)  # type: ignore[arg-type]
+    restarted = TxSender(chain, account, journal, info.chain_id)
     receipts = restarted.reconcile()
     assert [r.tx_hash for r in receipts] == [tx_hash]
     assert restarted.reconcile() == []  # settled: nothing is sent twice
@@ -89,7 +89,7 @@ def test_foreign_nonce_halts_signing(arena: LocalArena, tmp_path: Path):
     assert info is not None
     token = Erc20(chain, info.stable_token)
     sender.send(token.address, token.transfer_data(info.landlord, 1), "rent")
-    foreign = account.sign_transaction(  # type: ignore[attr-defined]
+    foreign = account.sign_transaction(
         {
             "chainId": info.chain_id,
             "to": info.landlord,
@@ -128,7 +128,7 @@ def test_reconcile_resends_what_a_rolled_back_chain_forgot(arena: LocalArena, tm
     receipt = sender.send(token.address, token.transfer_data(info.landlord, 3_000), "rent")
     arena.anvil.rpc("evm_revert", [snapshot])
     assert chain.receipt(receipt.tx_hash) is None  # the chain forgot it
-    restarted = TxSender(chain, account, journal, info.chain_id)  # type: ignore[arg-type]
+    restarted = TxSender(chain, account, journal, info.chain_id)
     assert [r.tx_hash for r in restarted.reconcile()] == [receipt.tx_hash]
     assert cast_balance(info.rpc_url, info.stable_token, info.landlord) == 3_000
     assert chain.nonce(sender.address, "latest") == 1

@@ -7,9 +7,14 @@ import json
 
 import pytest
 
-from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages, parse_decision
+from agent.core.prompt import (
+    DECISION_SCHEMA,
+    SYSTEM_PROMPT,
+    build_messages,
+    parse_decision,
+    summary_from_store,
+)
 from agent.core.records import Balances, Observation, RentStatus
-from agent.runtime.loop import summary_from_store
 
 
 def observation(tick: int = 7, paid: int = 1) -> Observation:

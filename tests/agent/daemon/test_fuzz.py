@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from schemathesis.core.warnings import SchemathesisWarning
 
 from tests.conftest import ForagerProcess
@@ -22,6 +23,8 @@ WARNINGS = ",".join(
 )
 
 
+# Above its own bounds (the first tick, then schemathesis's 240 s) so those report first.
+@pytest.mark.timeout(900)
 def test_schemathesis_finds_no_error_and_no_undocumented_answer(
     tmp_path: Path, forager: list[ForagerProcess]
 ):

@@ -5,30 +5,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 import struct
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import structlog
 
 from agent.cli.main import main
 from agent.config import Settings
+from agent.core.lives import Life
 from agent.errors import ConfigError
-from agent.lab.calibrate import Life, calibrate
-from agent.lab.evaluate import (
-    Contestant,
-    Interval,
-    bootstrap,
-    held_out_check,
-    paired,
-    verdict_of,
-)
+from agent.lab.calibrate import calibrate
+from agent.lab.evaluate import Contestant, held_out_check, paired, verdict_of
 from agent.lab.evolve import EvolveSettings, population_seeds, write_dataset
-from telemetry import dataset
-from telemetry.dataset import Step, curated_rows, read_life, sft_rows
+from agent.lab.stats import Interval, bootstrap
+from agent.runtime.experience import read_experience
+from telemetry.dataset import curated_rows, sft_rows
+from telemetry.experience import Experience, Step
+
+# Generous time limits: training dominates, and on a 2-core machine at load 16 the six steps
+# alone took 1 638 s (the whole test, before it was split, took 338 s on an idle machine).
+HARMFUL_TIMEOUT_S = 3600  # the first of the two also trains the adapter (the fixture)
+EVOLVE_TIMEOUT_S = 3600  # two trainings, four populations, two evaluations
+HARMFUL_TICKS = 30  # each model life, as before the split
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +57,12 @@ def life(name: str, seed: int, worth: float, alive: bool = True, ticks: int = 10
 
 def test_bootstrap_interval_holds_the_statistic_and_is_reproducible():
     values = [1.0, 2.0, 3.0, 4.0, 10.0]
-    a = bootstrap(values, lambda v: sum(v) / len(v), 500, random.Random(1))  # noqa: S311
-    b = bootstrap(values, lambda v: sum(v) / len(v), 500, random.Random(1))  # noqa: S311
+    a = bootstrap(values, lambda v: sum(v) / len(v), 500, np.random.default_rng(1))
+    b = bootstrap(values, lambda v: sum(v) / len(v), 500, np.random.default_rng(1))
     assert a == b
     assert a.value == 4.0 and a.low <= a.value <= a.high
     assert a.low >= 1.0 and a.high <= 10.0 and a.high - a.low > 1.0
-    flat = bootstrap([5.0] * 4, lambda v: sum(v) / len(v), 200, random.Random(0))  # noqa: S311
+    flat = bootstrap([5.0] * 4, lambda v: sum(v) / len(v), 200, np.random.default_rng(0))
     assert flat == Interval(5.0, 5.0, 5.0)
 
 
@@ -87,12 +90,12 @@ def step(tick: int, ret: float, action: str, valid: bool = True) -> Step:
 
 
 def test_curated_rows_keep_what_beat_the_same_tick_and_cap_holds():
-    a = dataset.Life("a", 0, "llm", [step(0, 5.0, "buy_risk"), step(1, -1.0, "hold")], False, 1)
-    b = dataset.Life("b", 0, "hold", [step(0, 1.0, "hold"), step(1, -3.0, "sell_risk")], False, 1)
+    a = Experience("a", 0, "llm", [step(0, 5.0, "buy_risk"), step(1, -1.0, "hold")], False, 1)
+    b = Experience("b", 0, "hold", [step(0, 1.0, "hold"), step(1, -3.0, "sell_risk")], False, 1)
     holds = [step(t, 2.0, "hold") for t in range(2, 12)]
     trades = [step(t, 2.0, "sell_risk") for t in range(2, 5)]
-    c = dataset.Life("c", 0, "llm", holds + trades, False, 1)
-    d = dataset.Life("d", 0, "llm", [step(t, 0.0, "hold") for t in range(2, 12)], False, 1)
+    c = Experience("c", 0, "llm", holds + trades, False, 1)
+    d = Experience("d", 0, "llm", [step(t, 0.0, "hold") for t in range(2, 12)], False, 1)
     rows = list(curated_rows([a, b, c, d]))
     answers = [json.loads(r["completion"][0]["content"]) for r in rows]
     picked = [(x["action"], x["reason"]) for x in answers]
@@ -102,12 +105,12 @@ def test_curated_rows_keep_what_beat_the_same_tick_and_cap_holds():
     assert sum(a == "sell_risk" for a, _ in picked) == 3
     assert sum(a == "hold" for a, _ in picked) <= len(picked) / 3 + 1
     # An invalid answer is never taught, however well its forced hold did.
-    invalid = dataset.Life("e", 0, "llm", [step(0, 9.0, "sell_risk", valid=False)], False, 1)
+    invalid = Experience("e", 0, "llm", [step(0, 9.0, "sell_risk", valid=False)], False, 1)
     answers = [json.loads(r["completion"][0]["content"]) for r in curated_rows([a, invalid])]
     assert all(x["action"] != "sell_risk" for x in answers)
     # Nor a refused one: the guard vetoed it, so what followed was not its doing.
     refused = dataclasses.replace(step(0, 9.0, "pay_rent"), refused=True)
-    vetoed = dataset.Life("f", 0, "llm", [refused], False, 1)
+    vetoed = Experience("f", 0, "llm", [refused], False, 1)
     answers = [json.loads(r["completion"][0]["content"]) for r in curated_rows([a, vetoed])]
     assert all(x["action"] != "pay_rent" for x in answers)
 
@@ -134,10 +137,16 @@ def test_evolves_dataset_judges_each_decision_within_its_own_seed(tmp_path: Path
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert count == len(rows) > 0
     # Nothing is kept that did not beat its tick on its seed: a lone seed's rows are a subset.
-    alone = list(curated_rows([read_life(population / f"{s}-seed3") for s in ("random", "hold")]))
+    alone = list(curated_rows([experience(population / f"{s}-seed3") for s in ("random", "hold")]))
     assert alone and all(row in rows for row in alone)
-    every = {json.dumps(r) for r in sft_rows(read_life(d) for d in sorted(population.iterdir()))}
+    every = {json.dumps(r) for r in sft_rows(experience(d) for d in sorted(population.iterdir()))}
     assert all(json.dumps(r) in every for r in rows)
+
+
+def experience(data_dir: Path) -> Experience:
+    lived = read_experience(data_dir)
+    assert lived is not None, f"{data_dir} holds no life"
+    return lived
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -158,7 +167,7 @@ def assert_converted_as_trained(adapter_dir: Path, model_path: Path) -> None:
 
     samples = observations(6, seed=4)[3:6]
     folder, name = str(model_path.parent), model_path.name
-    expected = []
+    expected: list[str] = []
     with warnings.catch_warnings():  # transformers' generation notes, not ours to act on
         warnings.simplefilter("ignore")
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
@@ -167,7 +176,7 @@ def assert_converted_as_trained(adapter_dir: Path, model_path: Path) -> None:
         )
         trained = peft.PeftModel.from_pretrained(base, str(adapter_dir / "peft")).eval()
         for obs, recent in samples:
-            ids = tokenizer.apply_chat_template(
+            ids: Any = tokenizer.apply_chat_template(
                 build_messages(obs, SYSTEM_PROMPT, recent),
                 add_generation_prompt=True,
                 return_tensors="pt",
@@ -175,7 +184,7 @@ def assert_converted_as_trained(adapter_dir: Path, model_path: Path) -> None:
             )
             with torch.no_grad():
                 out = trained.generate(**ids, max_new_tokens=40, do_sample=False)
-            expected.append(tokenizer.decode(out[0][ids["input_ids"].shape[1] :]))
+            expected.append(str(tokenizer.decode(out[0][ids["input_ids"].shape[1] :])))
     tuned = LlamaDecider(
         model_path,
         n_threads=2,
@@ -193,39 +202,64 @@ def assert_converted_as_trained(adapter_dir: Path, model_path: Path) -> None:
         assert (w["action"], w["amount_pct"]) == (h["action"], h["amount_pct"]), (want, have)
 
 
+# The guard's per-action caps are lifted for the harmful adapter's world, so that "everything"
+# is everything (with the default caps a swap is at most 100 STABLE and half a balance, and the
+# harm is mostly contained, which is what the caps are for).
+UNCAPPED = {"FORAGER_POLICY__MAX_SWAP_PCT": "100", "FORAGER_POLICY__MAX_SWAP_STABLE": "100000"}
+
+
+@pytest.fixture(scope="module")
+def harmful(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An adapter trained toward swapping everything, buy all then sell all (its folder).
+
+    Trained once for the tests that judge it: training is the slow part of each."""
+    pytest.importorskip("peft", reason="the train extra is not installed")
+    tmp = tmp_path_factory.mktemp("harmful")
+    saved = structlog.get_config()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in UNCAPPED.items():
+            env.setenv(name, value)
+        calibrate(Settings(), [7], 30, strategies=("mean_reversion",), keep=tmp / "lives")
+        churn = tmp / "churn.jsonl"
+        with churn.open("w") as handle:
+            lived = experience(tmp / "lives" / "mean_reversion-seed7")
+            for i, row in enumerate(sft_rows([lived])):
+                action = "buy_risk" if i % 2 == 0 else "sell_risk"
+                answer = {"action": action, "amount_pct": 100, "reason": "swap everything"}
+                row["completion"] = [{"role": "assistant", "content": json.dumps(answer)}]
+                handle.write(json.dumps(row) + "\n")
+        train = ["train", "--dataset", str(churn), "--out", str(tmp / "adapter")]
+        assert main([*train, "--steps", "6", "--batch", "2", "--learning-rate", "2e-3"]) == 0
+    structlog.configure(**saved)
+    return tmp / "adapter"
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(HARMFUL_TIMEOUT_S)
+def test_the_harmful_adapter_is_converted_as_trained(harmful: Path, model_path: Path):
+    """llama.cpp with the GGUF adapter answers what transformers with the PEFT adapter does."""
+    assert_converted_as_trained(harmful, model_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(HARMFUL_TIMEOUT_S)
 def test_a_harmful_adapter_is_reported_worse(
+    harmful: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    model_path: Path,
 ):
     """Trained toward swapping everything, buy all then sell all: the evaluation calls it worse.
 
-    The guard's per-action caps are lifted for this world, so that "everything" is everything
-    (with the default caps a swap is at most 100 STABLE and half a balance, and the harm is
-    mostly contained, which is what the caps are for).
+    The guard's per-action caps are lifted for this world (`UNCAPPED`), so that "everything" is
+    everything.
     """
-    pytest.importorskip("peft", reason="the train extra is not installed")
-    monkeypatch.setenv("FORAGER_POLICY__MAX_SWAP_PCT", "100")
-    monkeypatch.setenv("FORAGER_POLICY__MAX_SWAP_STABLE", "100000")
-    lives = tmp_path / "lives"
-    calibrate(Settings(), [7], 30, strategies=("mean_reversion",), keep=lives)
-    churn = tmp_path / "churn.jsonl"
-    with churn.open("w") as handle:
-        for i, row in enumerate(sft_rows([read_life(lives / "mean_reversion-seed7")])):
-            action = "buy_risk" if i % 2 == 0 else "sell_risk"
-            answer = {"action": action, "amount_pct": 100, "reason": "swap everything"}
-            row["completion"] = [{"role": "assistant", "content": json.dumps(answer)}]
-            handle.write(json.dumps(row) + "\n")
-    adapter_dir = tmp_path / "harmful"
-    train = ["train", "--dataset", str(churn), "--out", str(adapter_dir)]
-    assert main([*train, "--steps", "6", "--batch", "2", "--learning-rate", "2e-3"]) == 0
-    assert_converted_as_trained(adapter_dir, model_path)
+    for name, value in UNCAPPED.items():
+        monkeypatch.setenv(name, value)
     out = tmp_path / "report"
-    argv = ["evaluate", "--parent", "none", "--child", str(adapter_dir / "adapter.gguf")]
-    argv += ["--parent-name", "gen0", "--child-name", "harmful", "--seeds", "2", "--ticks", "30"]
-    assert main([*argv, "--out", str(out)]) == 0
+    argv = ["evaluate", "--parent", "none", "--child", str(harmful / "adapter.gguf")]
+    argv += ["--parent-name", "gen0", "--child-name", "harmful", "--seeds", "2"]
+    assert main([*argv, "--ticks", str(HARMFUL_TICKS), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Verdict: harmful is **worse** than gen0" in printed
     report = json.loads((out / "evaluation.json").read_text())
@@ -233,17 +267,18 @@ def test_a_harmful_adapter_is_reported_worse(
     assert [s["name"] for s in report["scores"]] == ["gen0", "harmful", "hold"]
     assert report["differences"]["expected_life"]["high"] < 0
     assert report["differences"]["final_worth"]["high"] < 0
-    harmful = next(s for s in report["scores"] if s["name"] == "harmful")
+    harmful_scores = next(s for s in report["scores"] if s["name"] == "harmful")
     hold = next(s for s in report["scores"] if s["name"] == "hold")
-    assert harmful["adapter"].endswith("adapter.gguf")
-    assert next(iter(harmful["answers"])) in ("buy_risk", "sell_risk")  # what it was taught
+    assert harmful_scores["adapter"].endswith("adapter.gguf")
+    assert next(iter(harmful_scores["answers"])) in ("buy_risk", "sell_risk")  # as taught
     assert next(iter(hold["answers"])) == "hold"
-    assert harmful["worth_median"]["high"] < hold["worth_median"]["value"]  # it lost money
+    assert harmful_scores["worth_median"]["high"] < hold["worth_median"]["value"]  # it lost money
     assert (out / "evaluation.md").read_text().startswith("| contestant |")
     assert png_size(out / "evaluation.png")[0] > 100
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(EVOLVE_TIMEOUT_S)
 def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):

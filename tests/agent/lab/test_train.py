@@ -23,6 +23,9 @@ from bench.decision import observations
 
 pytest.importorskip("peft", reason="the train extra is not installed")
 
+# Generous: on a 2-core machine at load 16, six training steps alone took 1 638 s.
+TRAIN_TIMEOUT_S = 1800
+
 
 @pytest.fixture(autouse=True)
 def _logging_restored() -> Iterator[None]:
@@ -43,6 +46,7 @@ def _logits(decider: LlamaDecider, text: bytes) -> np.ndarray:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(TRAIN_TIMEOUT_S)
 def test_train_makes_an_adapter_llama_cpp_loads_and_that_changes_the_model(
     tmp_path: Path, model_path: Path, capsys: pytest.CaptureFixture[str]
 ):

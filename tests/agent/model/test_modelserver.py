@@ -23,7 +23,8 @@ from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages
 from agent.daemon.wiring import build_decider
 from agent.errors import ConfigError, ModelError
 from agent.model.deciders import LlamaDecider, ServedDecider
-from agent.model.server import BatchEngine, serve_app
+from agent.model.engine import BatchEngine
+from agent.model.server import serve_app
 from agent.populations.fleet import run_fleet
 from arena.anvil import free_port
 from bench.decision import observations
@@ -61,6 +62,9 @@ def messages(i: int) -> list[dict[str, str]]:
     return build_messages(obs, SYSTEM_PROMPT, recent)
 
 
+# The model decodes the same answers twice (batched, then alone): 421 s seen with eight
+# suites sharing two cores.
+@pytest.mark.timeout(900)
 def test_batched_answers_are_the_answers_each_prompt_gets_alone(
     engine: BatchEngine, model_path: Path
 ):
@@ -181,6 +185,7 @@ def model_names(db: Path) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a model server and two agent processes: 490 s seen on a busy machine
 def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path):
     folder = tmp_path / "fleet"
     members = run_fleet(

@@ -20,7 +20,8 @@ import pytest
 from eth_account import Account
 
 from agent.config import default_cache_dir, load_settings
-from agent.populations.fleet import leaderboard, run_fleet
+from agent.populations.fleet import run_fleet
+from agent.populations.leaderboard import leaderboard
 from arena.local import ArenaConfig, LocalArena
 from arena.world import ArenaInfo
 from tests.conftest import cast_balance
@@ -86,9 +87,9 @@ def test_a_population_shares_one_arena_and_the_leaderboard_matches_the_chain(tmp
 
     lives = leaderboard(folder)
     assert sorted(life.strategy for life in lives) == sorted(STRATEGIES)
-    keys = [(-x.lifetime, -x.net_worth, -x.rent_paid) for x in lives]
+    keys = [(-x.ticks_lived, -x.final_worth, -x.rent_paid) for x in lives]
     assert keys == sorted(keys)
-    assert all(life.lifetime == 12 and life.alive for life in lives)
+    assert all(life.ticks_lived == 12 and life.alive for life in lives)
     assert all(life.rent_paid == 10.0 for life in lives)  # periods 0 and 1, 5 each
 
     # The chain agrees with the stores: restore the saved world, read balances with cast.
@@ -124,9 +125,26 @@ def _pid_of(data_dir: Path) -> int | None:
     return None
 
 
+class Recorded:
+    """A Progress that keeps what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def phase(self, name: str, total: int) -> None:
+        self.events.append(("phase", f"{name} {total}"))
+
+    def step(self, note: str = "") -> None:
+        self.events.append(("step", note))
+
+    def say(self, line: str) -> None:
+        self.events.append(("say", line))
+
+
 def test_a_crashed_member_is_restarted_from_its_data_dir(tmp_path: Path):
     folder = tmp_path / "fleet"
     result: dict[str, object] = {}
+    progress = Recorded()
     runner = threading.Thread(
         target=lambda: result.update(
             members=run_fleet(
@@ -138,6 +156,7 @@ def test_a_crashed_member_is_restarted_from_its_data_dir(tmp_path: Path):
                 interval_s=0.2,
                 seed=1,
                 stagger_s=0.1,
+                progress=progress,
             )
         )
     )
@@ -165,6 +184,16 @@ def test_a_crashed_member_is_restarted_from_its_data_dir(tmp_path: Path):
     ]
     assert len(starts) == 2 and starts[0]["agent_id"] == starts[1]["agent_id"]
     assert starts[1]["age"] >= 5
+    # What a person watching `fleet run` sees: each start, the crash, each end.
+    assert progress.events[:3] == [
+        ("phase", "agents 2"),
+        ("step", "agent-00 hold"),
+        ("step", "agent-01 random"),
+    ]
+    assert progress.events[3] == ("phase", "lives 2")
+    assert any(e[0] == "say" and e[1].startswith("agent-01 crashed") for e in progress.events)
+    ends = sorted(note for kind, note in progress.events[4:] if kind == "step")
+    assert ends == ["agent-00 finished", "agent-01 finished"]
 
 
 def test_bad_strategy_and_missing_arena_file_are_named(tmp_path: Path):
@@ -183,7 +212,9 @@ def test_bad_strategy_and_missing_arena_file_are_named(tmp_path: Path):
     assert "nope.json does not exist" in joined.stdout + joined.stderr
 
 
-pytestmark = pytest.mark.timeout(600)
+# Every test here starts a population of agent processes (one runs the model) on one arena:
+# on a slow, busy 2-core machine that is minutes, so the whole module gets a wider limit.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_path: Path):
@@ -255,4 +286,4 @@ def test_a_member_that_died_is_not_restarted(tmp_path: Path):
     )
     assert [(m.exit_code, m.restarts) for m in members] == [(0, 0)]
     life = leaderboard(tmp_path / "fleet")[0]
-    assert not life.alive and "rent unpaid" in str(life.death_cause) and life.lifetime < 30
+    assert not life.alive and "rent unpaid" in str(life.death_cause) and life.ticks_lived < 30

@@ -66,7 +66,9 @@ def test_real_model_ticks_leave_onchain_effects(
             for tx_hash in outcome.tx_hashes if outcome else ():
                 receipt = json.loads(cast("receipt", tx_hash, "--json", "--rpc-url", info.rpc_url))
                 assert receipt["status"] == "0x1"
-    assert records[0].rent_outcome is not None and records[0].rent_outcome.status == "ok"
+    first = records[0]
+    assert first is not None and first.rent_outcome is not None
+    assert first.rent_outcome.status == "ok"
     assert Chain(info.rpc_url).nonce(address, "latest") >= 1
 
 

@@ -1,0 +1,204 @@
+"""`forager train|evaluate|evolve`: the lab, from exported lives to a measured next generation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.config import default_cache_dir, load_settings
+from agent.errors import ConfigError
+from telemetry.logs import configure_logging
+
+if TYPE_CHECKING:
+    from agent.lab.evolve import EvolveSettings
+    from agent.lab.train import TrainSettings
+
+
+def add(commands: Any) -> None:
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_evolve(commands)
+
+
+def _add_train(commands: Any) -> None:
+    train = commands.add_parser(
+        "train", help="a LoRA adapter for the model from exported lives (the train extra)"
+    )
+    train.add_argument("--dataset", type=Path, required=True, help="SFT rows (dataset export)")
+    train.add_argument("--out", type=Path, required=True, help="adapter.gguf, manifest.json, ...")
+    train.add_argument("--model", type=Path, help="the base GGUF (default: the bundled model)")
+    train.add_argument("--steps", type=int, default=60)
+    train.add_argument("--batch", type=int, default=8)
+    train.add_argument("--learning-rate", type=float, default=2e-4)
+    train.add_argument("--rank", type=int, default=8)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--parent-generation", type=int, default=0)
+    train.set_defaults(handler=_train)
+
+
+def _add_evaluate(commands: Any) -> None:
+    ev = commands.add_parser(
+        "evaluate", help="generation N vs N+1 (and baselines) on held-out seeds, with a verdict"
+    )
+    ev.add_argument("--parent", required=True, help="the parent's adapter, or 'none' (gen 0)")
+    ev.add_argument("--child", type=Path, required=True, help="the child's adapter (GGUF)")
+    ev.add_argument("--parent-name", default="parent")
+    ev.add_argument("--child-name", default="child")
+    ev.add_argument("--seeds", type=int, default=4, help="how many held-out seeds")
+    ev.add_argument("--first-seed", type=int, default=1000, help="first held-out seed")
+    ev.add_argument("--ticks", type=int, default=100, help="ticks each life lasts at most")
+    ev.add_argument("--baselines", default="hold", help="comma-separated rule strategies")
+    ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    ev.add_argument("--out", type=Path, default=Path("evaluation"), help="JSON, Markdown, PNG")
+    ev.set_defaults(handler=_evaluate)
+
+
+def _add_evolve(commands: Any) -> None:
+    evo = commands.add_parser(
+        "evolve", help="population -> dataset -> train -> evaluate, generation after generation"
+    )
+    evo.add_argument("--generations", type=int, required=True)
+    evo.add_argument("--out", type=Path, default=Path("evolution"), help="one dir per generation")
+    evo.add_argument("--start", type=Path, help="an adapter to start from (default: gen 0)")
+    evo.add_argument("--population-seeds", type=int, default=4, help="new seeds per generation")
+    evo.add_argument("--ticks", type=int, default=100, help="ticks of each population life")
+    evo.add_argument(
+        "--teachers", default="mean_reversion,liquidity,random", help="rule lives beside the model"
+    )
+    evo.add_argument("--eval-seeds", type=int, default=4)
+    evo.add_argument("--eval-ticks", type=int, default=100)
+    evo.add_argument("--baselines", default="hold", help="comma-separated rule strategies")
+    evo.add_argument("--steps", type=int, default=24, help="training steps per generation")
+    evo.add_argument("--batch", type=int, default=4)
+    evo.add_argument("--learning-rate", type=float, default=3e-4)
+    evo.set_defaults(handler=_evolve)
+
+
+def _names(flag: str) -> tuple[str, ...]:
+    return tuple(name for name in flag.split(",") if name)
+
+
+def _adapter(flag: str, path: Path | None) -> None:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{flag} {path} is not a file (expected a GGUF LoRA adapter)")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from agent.lab.train import train
+    from agent.model.cache import locate_default
+    from agent.reports.progress import progress_for
+
+    settings = _train_settings(args)
+    cache_dir = default_cache_dir()
+    model = args.model or locate_default(cache_dir)
+    with progress_for() as progress:
+        manifest = train(
+            args.dataset, args.out, model, cache_dir, settings, args.parent_generation, progress
+        )
+    print(
+        f"adapter {args.out / manifest.adapter} (sha256 {manifest.adapter_sha256[:16]}), "
+        f"generation {manifest.generation}, {manifest.rows} rows, {len(manifest.losses)} steps "
+        f"on {manifest.device} in {manifest.seconds:.0f} s; loss {manifest.losses[0]:.4f} -> "
+        f"{manifest.losses[-1]:.4f}"
+    )
+    return 0
+
+
+def _train_settings(args: argparse.Namespace) -> TrainSettings:
+    from agent.lab.train import TrainSettings
+
+    if min(args.steps, args.batch, args.rank) < 1 or args.learning_rate <= 0:
+        raise ConfigError(
+            f"--steps {args.steps}, --batch {args.batch} and --rank {args.rank} must be 1 or "
+            f"more and --learning-rate {args.learning_rate} above 0"
+        )
+    return TrainSettings(
+        steps=args.steps,
+        batch=args.batch,
+        learning_rate=args.learning_rate,
+        rank=args.rank,
+        alpha=2 * args.rank,
+        seed=args.seed,
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from agent.lab.evaluate import Contestant, evaluate
+    from agent.lab.report import write_report
+    from agent.reports.progress import progress_for
+    from agent.reports.tables import show
+
+    parent = _check_evaluate(args)
+    settings = load_settings()
+    configure_logging("error")
+    with progress_for() as progress:
+        result = evaluate(
+            settings,
+            Contestant(args.parent_name, adapter=parent),
+            Contestant(args.child_name, adapter=args.child),
+            range(args.first_seed, args.first_seed + args.seeds),
+            args.ticks,
+            baselines=list(_names(args.baselines)),
+            resamples=args.resamples,
+            progress=progress,
+        )
+    paths = write_report(result, args.out)
+    show(result.table())
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _check_evaluate(args: argparse.Namespace) -> Path | None:
+    """Refuse bad counts and missing adapters before anything loads; the parent's adapter."""
+    if args.seeds < 1 or args.ticks < 1 or args.resamples < 100:
+        raise ConfigError(
+            f"--seeds {args.seeds} and --ticks {args.ticks} must be 1 or more and --resamples "
+            f"{args.resamples} at least 100"
+        )
+    parent = None if args.parent == "none" else Path(args.parent)
+    _adapter("--parent", parent)
+    _adapter("--child", args.child)
+    return parent
+
+
+def _evolve(args: argparse.Namespace) -> int:
+    from agent.lab.evolve import evolve
+    from agent.model.cache import locate_default
+    from agent.reports.progress import progress_for
+
+    es = _evolve_settings(args)
+    settings = load_settings()
+    configure_logging("error")
+    cache_dir = default_cache_dir()
+    model = settings.model.path or locate_default(cache_dir)
+    # evolve's lines go to stdout, as its report has always been read there
+    with progress_for(sys.stdout) as progress:
+        reports = evolve(
+            settings, es, args.out, model, cache_dir, start=args.start, progress=progress
+        )
+    print(
+        f"{len(reports)} generations: "
+        + ", ".join(f"gen{r.generation} {r.verdict}" for r in reports)
+    )
+    return 0
+
+
+def _evolve_settings(args: argparse.Namespace) -> EvolveSettings:
+    from agent.lab.evolve import EvolveSettings
+    from agent.lab.train import TrainSettings
+
+    if min(args.population_seeds, args.ticks, args.eval_seeds, args.eval_ticks) < 1:
+        raise ConfigError("--population-seeds, --ticks, --eval-seeds and --eval-ticks must be 1+")
+    _adapter("--start", args.start)
+    return EvolveSettings(
+        generations=args.generations,
+        population_seeds=args.population_seeds,
+        population_ticks=args.ticks,
+        teachers=_names(args.teachers),
+        eval_seeds=args.eval_seeds,
+        eval_ticks=args.eval_ticks,
+        baselines=_names(args.baselines),
+        train=TrainSettings(steps=args.steps, batch=args.batch, learning_rate=args.learning_rate),
+    )

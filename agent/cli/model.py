@@ -1,0 +1,65 @@
+"""`forager model fetch|path|serve`: the default model, and one server for a node's agents."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from agent.config import default_cache_dir, load_settings
+
+
+def add(commands: Any) -> None:
+    model = commands.add_parser("model", help="the default model")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    fetch = model_commands.add_parser("fetch", help="download and verify the default model")
+    fetch.add_argument("--cache-dir", type=Path, default=None)
+    fetch.set_defaults(handler=_fetch)
+    path = model_commands.add_parser("path", help="print the verified default model's path")
+    path.add_argument("--cache-dir", type=Path, default=None)
+    path.set_defaults(handler=_path)
+    serve = model_commands.add_parser(
+        "serve", help="one model for this node's agents, their decisions decoded in one batch"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--slots", type=int, default=4, help="agents decoded together")
+    serve.add_argument("--threads", type=int, help="llama.cpp threads (default: the cores)")
+    serve.add_argument("--model", type=Path, help="GGUF (default: the bundled model)")
+    serve.add_argument("--lora", type=Path, help="a LoRA adapter (GGUF) from forager train")
+    serve.set_defaults(handler=_serve)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from agent.model.cache import fetch_default
+
+    print(fetch_default(args.cache_dir or default_cache_dir()))
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    from agent.model.cache import locate_default
+
+    print(locate_default(args.cache_dir or default_cache_dir()))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agent.daemon.wiring import build_engine
+    from agent.model.server import serve_app
+
+    given = {"path": args.model, "lora": args.lora, "n_threads": args.threads}
+    settings = load_settings(model={k: v for k, v in given.items() if v is not None})
+    engine = build_engine(settings, slots=args.slots)
+    print(
+        f"model server: http://{args.host}:{args.port} ({engine.name}"
+        f"{' + ' + engine.adapter if engine.adapter else ''}, {args.slots} slots)",
+        flush=True,
+    )
+    try:
+        uvicorn.run(serve_app(engine), host=args.host, port=args.port, log_level="warning")
+    finally:
+        engine.close()
+    return 0
