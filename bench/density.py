@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import sqlite3
 import statistics
 import time
 from pathlib import Path
@@ -30,11 +28,12 @@ from bench.results import record
 
 def lives(folder: Path) -> list[list[dict[str, Any]]]:
     """Each member's tick records (started_at, decision latency), in order."""
+    from agent.runtime.store import Store
+
     out = []
-    for db in sorted(folder.glob("agent-*/state.sqlite")):
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            rows = conn.execute("SELECT record FROM ticks ORDER BY tick").fetchall()
-        out.append([json.loads(r[0]) for r in rows])
+    for data_dir in sorted(d.parent for d in folder.glob("agent-*/state.sqlite")):
+        with Store.read(data_dir) as store:
+            out.append(store.tick_records())
     return out
 
 

@@ -132,7 +132,7 @@ def test_collector_down_keeps_pace_and_loses_nothing_locally(
     agent = ForagerProcess(data, "--ticks", "4", "--interval", "0.3", env=otel_env(endpoint))
     forager.append(agent)
     started = time.monotonic()
-    assert agent.wait(timeout=120) == 0
+    assert agent.wait(timeout=300) == 0
     finished = [e for e in agent.events() if e["event"] == "tick_finished"]
     assert [e["tick"] for e in finished] == [0, 1, 2, 3]
     with sqlite3.connect(data / "state.sqlite") as db:

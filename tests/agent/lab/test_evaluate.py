@@ -206,11 +206,18 @@ def assert_converted_as_trained(adapter_dir: Path, model_path: Path) -> None:
 # is everything (with the default caps a swap is at most 100 STABLE and half a balance, and the
 # harm is mostly contained, which is what the caps are for).
 UNCAPPED = {"FORAGER_POLICY__MAX_SWAP_PCT": "100", "FORAGER_POLICY__MAX_SWAP_STABLE": "100000"}
+# The held-out world it is judged in falls (about 2 % a tick), so buying with everything at once
+# is harm by construction. An adapter taught to alternate buy and sell on states that do not say
+# which comes next (it was, before) collapses to one answer, and which one depended on the
+# machine's floating point: taught to sell, it was refused while it held nothing and looked like
+# `hold`. One answer for every state is learnt the same everywhere.
+FALLING = {"FORAGER_ARENA__DRIFT": "-0.004"}
+HARMFUL_ANSWER = {"action": "buy_risk", "amount_pct": 100, "reason": "buy with everything"}
 
 
 @pytest.fixture(scope="module")
 def harmful(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An adapter trained toward swapping everything, buy all then sell all (its folder).
+    """An adapter trained to buy RISK with everything, whatever it sees (its folder).
 
     Trained once for the tests that judge it: training is the slow part of each."""
     pytest.importorskip("peft", reason="the train extra is not installed")
@@ -223,10 +230,8 @@ def harmful(tmp_path_factory: pytest.TempPathFactory) -> Path:
         churn = tmp / "churn.jsonl"
         with churn.open("w") as handle:
             lived = experience(tmp / "lives" / "mean_reversion-seed7")
-            for i, row in enumerate(sft_rows([lived])):
-                action = "buy_risk" if i % 2 == 0 else "sell_risk"
-                answer = {"action": action, "amount_pct": 100, "reason": "swap everything"}
-                row["completion"] = [{"role": "assistant", "content": json.dumps(answer)}]
+            for row in sft_rows([lived]):
+                row["completion"] = [{"role": "assistant", "content": json.dumps(HARMFUL_ANSWER)}]
                 handle.write(json.dumps(row) + "\n")
         train = ["train", "--dataset", str(churn), "--out", str(tmp / "adapter")]
         assert main([*train, "--steps", "6", "--batch", "2", "--learning-rate", "2e-3"]) == 0
@@ -249,12 +254,12 @@ def test_a_harmful_adapter_is_reported_worse(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ):
-    """Trained toward swapping everything, buy all then sell all: the evaluation calls it worse.
+    """Trained to buy with everything, in a falling market: the evaluation calls it worse.
 
     The guard's per-action caps are lifted for this world (`UNCAPPED`), so that "everything" is
-    everything.
+    everything, and the market falls (`FALLING`), so that everything bought loses.
     """
-    for name, value in UNCAPPED.items():
+    for name, value in (UNCAPPED | FALLING).items():
         monkeypatch.setenv(name, value)
     out = tmp_path / "report"
     argv = ["evaluate", "--parent", "none", "--child", str(harmful / "adapter.gguf")]
@@ -270,7 +275,7 @@ def test_a_harmful_adapter_is_reported_worse(
     harmful_scores = next(s for s in report["scores"] if s["name"] == "harmful")
     hold = next(s for s in report["scores"] if s["name"] == "hold")
     assert harmful_scores["adapter"].endswith("adapter.gguf")
-    assert next(iter(harmful_scores["answers"])) in ("buy_risk", "sell_risk")  # as taught
+    assert next(iter(harmful_scores["answers"])) == "buy_risk"  # as taught
     assert next(iter(hold["answers"])) == "hold"
     assert harmful_scores["worth_median"]["high"] < hold["worth_median"]["value"]  # it lost money
     assert (out / "evaluation.md").read_text().startswith("| contestant |")
