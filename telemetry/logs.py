@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -39,7 +40,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     structlog.configure(
         processors=[*_SHARED, *_TAIL],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=_LineWriterFactory(out),
         cache_logger_on_first_use=False,
     )
     _route_stdlib(out, numeric)
@@ -47,7 +48,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
 
 def _route_stdlib(out: TextIO, numeric: int) -> None:
     """Standard-library records through the same processors, to the same stream."""
-    handler = logging.StreamHandler(out)
+    handler = _LineHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *_SHARED],
@@ -58,6 +59,42 @@ def _route_stdlib(out: TextIO, numeric: int) -> None:
     root.handlers[:] = [handler]
     # Libraries' own chatter stays out unless it is a warning.
     root.setLevel(max(numeric, logging.WARNING))
+
+
+# One lock for every line on the stream: structlog's own PrintLogger prints the message and
+# its newline as two writes, so a library's warning from another thread could land between
+# them and leave two unparseable lines where an operator (or a test) expected two events.
+_WRITE_LOCK = threading.Lock()
+
+
+class _LineWriter:
+    """A structlog logger that writes each line whole, with its newline, then flushes."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def msg(self, message: str) -> None:
+        with _WRITE_LOCK:
+            self._out.write(message + "\n")
+            self._out.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _LineWriterFactory:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def __call__(self, *_args: Any) -> _LineWriter:
+        return _LineWriter(self._out)
+
+
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stdlib records written under the same lock as structlog's lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with _WRITE_LOCK:
+            super().emit(record)
 
 
 # What every line gets first (level, time, trace context) ...

@@ -134,7 +134,7 @@ def test_collector_down_keeps_pace_and_loses_nothing_locally(
     started = time.monotonic()
     assert agent.wait(timeout=300) == 0
     finished = [e for e in agent.events() if e["event"] == "tick_finished"]
-    assert [e["tick"] for e in finished] == [0, 1, 2, 3]
+    assert [e["tick"] for e in finished] == [0, 1, 2, 3], "\n".join(agent.lines)
     with sqlite3.connect(data / "state.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM ticks").fetchone()[0] == 4
     assert time.monotonic() - started < 120

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +82,30 @@ def test_collector_config_wires_every_signal():
         assert set(pipeline["exporters"]) <= set(config["exporters"])
         assert set(pipeline["processors"]) <= set(config["processors"])
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+
+
+class _SlowStream(io.StringIO):
+    """A stream that gives other threads a turn inside every write, as a busy machine does."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.0005)
+        return super().write(text)
+
+
+def test_lines_from_two_threads_never_merge():
+    """structlog events and a library's warnings from another thread stay whole lines."""
+    stream = _SlowStream()
+    configure_logging("info", stream)
+
+    def library() -> None:
+        for i in range(100):
+            logging.getLogger("some.exporter").warning("export failed %d", i)
+
+    other = threading.Thread(target=library)
+    other.start()
+    for i in range(100):
+        structlog.get_logger().info("tick_finished", tick=i)
+    other.join()
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events.count("tick_finished") == 100
+    assert sum(e.startswith("export failed") for e in events) == 100
