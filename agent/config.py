@@ -96,6 +96,18 @@ class ArenaSettings(BaseModel):
         0.2, gt=0.0, le=1.0, description="share of the gap to fair value closed per step"
     )
     weather_interval_s: float = Field(1.0, ge=0.0, description="0 stops the weather")
+    save_interval_s: float = Field(
+        2.0, ge=0.0, description="seconds between saves of the world (0: only at stop and funding)"
+    )
+    new_world: bool = Field(
+        False, description="deploy a new world when an agent's saved one is missing or unreadable"
+    )
+    paper_think_s: float | None = Field(
+        None,
+        ge=0.0,
+        description="on paper, seconds each decision lasts while the weather moves "
+        "(unset: the decision's measured latency)",
+    )
     agent_native: Decimal = Field(Decimal(10), ge=0, description="ETH for gas")
     agent_stable: Decimal = Field(Decimal(500), ge=0)
     agent_risk: Decimal = Field(Decimal(0), ge=0)

@@ -1,4 +1,4 @@
-"""Runs an anvil node on a free loopback port, optionally persisting its state to a file."""
+"""Runs an anvil node on a free loopback port; its state can be dumped and loaded back."""
 
 from __future__ import annotations
 
@@ -42,12 +42,10 @@ class Anvil:
         binary: str = "anvil",
         chain_id: int = 31337,
         port: int | None = None,
-        state_file: Path | None = None,
     ) -> None:
         self.binary = binary
         self.chain_id = chain_id
         self.port = port or free_port()
-        self.state_file = state_file
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,8 +66,6 @@ class Anvil:
             args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         self._wait_ready()
-        if self.state_file and self.state_file.exists():
-            self.rpc("anvil_loadState", [self.state_file.read_text().strip()])
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_S
@@ -97,15 +93,20 @@ class Anvil:
             raise AnvilError(f"{method} on {self.url} failed: {reply['error']}")
         return reply.get("result")
 
-    def save_state(self) -> None:
-        """Write the chain's state to `state_file` so a restart continues the same world."""
-        if self.state_file is None:
-            return
-        state = self.rpc("anvil_dumpState", [])
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(str(state))
-        tmp.replace(self.state_file)
+    def dump_state(self) -> str:
+        """The chain's whole state (accounts, blocks, transactions), as anvil's hex."""
+        return str(self.rpc("anvil_dumpState", []))
+
+    def load_state(self, state: str) -> None:
+        """Load a `dump_state` into this (freshly started) node."""
+        self.rpc("anvil_loadState", [state])
+
+    def head(self) -> tuple[int, str]:
+        """The latest block's number and hash."""
+        block = self.rpc("eth_getBlockByNumber", ["latest", False])
+        if not isinstance(block, dict):
+            raise AnvilError(f"eth_getBlockByNumber on {self.url} answered {block!r}")
+        return int(block["number"], 16), str(block["hash"])
 
     def stop(self) -> None:
         if self._proc is None:

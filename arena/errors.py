@@ -6,6 +6,8 @@ ArenaError                  base class: the local world could not be built or ru
 ├── CompileError            a Vyper contract did not compile
 ├── SetupReverted           a deploy, mint or seeding transaction of the world reverted
 ├── ArenaFileError          an arena connection file is unreadable or lacks fields (ValueError)
+├── SavedWorldError         a saved world is unreadable, or missing where an agent lived in it:
+│                           nothing is deployed over it, no retry (an operator decides)
 ├── PriceSeriesError        a replayed price series is unreadable or holds a bad row (ValueError)
 └── PaperError              a paper action the contracts would have reverted (names the check)
 
@@ -36,6 +38,10 @@ class SetupReverted(ArenaError):
 
 class ArenaFileError(ArenaError, ValueError):
     """An arena connection file cannot be read as one (the message names the file)."""
+
+
+class SavedWorldError(ArenaError):
+    """A saved world cannot be restored (the message names the file and what allows a new one)."""
 
 
 class PriceSeriesError(ArenaError, ValueError):

@@ -12,6 +12,8 @@ import csv
 import math
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from math import isqrt
@@ -211,7 +213,8 @@ class Weather:
     arbitrageur and the noise traders trade the pool towards their targets.
 
     This class trades the arena's on-chain pool through its router; `arena.paper` gives the
-    same steps to an in-memory pool with the contracts' integer arithmetic.
+    same steps to an in-memory pool with the contracts' integer arithmetic. A step holds a
+    lock, so a save (`between_steps`) sees the chain and the step count agree.
     """
 
     def __init__(
@@ -232,6 +235,7 @@ class Weather:
         self._pool = w3.eth.contract(address=pool, abi=artefacts["Pool"].abi)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
 
     @property
     def steps(self) -> int:
@@ -245,12 +249,19 @@ class Weather:
 
     def step(self) -> float:
         """Draw the next fair value and make the step's trades; return the new price."""
-        self.fair = self._path.next()
-        for target in self._flow.targets(pool_price(*self.reserves()), self.fair):
-            sell, amount = trade_to_target(*self.reserves(), target)
-            if amount > 0:
-                self._swap(sell, amount)
-        return pool_price(*self.reserves())
+        with self._lock:
+            self.fair = self._path.next()
+            for target in self._flow.targets(pool_price(*self.reserves()), self.fair):
+                sell, amount = trade_to_target(*self.reserves(), target)
+                if amount > 0:
+                    self._swap(sell, amount)
+            return pool_price(*self.reserves())
+
+    @contextmanager
+    def between_steps(self) -> Iterator[int]:
+        """Hold the weather between two steps; yields the steps done (what a save records)."""
+        with self._lock:
+            yield self._path.step
 
     def _swap(self, sell: str, amount: int) -> None:
         sell_token, buy_token = (

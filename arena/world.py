@@ -52,11 +52,16 @@ class ArenaInfo:
             data = json.loads(text)
         except ValueError as exc:
             raise ArenaFileError(f"arena file {path} is not JSON: {exc}") from exc
+        return cls.from_dict(data, f"arena file {path}")
+
+    @classmethod
+    def from_dict(cls, data: object, source: str) -> ArenaInfo:
+        """The info from parsed JSON; `source` names where it came from in the error."""
         if not isinstance(data, dict):
-            raise ArenaFileError(f"arena file {path} holds no JSON object")
+            raise ArenaFileError(f"{source} holds no JSON object")
         missing = [f for f in cls.__dataclass_fields__ if f not in data]
         if missing:
-            raise ArenaFileError(f"arena file {path} lacks {', '.join(missing)}")
+            raise ArenaFileError(f"{source} lacks {', '.join(missing)}")
         return cls(**{f: data[f] for f in cls.__dataclass_fields__})
 
 

@@ -64,9 +64,10 @@ class ContractMissing(ChainError):
 class TxError(WalletError):
     """A transaction did not do what was asked."""
 
-    def __init__(self, message: str, tx_hash: str | None = None) -> None:
+    def __init__(self, message: str, tx_hash: str | None = None, gas_used: int = 0) -> None:
         super().__init__(message)
         self.tx_hash = tx_hash
+        self.gas_used = gas_used  # what the chain charged for it (a mined revert), if anything
 
 
 class TxReverted(TxError):

@@ -77,6 +77,10 @@ class Sender(Protocol):
 
     def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt: ...
 
+    def next_nonce(self) -> int: ...
+
+    def sent_from(self, nonce: int) -> list[JournalEntry]: ...
+
 
 @dataclass
 class _Sent:
@@ -154,6 +158,26 @@ class TxSender:
         self._nonce = self._aligned_nonce()
         return receipts
 
+    def next_nonce(self) -> int:
+        """The nonce the next transaction will use: a mark before a run of sends."""
+        with self._lock:
+            if self._nonce is None:
+                self._nonce = self._aligned_nonce()
+            return self._nonce
+
+    def sent_from(self, nonce: int) -> list[JournalEntry]:
+        """What became of each nonce from `nonce` on: the journal's final entry per nonce
+        (mined or reverted; still-signed ones once `reconcile` has settled them), in order."""
+        with self._lock:
+            entries = self._journal.entries(self.address)
+        final: dict[int, JournalEntry] = {}
+        for entry in entries:
+            if entry.nonce < nonce or entry.status not in ("mined", "reverted", "signed"):
+                continue
+            if entry.nonce not in final or entry.status != "signed":
+                final[entry.nonce] = entry
+        return [final[n] for n in sorted(final)]
+
     def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt:
         """Send one transaction and wait until it is confirmed; raise `TxReverted` if it reverts.
 
@@ -169,7 +193,9 @@ class TxSender:
             tx = self._build(to, data, value, nonce, head)
             receipt = self._deliver(tx, purpose)
         if receipt.status != 1:
-            raise TxReverted(f"{purpose} reverted", tx_hash=receipt.tx_hash)
+            raise TxReverted(
+                f"{purpose} reverted", tx_hash=receipt.tx_hash, gas_used=receipt.gas_used
+            )
         return receipt
 
     def _deliver(self, tx: dict[str, Any], purpose: str) -> Receipt:

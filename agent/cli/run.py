@@ -21,6 +21,7 @@ _FLAT_FLAGS = {
 }
 _NESTED_FLAGS = {
     "arena": ("arena", "file"),
+    "new_world": ("arena", "new_world"),
     "port": ("http", "port"),
     "model": ("model", "path"),
     "keystore": ("wallet", "keystore"),
@@ -45,6 +46,12 @@ def add(commands: Any) -> None:
         "--persona", help="the model's temperament: cautious, momentum, contrarian, frugal"
     )
     run.add_argument("--arena", type=Path, help="join a shared arena (forager arena up --out)")
+    run.add_argument(
+        "--new-world",
+        action="store_true",
+        default=None,  # not given: FORAGER_ARENA__NEW_WORLD or the default decides
+        help="deploy a new world when this data dir's saved one is missing or unreadable",
+    )
     run.add_argument("--generation", type=int, help="this agent's generation (0: founders)")
     run.add_argument("--seed", type=int, help="seed for the arena's weather and the model")
     run.add_argument("--linger", type=float, help="seconds a dead agent keeps serving")

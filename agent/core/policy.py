@@ -86,6 +86,52 @@ def _deviation_veto(
     )
 
 
+def reprice(
+    decision: Decision,
+    decided: Action,
+    now: Observation,
+    limits: Limits,
+    spent: Spent | None = None,
+    reference_price: float | None = None,
+) -> Action | Veto:
+    """The action the guard built at decision time, priced again on the pool as it is now.
+
+    The pool moves while the model thinks, so a minimum output computed on the reserves it
+    saw can be stale by the time the transaction is signed. Just before acting, a priced
+    action is checked again on fresh reserves: the deviation from the agent's own prices, the
+    price impact, and — for a swap — the quote now against the minimum allowed when decided.
+    Past any bound it is refused (`market_moved`) before an approval is sent; otherwise a swap
+    keeps its size and its minimum output becomes the stricter of what was allowed when decided
+    and what the rules give now, and a deposit or a withdrawal is sized again at the pool's
+    current ratio.
+    """
+    if decided.kind not in ("swap", "add_liquidity", "remove_liquidity"):
+        return decided
+    if decided.kind != "swap":
+        again = guard(decision, now, limits, spent, reference_price)
+        return _moved(again) if isinstance(again, Veto) else again
+    assert decided.sell is not None, "a swap names what it sells"
+    deviation = _deviation_veto(decision.action, now, limits, reference_price)
+    if deviation is not None:
+        return _moved(deviation)
+    reserve_in, reserve_out = _reserves(now, decided.sell)
+    quote = amount_out(decided.amount_in, reserve_in, reserve_out)
+    if quote < decided.min_out:
+        return Veto(
+            "market_moved",
+            f"selling {decided.amount_in} {decided.sell} now returns {quote}, below the "
+            f"{decided.min_out} allowed when decided",
+        )
+    floor = _swap_floor(now, limits, decided.sell, decided.amount_in, reference_price)
+    if isinstance(floor, Veto):
+        return _moved(floor)
+    return dataclasses.replace(decided, min_out=max(floor, decided.min_out))
+
+
+def _moved(veto: Veto) -> Veto:
+    return Veto("market_moved", f"at act time, {veto.rule}: {veto.detail}")
+
+
 def _trade(
     decision: Decision,
     obs: Observation,

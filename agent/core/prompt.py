@@ -209,7 +209,7 @@ def decision_from_text(
 
 # -- memory: the model reads its last ticks as short lines in our own words -------------------
 
-_STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped"})
+_STATUSES = frozenset({"ok", "failed", "vetoed", "held", "skipped", "interrupted"})
 _MAX_RULE_CHARS = 32
 
 

@@ -133,12 +133,23 @@ class Veto:
 class Outcome:
     """What happened when an action (or the rent) was carried out."""
 
-    status: Literal["ok", "failed", "vetoed", "held", "skipped"]
+    status: Literal["ok", "failed", "vetoed", "held", "skipped", "interrupted"]
     tx_hashes: tuple[str, ...] = ()
     gas_used: int = 0
     amount_in: int = 0
     amount_out: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class SentTx:
+    """One transaction the agent's key sent, as the journal and the chain settled it."""
+
+    tx_hash: str
+    nonce: int
+    purpose: str  # approve | swap | revoke | rent | add_liquidity | ...
+    mined: bool  # False: reverted (or, never settled, unknown)
+    gas_used: int = 0
 
 
 @dataclass(frozen=True)
@@ -169,7 +180,45 @@ class TickRecord:
     strategy: str = "llm"
     persona: str | None = None  # the model's temperament in its system prompt, if any
     lp_worth_after: int = 0  # the pool position's part of net_worth_after
+    # Set when the process died inside the tick and a restart finished it from the journal:
+    # the stage it had reached ("sensed", "decided", "acted", "rent").
+    interrupted_at: str | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# -- reading the values back (an interrupted tick's journal row) -------------------------------
+
+
+def observation_from(d: dict[str, Any]) -> Observation:
+    """An Observation from its `dataclasses.asdict` form."""
+    return Observation(
+        **{
+            **d,
+            "balances": Balances(**d["balances"]),
+            "rent": RentStatus(**d["rent"]),
+            "recent": tuple(d.get("recent", ())),
+        }
+    )
+
+
+def decision_from(d: dict[str, Any]) -> Decision:
+    return Decision(**{**d, "prompt": tuple(d.get("prompt", ()))})
+
+
+def verdict_from(d: dict[str, Any]) -> Action | Veto:
+    """An Action or a Veto from `verdict_dict`'s form."""
+    if "veto" in d:
+        return Veto(**d["veto"])
+    return Action(**d["action"])
+
+
+def verdict_dict(verdict: Action | Veto) -> dict[str, Any]:
+    key = "veto" if isinstance(verdict, Veto) else "action"
+    return {key: dataclasses.asdict(verdict)}
+
+
+def outcome_from(d: dict[str, Any]) -> Outcome:
+    return Outcome(**{**d, "tx_hashes": tuple(d.get("tx_hashes", ()))})

@@ -42,9 +42,9 @@ from agent.errors import AgentError, ConfigError, ModelError
 from agent.runtime.loop import Agent
 from agent.runtime.reporting import Reporter
 from agent.runtime.store import Store
-from arena.errors import AnvilMissing, ArenaError
+from arena.errors import AnvilMissing, ArenaError, SavedWorldError
 from arena.local import LocalArena
-from arena.world import RISK_DECIMALS, STABLE_DECIMALS
+from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo
 from telemetry.otel import configure_telemetry, shutdown_telemetry
 from wallets.chain import Chain
 from wallets.errors import ChainError, ChainUnavailable, WalletError
@@ -57,6 +57,10 @@ _HTTP_START_TIMEOUT_S = 10.0
 EXIT_OK = 0
 EXIT_START_FAILED = 2
 RETRYABLE_AT_START = (ModelError, ChainError, ArenaError)
+# No retry finds a binary that is not installed or mends a lost world: exit 2, named.
+FATAL_AT_START = (AnvilMissing, SavedWorldError)
+NEW_WORLD = "--new-world (FORAGER_ARENA__NEW_WORLD=true)"
+_FUNDED_KEY = "arena_funded_at"  # store meta: this agent was funded in an embedded world
 
 
 class Daemon:
@@ -156,13 +160,14 @@ class Daemon:
 
         A provider closes a lease whose container keeps crashing, so these failures do not end
         the process: `/readyz` says what is wrong until a retry succeeds. Errors an operator
-        must fix (settings, keystore, a locked data dir) still stop it with exit code 2.
+        must fix (settings, keystore, a locked data dir, no anvil, a lost or unreadable saved
+        world) still stop it with exit code 2.
         """
         while not self._stop.is_set():
             try:
                 self._start_agent()
-            except AnvilMissing:
-                raise  # no retry finds a binary that is not installed: exit 2, named
+            except FATAL_AT_START:
+                raise
             except RETRYABLE_AT_START as exc:
                 self.runtime.startup_error = str(exc)
                 retry = self.settings.start_retry_s
@@ -223,8 +228,7 @@ class Daemon:
             shared = load_arena_file(settings.arena.file)
             market = market_from_arena(shared)
         elif settings.uses_arena:
-            self._arena = build_arena(settings)
-            market = market_from_arena(self._arena.up())
+            market = market_from_arena(self._open_own_arena())
         else:
             market = market_from_settings(settings)
         account = open_wallet(settings, create_if_missing=settings.uses_arena)
@@ -233,6 +237,29 @@ class Daemon:
         if shared is not None:
             fund_from_faucet(settings, shared, account.address)
         return market, account
+
+    def _open_own_arena(self) -> ArenaInfo:
+        """The embedded arena, restored from the data dir; never a new world over a life that
+        had one unless the operator allows it (a new world would endow the agent again)."""
+        arena = self._arena = build_arena(self.settings)
+        self._check_world(arena)
+        try:
+            return arena.up()
+        except SavedWorldError as exc:
+            raise SavedWorldError(f"{exc}, or start with {NEW_WORLD}") from exc
+
+    def _check_world(self, arena: LocalArena) -> None:
+        store = self.runtime.store
+        if self.settings.arena.new_world or arena.holds_world() or store is None:
+            return
+        age, funded = store.age(), store.get(_FUNDED_KEY)
+        if age == 0 and funded is None:
+            return  # a first start: a new world is what it needs
+        raise SavedWorldError(
+            f"data dir {self.settings.data_dir} holds an agent that lived ({age} ticks) but not "
+            f"its world: {arena.snapshot_file} is missing, and a new world would fund the agent "
+            f"again. Restore the file, or start with {NEW_WORLD} to deploy a new world anyway"
+        )
 
     def _publish(
         self, agent: Agent, chain: Chain, sender: TxSender, address: str, market: Market
@@ -264,6 +291,8 @@ class Daemon:
             stable=to_base(a.agent_stable, STABLE_DECIMALS),
             risk=to_base(a.agent_risk, RISK_DECIMALS),
         )
+        if self.runtime.store is not None:
+            self.runtime.store.put(_FUNDED_KEY, str(time.time()))
 
     def _pause(self) -> None:
         if self._scheduler is not None and not self.runtime.paused:

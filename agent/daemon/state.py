@@ -41,6 +41,23 @@ def state_view(runtime: Runtime) -> views.State:
         paused=runtime.paused,
         recent_actions=_recent_actions(runtime),
         rent=_rent(runtime),
+        swaps=_swaps(runtime),
+    )
+
+
+def _swaps(runtime: Runtime) -> views.Swaps | None:
+    """How the life's allowed swaps went, from the store."""
+    if runtime.store is None:
+        return None
+    t = runtime.store.swap_tally()
+    allowed = t["landed"] + t["refused"] + t["failed"]
+    return views.Swaps(
+        allowed=allowed,
+        landed=t["landed"],
+        refused_at_act=t["refused"],
+        failed=t["failed"],
+        failed_share=round(t["failed"] / allowed, 4) if allowed else None,
+        gas_on_failures=t["failed_gas"],
     )
 
 

@@ -86,6 +86,17 @@ class Rent(BaseModel):
     amount_due: str | None = None
 
 
+class Swaps(BaseModel):
+    """The life's allowed swaps by fate (a swap refused at act time sent nothing)."""
+
+    allowed: int
+    landed: int
+    refused_at_act: int
+    failed: int
+    failed_share: float | None  # failed / allowed
+    gas_on_failures: int  # approvals, revocations and reverted swaps
+
+
 class Action(BaseModel):
     tick: int
     at: float
@@ -131,6 +142,7 @@ class State(BaseModel):
     last_rent_outcome: OutcomeView | None
     recent_actions: list[Action]
     rent: Rent
+    swaps: Swaps | None
 
 
 class Actions(BaseModel):

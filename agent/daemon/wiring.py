@@ -161,6 +161,8 @@ def arena_config(settings: Settings, **changes: Any) -> ArenaConfig:
         noise=a.noise,
         arb_strength=a.arb_strength,
         weather_interval_s=a.weather_interval_s,
+        save_interval_s=a.save_interval_s,
+        new_world=a.new_world,
         cache_dir=settings.cache_dir / "contracts",
     )
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -110,9 +110,14 @@ def live(
     `model` decides for the `llm` strategy (loaded once for all its lives); `name` labels the
     life (and its kept dir) when several models live as `llm`."""
     label = name or strategy
-    world = open_world(settings, WeatherParams(seed, **params.weather), FlowParams(**params.flow))
+    world = open_world(
+        settings,
+        WeatherParams(seed, **params.weather),
+        FlowParams(**params.flow),
+        params.steps_per_tick,
+    )
     path = keep / f"{label}-seed{seed}" / "state.sqlite" if keep else Path(":memory:")
-    with Store(path) as store:
+    with Store(path, durable=False) as store:
         _run(_paper_agent(settings, world, strategy, seed, model, store, label), world, params)
         return _summed_up(settings, store, strategy, seed, label)
 

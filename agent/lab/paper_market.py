@@ -8,10 +8,12 @@ arena: the pool, its weather, a simulated clock, and the agent's funded wallet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from agent.config import Settings
-from agent.core.records import Action, Balances, Observation, Outcome, RentStatus
+from agent.core.records import Action, Balances, Observation, Outcome, RentStatus, SentTx
 from arena.errors import PaperError
 from arena.paper import PaperPool, PaperWeather
 from arena.weather import FlowParams, WeatherParams
@@ -38,10 +40,28 @@ class PaperMarket:
 
     LANDLORD = "landlord"
 
-    def __init__(self, pool: PaperPool, who: str, clock: PaperClock) -> None:
+    def __init__(
+        self,
+        pool: PaperPool,
+        who: str,
+        clock: PaperClock,
+        on_thought: Callable[[float], None] | None = None,
+    ) -> None:
         self._pool = pool
         self._who = who
         self._clock = clock
+        self._on_thought = on_thought
+
+    def thought_for(self, seconds: float) -> None:
+        """The decision took `seconds`: the world's weather moves meanwhile."""
+        if self._on_thought is not None:
+            self._on_thought(seconds)
+
+    def mark(self) -> int:
+        return 0  # nothing is signed on paper, and a paper life is never interrupted
+
+    def sent_since(self, mark: int) -> list[SentTx]:
+        return []
 
     def balances(self) -> Balances:
         h = self._pool.holder(self._who)
@@ -100,24 +120,55 @@ class PaperMarket:
         return Outcome("ok", amount_in=action.amount_in, amount_out=stable)
 
 
-@dataclass(frozen=True)
+@dataclass
 class PaperWorld:
-    """One seed's paper arena: its pool and weather, the clock, and the agent's market."""
+    """One seed's paper arena: its pool and weather, the clock, and the agent's market.
+
+    Time is counted in weather steps, as on the chain where the weather runs on its own clock:
+    a tick starts on its schedule (`advance`), and the seconds a decision takes move the
+    weather before the action executes (`think`), out of the same budget — a slow decision
+    leaves fewer steps before the next tick, never more steps in all.
+    """
 
     pool: PaperPool
     weather: PaperWeather
     clock: PaperClock
     market: PaperMarket
+    step_s: float = 1.0  # simulated seconds per weather step
+    think_s: float | None = None  # seconds per decision; None: the decision's own latency
+    _now: float = field(default=0.0, init=False)  # in weather steps
+    _scheduled: float = field(default=0.0, init=False)
 
     def advance(self, tick: int, steps: int) -> None:
-        """The weather moves `steps` times, then the clock reads tick `tick`."""
-        for _ in range(steps):
-            self.weather.step()
+        """Tick `tick` starts `steps` weather steps after the previous one was due."""
+        self._scheduled += steps
+        self._now = max(self._now, self._scheduled)
+        self._catch_up()
         self.clock.tick = tick
 
+    def think(self, seconds: float) -> None:
+        """A decision took `seconds` (or the fixed `think_s`): the weather moves meanwhile."""
+        spent = seconds if self.think_s is None else self.think_s
+        if self.step_s > 0 and spent > 0:
+            self._now += spent / self.step_s
+            self._catch_up()
 
-def open_world(settings: Settings, weather: WeatherParams, flow: FlowParams) -> PaperWorld:
-    """The arena of `weather`'s seed in the settings' shape, the agent's wallet funded."""
+    def _catch_up(self) -> None:
+        for _ in range(math.floor(self._now + 1e-9) - self.weather.steps):
+            self.weather.step()
+
+
+def open_world(
+    settings: Settings,
+    weather: WeatherParams,
+    flow: FlowParams,
+    steps_per_tick: int = 1,
+) -> PaperWorld:
+    """The arena of `weather`'s seed in the settings' shape, the agent's wallet funded.
+
+    `steps_per_tick` weather steps pass between two ticks, so one step lasts
+    `interval_s / steps_per_tick` simulated seconds; decisions take `arena.paper_think_s`
+    seconds each (unset: their measured latency)."""
     a = settings.arena
     pool = PaperPool(a.liquidity_stable, a.start_price)
     paper_weather = PaperWeather(pool, a.start_price, weather, flow)
@@ -126,4 +177,13 @@ def open_world(settings: Settings, weather: WeatherParams, flow: FlowParams) -> 
     wallet = pool.holder("agent")
     wallet.stable = to_base(a.agent_stable, STABLE_DECIMALS)
     wallet.risk = to_base(a.agent_risk, RISK_DECIMALS)
-    return PaperWorld(pool, paper_weather, clock, market)
+    world = PaperWorld(
+        pool,
+        paper_weather,
+        clock,
+        market,
+        step_s=settings.interval_s / max(1, steps_per_tick),
+        think_s=a.paper_think_s,
+    )
+    market._on_thought = world.think
+    return world

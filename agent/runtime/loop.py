@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import structlog
 from opentelemetry import trace
@@ -26,8 +26,9 @@ from agent.core.policy import (
     guard,
     rent_sale,
     replication_guard,
+    reprice,
 )
-from agent.core.prompt import summary_from_store, summary_of
+from agent.core.prompt import build_messages, summary_from_store, summary_of
 from agent.core.records import (
     Action,
     Balances,
@@ -35,8 +36,10 @@ from agent.core.records import (
     Observation,
     Outcome,
     RentStatus,
+    SentTx,
     TickRecord,
     Veto,
+    verdict_dict,
 )
 from agent.core.survival import (
     death_cause,
@@ -47,6 +50,7 @@ from agent.core.survival import (
     runway,
 )
 from agent.runtime.lineage import LaunchRequest, Nursery, child_persona
+from agent.runtime.recovery import finish
 from agent.runtime.reporting import outcome_attributes
 from agent.runtime.store import Store
 
@@ -63,6 +67,9 @@ class Senses(Protocol):
 
     def sense(self, tick: int, rent: RentStatus, recent: tuple[str, ...]) -> Observation: ...
 
+    def thought_for(self, seconds: float) -> None:
+        """The decision took `seconds` (the chain moves by itself; paper moves its weather)."""
+
     def balances(self) -> Balances: ...
 
     def snapshot(self) -> tuple[Balances, int, int, int]: ...
@@ -74,6 +81,12 @@ class Acts(Protocol):
     def execute(self, action: Action) -> Outcome: ...
 
     def fund_child(self, child: str, stable_amount: int, native: int) -> Outcome: ...
+
+    def mark(self) -> int:
+        """Where the next transaction starts: what `sent_since` reads from."""
+        ...
+
+    def sent_since(self, mark: int) -> list[SentTx]: ...
 
 
 @dataclass(frozen=True)
@@ -159,11 +172,44 @@ class Agent:
         return RentStatus(self._rent.amount, self._rent.period_ticks, self.age, self.paid_periods)
 
     def tick(self) -> TickRecord | None:
-        """Live one tick; return its record, or None if the agent is dead."""
+        """Live one tick; return its record, or None if the agent is dead.
+
+        A tick a previous process died in is finished first, from its journal row and the
+        transactions it sent (that is this call's record): it is never decided again."""
         with self._lock:
             if not self.alive:
                 return None
+            interrupted = self._store.interrupted()
+            if interrupted is not None:
+                return self._finish_interrupted(*interrupted)
             return self._tick()
+
+    def _finish_interrupted(
+        self, n: int, started: float, stage: str, detail: dict[str, Any]
+    ) -> TickRecord:
+        """Write the record of tick `n` as far as it got, its outcome read from the chain."""
+        with tracer.start_as_current_span("recover", attributes={"agent.tick": n}):
+            sent = self._executor.sent_since(int(detail.get("mark", 0)))
+            done = finish(detail, sent, self._rent.amount, self._store.known_tx_hashes(False))
+            decision = done.decision
+            if not decision.prompt:  # undecided: keep the prompt it would have answered
+                prompt = build_messages(done.observation, recent_prices=self.recent_prices)
+                decision = dataclasses.replace(decision, prompt=tuple(prompt))
+            for sale in done.rent_sales:
+                self._store.add_action(n, "rent_sale", sale, value_stable=0)
+            self.paid_periods += done.periods_paid
+            log.warning(
+                "tick_recovered",
+                tick=n,
+                stage=stage,
+                transactions=len(sent),
+                outcome=done.outcome.status,
+                rent=None if done.rent is None else done.rent.status,
+            )
+            record = self._new_record(
+                started, done.observation, decision, done.verdict, done.outcome, done.rent
+            )
+            return self._keep(dataclasses.replace(record, interrupted_at=stage))
 
     def _tick(self) -> TickRecord:
         started = self._clock()
@@ -182,21 +228,41 @@ class Agent:
         return record
 
     def _stages(self, started: float, n: int, span: trace.Span) -> TickRecord:
-        """sense → decide → guard → act → survive → record, each in its own span."""
+        """sense → decide → guard → act → survive → record, each in its own span.
+
+        Each stage is journalled (the store's open tick) before the next one acts, so a
+        process killed anywhere in between leaves what a restart needs to finish the tick."""
         with tracer.start_as_current_span("sense"):
             obs = self._sensor.sense(n, self.rent_status(), tuple(self._recent))
         span.set_attribute("chain.block", obs.block)
+        opened = {"mark": self._executor.mark(), "observation": dataclasses.asdict(obs)}
+        self._store.open_tick(n, started, "sensed", opened)
         with tracer.start_as_current_span("decide"):
             decision = self._decide(obs)
         with tracer.start_as_current_span("guard"):
             verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
+            self._sensor.thought_for(decision.latency_s)
+            verdict = self._at_act_time(decision, verdict)
+            decided = {"decision": dataclasses.asdict(decision), "verdict": verdict_dict(verdict)}
+            self._store.open_tick(n, started, "decided", decided)
         with tracer.start_as_current_span("act") as act_span:
             outcome = self._act(verdict)
             act_span.set_attributes(outcome_attributes(verdict, outcome))
+            self._store.open_tick(n, started, "acted", {"outcome": dataclasses.asdict(outcome)})
         with tracer.start_as_current_span("survive"):
-            rent_outcome = self._collect_rent()
+            rent_outcome = self._collect_rent(n, started)
         with tracer.start_as_current_span("record"):
             return self._record(started, obs, decision, verdict, outcome, rent_outcome)
+
+    def _at_act_time(self, decision: Decision, verdict: Action | Veto) -> Action | Veto:
+        """A priced action checked again on the pool as it is now (it moved while deciding)."""
+        if isinstance(verdict, Veto) or verdict.kind in ("hold", "pay_rent"):
+            return verdict
+        now = self._sensor.sense(self.age, self.rent_status(), tuple(self._recent))
+        again = reprice(decision, verdict, now, self._limits, self._spent(), self._reference())
+        if isinstance(again, Veto):
+            log.info("action_refused_at_act_time", rule=again.rule, detail=again.detail)
+        return again
 
     def _maybe_replicate(self, record: TickRecord) -> None:
         """Make a child when the policy allows: its wallet, its money, its launch request."""
@@ -304,11 +370,13 @@ class Agent:
             self.paid_periods += outcome.amount_in // self._rent.amount
         return outcome
 
-    def _collect_rent(self) -> Outcome | None:
+    def _collect_rent(self, n: int, started: float) -> Outcome | None:
         """Pay whatever rent is owed now; a shortfall starts (or continues) the grace period."""
         status = self.rent_status()
         if status.arrears == 0:
             return None
+        rent = {"rent_mark": self._executor.mark(), "arrears": status.arrears}
+        self._store.open_tick(n, started, "rent", rent)
         balance = self._sensor.balances().stable
         if balance < status.amount_due and self._rent.sell_for_rent:
             balance = self._sell_for_rent(status)
@@ -362,7 +430,10 @@ class Agent:
         rent_outcome: Outcome | None,
     ) -> TickRecord:
         """Freeze the tick into its record, store it, remember it, and say how it ended."""
-        record = self._new_record(started, obs, decision, verdict, outcome, rent_outcome)
+        return self._keep(self._new_record(started, obs, decision, verdict, outcome, rent_outcome))
+
+    def _keep(self, record: TickRecord) -> TickRecord:
+        """Store the record (closing the tick's journal row), remember it, say how it ended."""
         self._store.append(record, self.paid_periods)
         self._remember(record)
         _log_finished(record)
@@ -383,7 +454,7 @@ class Agent:
         started: float,
         obs: Observation,
         decision: Decision,
-        verdict: Action | Veto,
+        verdict: Action | Veto | None,
         outcome: Outcome,
         rent_outcome: Outcome | None,
     ) -> TickRecord:

@@ -34,6 +34,8 @@ class Reporter:
         self.actions = meter.create_counter("forager.actions", unit="{action}")
         self.vetoes = meter.create_counter("forager.policy.vetoes", unit="{veto}")
         self.gas = meter.create_counter("forager.gas_used", unit="{gas}")
+        self.swaps = meter.create_counter("forager.swaps", unit="{swap}")
+        self.failed_gas = meter.create_counter("forager.swaps.failed_gas", unit="{gas}")
         self.rent = meter.create_counter("forager.rent_paid", unit="{stable}")
         self.decision = meter.create_histogram("forager.decision.duration", unit="s")
         self.speed = meter.create_histogram("forager.decision.tokens_per_second", unit="{token}/s")
@@ -74,6 +76,7 @@ class Reporter:
             self.vetoes.add(1, {**agent, "rule": record.veto.rule})
         gas = record.outcome.gas_used + (record.rent_outcome.gas_used if record.rent_outcome else 0)
         self.gas.add(gas, agent)
+        self._swap(record)
         rent = record.rent_outcome
         paid = rent.amount_in if rent is not None and rent.status == "ok" else 0
         if record.action and record.action.kind == "pay_rent" and record.outcome.status == "ok":
@@ -81,6 +84,21 @@ class Reporter:
         if paid:
             self.rent.add(paid / sd, agent)
         self._model(record)
+
+    def _swap(self, record: TickRecord) -> None:
+        """An allowed swap's fate: landed, refused at act time (the market moved), failed."""
+        agent = self._agent
+        if record.veto is not None and record.veto.rule == "market_moved":
+            if record.decision.action in ("buy_risk", "sell_risk"):
+                self.swaps.add(1, {**agent, "fate": "refused_at_act"})
+            return
+        if record.action is None or record.action.kind != "swap":
+            return
+        if record.outcome.status == "ok":
+            self.swaps.add(1, {**agent, "fate": "landed"})
+            return
+        self.swaps.add(1, {**agent, "fate": "failed"})
+        self.failed_gas.add(record.outcome.gas_used, agent)
 
     def _model(self, record: TickRecord) -> None:
         decision = record.decision

@@ -40,6 +40,9 @@ class Sensor:
         _, _, balances, reserve_stable, reserve_risk, supply = self._read()
         return balances, reserve_stable, reserve_risk, supply
 
+    def thought_for(self, seconds: float) -> None:
+        """Nothing to do: the chain moved by itself while the agent was deciding."""
+
     def price(self, reserve_stable: int, reserve_risk: int) -> float:
         if reserve_risk == 0:
             return 0.0

@@ -2,6 +2,11 @@
 
 A restart with the same data dir finds the same agent: its id, its age, its rent account and
 its history. Records are written before the tick is reported anywhere else.
+
+A tick in progress has a row in `open_tick`, written at each stage before the next one acts
+(what it saw, what it decided and the guard allowed, where its transactions start); the tick's
+record replaces that row in one transaction. A row found at start is a tick the process died
+in: the agent finishes it from this row and the transaction journal instead of deciding again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ CREATE TABLE IF NOT EXISTS ticks (
     alive INTEGER NOT NULL,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS open_tick (
+    tick INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    stage TEXT NOT NULL,          -- sensed | decided | acted | rent
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tick INTEGER NOT NULL,
@@ -47,9 +58,11 @@ def holds_agent(data_dir: Path) -> bool:
 class Store:
     """One agent's durable memory."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, durable: bool = True) -> None:
+        """`durable=False` (a paper life's store) skips the fsync per write: fast, and lost
+        with a crash, which a simulated life can simply run again."""
         try:
-            self._db = _connect_read_only(path) if read_only else _connect(path)
+            self._db = _connect_read_only(path) if read_only else _connect(path, durable)
         except sqlite3.Error as exc:
             raise StoreError(f"state store {path} cannot be opened: {exc}") from exc
         self.path = path
@@ -116,12 +129,38 @@ class Store:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("INSERT INTO ticks VALUES (?, ?, ?, ?)", tick)
+                self._db.execute("DELETE FROM open_tick WHERE tick = ?", (record.tick,))
+                self._supersede_rebuilt(_hashes(actions))
                 self._db.executemany(_INSERT_ACTION, actions)
                 self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._db.execute("ROLLBACK")
                 raise StoreError(f"could not record tick {record.tick}: {exc}") from exc
+
+    # the tick in progress ------------------------------------------------------------------
+
+    def open_tick(self, tick: int, started_at: float, stage: str, detail: dict[str, Any]) -> None:
+        """Journal the tick in progress at `stage`; `detail` is merged into what it had."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT detail FROM open_tick WHERE tick = ?", (tick,)
+            ).fetchone()
+            merged = {**(json.loads(row[0]) if row else {}), **detail}
+            self._db.execute(
+                "INSERT OR REPLACE INTO open_tick VALUES (?, ?, ?, ?)",
+                (tick, started_at, stage, json.dumps(merged)),
+            )
+
+    def interrupted(self) -> tuple[int, float, str, dict[str, Any]] | None:
+        """The tick a previous process died in: (tick, started_at, stage, detail), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT tick, started_at, stage, detail FROM open_tick ORDER BY tick LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), float(row[1]), str(row[2]), json.loads(row[3])
 
     def last_record(self) -> dict[str, Any] | None:
         records = self.records(limit=1)
@@ -168,9 +207,25 @@ class Store:
         """Record an action taken outside the tick record (a child's funding, a rent sale)."""
         value = outcome.amount_in if value_stable is None else value_stable
         detail = _detail(outcome, veto=None, value_stable=value, **(extra or {}))
+        row = (tick, time.time(), kind, outcome.status, json.dumps(detail))
         with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._supersede_rebuilt(list(outcome.tx_hashes))
+                self._db.execute(_INSERT_ACTION, row)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"could not record the {kind} of tick {tick}: {exc}") from exc
+
+    def _supersede_rebuilt(self, hashes: list[str]) -> None:
+        """Drop the rows `rebuild_spend` made for swaps now recorded by their own tick (a swap
+        of an interrupted tick is found on chain at start, then its tick is finished)."""
+        for tx_hash in hashes:
             self._db.execute(
-                _INSERT_ACTION, (tick, time.time(), kind, outcome.status, json.dumps(detail))
+                "DELETE FROM actions WHERE tick = -1 AND EXISTS (SELECT 1 FROM "
+                "json_each(json_extract(detail, '$.tx_hashes')) WHERE value = ?)",
+                (tx_hash,),
             )
 
     def series(self, since: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
@@ -188,6 +243,25 @@ class Store:
             ).fetchall()
         return [tuple(row) for row in rows]
 
+    def swap_tally(self) -> dict[str, int]:
+        """The life's allowed swaps by fate — landed, refused at act time because the market
+        moved past their bounds (nothing sent), failed (reverted, or refused by the chain after
+        their approval) — and the gas the failures cost."""
+        swap = "json_extract(record, '$.action.kind') = 'swap'"
+        ok = "json_extract(record, '$.outcome.status') = 'ok'"
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT COALESCE(SUM({swap} AND {ok}), 0),"  # noqa: S608 (constant clauses)
+                " COALESCE(SUM(json_extract(record, '$.veto.rule') = 'market_moved'"
+                "  AND json_extract(record, '$.decision.action') IN ('buy_risk', 'sell_risk')), 0),"
+                f" COALESCE(SUM({swap} AND NOT {ok}), 0),"
+                f" COALESCE(SUM(CASE WHEN {swap} AND NOT {ok}"
+                "  THEN json_extract(record, '$.outcome.gas_used') ELSE 0 END), 0)"
+                " FROM ticks"
+            ).fetchone()
+        landed, refused, failed, gas = (int(v) for v in row)
+        return {"landed": landed, "refused": refused, "failed": failed, "failed_gas": gas}
+
     def actions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent actions (swaps, rent, vetoes), newest first."""
         with self._lock:
@@ -200,11 +274,14 @@ class Store:
             for t, at, k, s, d in rows
         ]
 
-    def known_tx_hashes(self) -> set[str]:
-        """Every transaction hash the recorded actions mention."""
+    def known_tx_hashes(self, rebuilt: bool = True) -> set[str]:
+        """Every transaction hash the recorded actions mention (with `rebuilt=False`, only
+        those recorded by the ticks themselves, not found on chain by `rebuild_spend`)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT value FROM actions, json_each(json_extract(detail, '$.tx_hashes'))"
+                " WHERE tick >= ?",
+                (-1 if rebuilt else 0,),
             ).fetchall()
         return {str(row[0]) for row in rows}
 
@@ -250,11 +327,11 @@ def _detail(outcome: Outcome, **more: Any) -> dict[str, Any]:
     }
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, durable: bool = True) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
     db.executescript(_SCHEMA)
     return db
 
@@ -262,6 +339,10 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     uri = f"file:{path}?mode=ro"
     return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+
+
+def _hashes(rows: list[tuple[int, float, str, str, str]]) -> list[str]:
+    return [h for row in rows for h in json.loads(row[4])["tx_hashes"]]
 
 
 def _action_rows(record: TickRecord) -> list[tuple[int, float, str, str, str]]:

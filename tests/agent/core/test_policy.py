@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.core.policy import Limits, Spent, guard, rent_sale
+from agent.core.policy import Limits, Spent, guard, rent_sale, reprice
 from agent.core.records import Action, Balances, Decision, Observation, RentStatus, Veto
 from wallets.dex import amount_out
 
@@ -220,3 +220,53 @@ def test_a_rent_sale_raises_the_shortfall_and_no_more():
     assert isinstance(covered, Veto) and covered.rule == "no_shortfall"
     empty = rent_sale(obs(stable=1_000_000, risk=0, paid=0), LIMITS, Spent())
     assert isinstance(empty, Veto)
+
+
+def moved(o: Observation, price_factor: float) -> Observation:
+    """`o` after the pool moved: risk priced `price_factor` times what it was."""
+    risk = int(o.reserve_risk / price_factor)
+    return dataclasses.replace(o, reserve_risk=risk, price=o.price * price_factor)
+
+
+def test_a_swap_whose_market_moved_past_its_bound_is_refused_at_act_time():
+    """The pool rose 2 % against a buy while deciding: the quote is below the decided minimum
+    (1 % slippage), so the action is refused as `market_moved`."""
+    decided = guard(decide("buy_risk", 10), obs(), LIMITS)
+    assert isinstance(decided, Action)
+    verdict = reprice(decide("buy_risk", 10), decided, moved(obs(), 1.02), LIMITS)
+    assert isinstance(verdict, Veto) and verdict.rule == "market_moved"
+    assert "below the" in verdict.detail
+
+
+def test_a_swap_within_its_bound_keeps_its_size_and_never_accepts_less():
+    """A small move against the buy (0.3 %) passes: same amount, the decided minimum kept; a
+    move in its favour raises the minimum to what the rules give now."""
+    decision = decide("buy_risk", 10)
+    decided = guard(decision, obs(), LIMITS)
+    assert isinstance(decided, Action)
+    worse = reprice(decision, decided, moved(obs(), 1.003), LIMITS)
+    assert isinstance(worse, Action) and worse.amount_in == decided.amount_in
+    assert worse.min_out == decided.min_out
+    better = moved(obs(), 0.98)
+    repriced = reprice(decision, decided, better, LIMITS)
+    assert isinstance(repriced, Action) and repriced.min_out > decided.min_out
+    fresh = guard(decision, better, LIMITS)
+    assert isinstance(fresh, Action) and repriced.min_out == fresh.min_out
+
+
+def test_a_deviation_reached_while_deciding_is_refused_at_act_time():
+    """The agent's reference is 2.0; the pool moved 6 % (past the 5 % deviation bound) in a
+    sell's favour: refused at act time, naming the deviation."""
+    decision = decide("sell_risk", 10)
+    decided = guard(decision, obs(risk=100 * 10**18), LIMITS, reference_price=2.0)
+    assert isinstance(decided, Action)
+    now = moved(obs(risk=100 * 10**18), 1.06)
+    verdict = reprice(decision, decided, now, LIMITS, reference_price=2.0)
+    assert isinstance(verdict, Veto) and verdict.rule == "market_moved"
+    assert "price_deviation" in verdict.detail
+
+
+def test_holds_and_rent_are_not_repriced():
+    """Only priced actions are checked again."""
+    for decided in (Action(kind="hold"), Action(kind="pay_rent", amount_in=RENT)):
+        assert reprice(decide("hold"), decided, moved(obs(), 1.5), LIMITS) == decided

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -13,6 +14,7 @@ from eth_account import Account
 
 from agent.cli.main import main
 from agent.config import Settings, default_cache_dir
+from agent.core.records import Decision, Observation
 from agent.core.strategies import RuleDecider
 from agent.daemon.wiring import arena_config, build_agent, market_from_arena
 from agent.lab.calibrate import calibrate, live, params_from
@@ -68,6 +70,77 @@ def test_a_paper_life_follows_the_same_life_on_chain(tmp_path: Path, strategy: s
     assert kinds - {"hold", "pay_rent"}, f"{strategy} never traded: the comparison proves little"
     if strategy == "liquidity":
         assert "add_liquidity" in kinds
+
+
+class Thinking:
+    """A rule decider whose every decision lasts `steps` weather steps on the chain, as a
+    model's does: the arena's weather trades while it thinks."""
+
+    def __init__(self, inner: RuleDecider, arena: LocalArena, steps: int) -> None:
+        self.inner, self.arena, self.steps = inner, arena, steps
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
+        decision = self.inner.decide(obs, recent_prices)
+        assert self.arena.weather is not None
+        for _ in range(self.steps):
+            self.arena.weather.step()
+        return decision
+
+
+THINK = 2  # weather steps per decision
+
+
+def test_a_paper_life_that_thinks_follows_the_chain_through_refusals(tmp_path: Path):
+    """Decisions that last two weather steps, in rough weather: the paper arena moves its
+    weather during each decision as the chain does, prices the action again at act time, and
+    refuses the same swaps (`market_moved`) at the same ticks — every tick's outcome, veto and
+    net worth equal the chain's to the base unit."""
+    require_binary("anvil")
+    settings = settings_for(tmp_path, strategy="random")
+    think_s = THINK * settings.interval_s / STEPS
+    rough = {"volatility": 0.01, "noise": 0.02, "paper_think_s": think_s}
+    settings = settings.model_copy(update={"arena": settings.arena.model_copy(update=rough)})
+    arena = LocalArena(
+        arena_config(
+            settings, seed=SEED, weather_interval_s=0, cache_dir=default_cache_dir() / "contracts"
+        )
+    )
+    info = arena.up()
+    try:
+        account = Account.create()
+        arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=0)
+        store = Store(settings.data_dir / "state.sqlite")
+        decider = Thinking(RuleDecider("random", seed=SEED), arena, THINK)
+        agent, _, _ = build_agent(settings, market_from_arena(info), account, decider, store)
+        on_chain = []
+        for tick in range(TICKS):
+            assert arena.weather is not None
+            for _ in range(STEPS if tick == 0 else STEPS - THINK):
+                arena.weather.step()
+            record = agent.tick()
+            assert record is not None
+            on_chain.append(_fate(record.to_dict()))
+    finally:
+        arena.down()
+    kept = tmp_path / "paper"
+    live(settings, params_from(settings, [SEED], TICKS, STEPS), "random", SEED, keep=kept)
+    with Store.read(kept / f"random-seed{SEED}") as paper_store:
+        on_paper = [_fate(r) for r in paper_store.tick_records()]
+    assert on_paper == on_chain
+    assert any(veto == "market_moved" for _, veto, _ in on_chain), "no refusal: proves little"
+    assert any(status == "ok" for status, _, _ in on_chain)
+
+
+def _fate(record: dict[str, Any]) -> tuple[str, str | None, int]:
+    veto = record["veto"]
+    return record["outcome"]["status"], veto and veto["rule"], record["net_worth_after"]
 
 
 def test_in_the_default_weather_skill_pays_and_random_trading_does_not():

@@ -14,7 +14,7 @@ from agent.runtime.executor import Executor
 from arena.local import LocalArena
 from wallets.chain import Chain, Receipt
 from wallets.dex import UniswapV2
-from wallets.journal import Journal
+from wallets.journal import Journal, JournalEntry
 from wallets.tokens import Erc20
 from wallets.transactions import TxSender
 
@@ -82,6 +82,12 @@ class RecordingSender:
     def send(self, to: str, data: bytes, purpose: str, value: int = 0) -> Receipt:
         self.sent.append((to, data))
         return self.real.send(to, data, purpose, value)
+
+    def next_nonce(self) -> int:
+        return self.real.next_nonce()
+
+    def sent_from(self, nonce: int) -> list[JournalEntry]:
+        return self.real.sent_from(nonce)
 
 
 SELECTORS = {

@@ -17,6 +17,7 @@ from agent.model.deciders import LlamaDecider
 from agent.runtime.loop import Agent
 from agent.runtime.store import Store
 from arena.local import LocalArena
+from tests.arena.test_paper import _OnChain
 from tests.conftest import cast, cast_balance, settings_for
 from wallets.chain import Chain
 
@@ -232,3 +233,34 @@ def test_owed_rent_is_raised_from_risk_when_stable_is_short(
     # The shortfall (3 STABLE) plus 10 %, at a price of 2: 1.65 RISK, not the whole bag.
     assert sold == 33 * 10**17 // 2
     assert record.alive
+
+
+class MovesTheMarket(FakeDecider):
+    """Answers a buy; while it "thinks", a trader pushes the pool's price up by about 3 %."""
+
+    def __init__(self, arena: LocalArena) -> None:
+        super().__init__(['{"action": "buy_risk", "amount_pct": 10, "reason": "cheap"}'])
+        self.arena = arena
+
+    def decide(self, obs: Any, recent_prices: tuple[float, ...] = ()) -> Any:
+        decision = super().decide(obs, recent_prices)
+        _OnChain(self.arena).swap("stable", obs.reserve_stable * 15 // 1000)
+        return decision
+
+
+def test_a_swap_whose_market_moved_past_its_bound_is_refused_before_any_approval(
+    arena: LocalArena, tmp_path: Path
+):
+    """The pool moved 3 % against a buy while it was decided (the bound is 1 %): at act time
+    the fresh quote is below the decided minimum, so the tick records a `market_moved` veto and
+    the agent's key sends nothing — no approval, no swap (its nonce read with `cast`)."""
+    info = arena.info
+    assert info is not None
+    agent, address = make_agent(arena, tmp_path, MovesTheMarket(arena), paid_periods=1)
+    record = agent.tick()
+    assert record is not None and record.decision.action == "buy_risk"
+    assert record.veto is not None and record.veto.rule == "market_moved", record.outcome
+    assert record.outcome.status == "vetoed" and record.outcome.tx_hashes == ()
+    assert int(cast("nonce", address, "--rpc-url", info.rpc_url)) == 0
+    with Store.read(tmp_path / "data") as store:
+        assert store.swap_tally() == {"landed": 0, "refused": 1, "failed": 0, "failed_gas": 0}
