@@ -157,6 +157,12 @@ class PaperWeather:
     def steps(self) -> int:
         return self._path.step
 
+    def reseed(self, key: str) -> None:
+        """Another future from here: the fair value's walk and the noise drawn afresh from
+        `key`, from the same price and regime."""
+        self._path.reseed(key)
+        self._flow.reseed(key)
+
     def step(self) -> float:
         self.fair = self._path.next()
         pool = self._pool

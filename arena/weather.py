@@ -79,6 +79,10 @@ class Flow:
         self._rng = random.Random(f"flow-{seed}")  # noqa: S311 -- a simulation
         self._params = params
 
+    def reseed(self, key: str) -> None:
+        """Draw the rest of the noise from a fresh generator (`key`): another future from here."""
+        self._rng = random.Random(f"flow-{key}")  # noqa: S311 -- a simulation
+
     def skip(self, steps: int) -> None:
         """Fast-forward the noise draws, so a restarted arena continues the same flow."""
         for _ in range(steps if self._params.noise > 0 else 0):
@@ -141,6 +145,11 @@ class PricePath:
         """Fast-forward, so a restarted arena continues the same path."""
         for _ in range(steps):
             self.next()
+
+    def reseed(self, key: str) -> None:
+        """Draw the rest of the walk from a fresh generator (`key`): another future from here,
+        from the same price and regime."""
+        self._rng = random.Random(f"path-{key}")  # noqa: S311 -- a simulation
 
 
 class ReplayPath:

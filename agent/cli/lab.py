@@ -1,4 +1,5 @@
-"""`forager train|evaluate|evolve`: the lab, from exported lives to a measured next generation."""
+"""`forager label|train|evaluate|evolve`: the lab, from lives and counterfactual labels to a
+measured next generation."""
 
 from __future__ import annotations
 
@@ -17,9 +18,63 @@ if TYPE_CHECKING:
 
 
 def add(commands: Any) -> None:
+    _add_label(commands)
     _add_train(commands)
     _add_evaluate(commands)
     _add_evolve(commands)
+
+
+def _add_label(commands: Any) -> None:
+    label = commands.add_parser(
+        "label", help="what every answer was worth at visited states (counterfactual labels)"
+    )
+    label.add_argument("--out", type=Path, required=True, help="JSON lines, one row per state")
+    label.add_argument("--seeds", type=int, default=4, help="how many training seeds")
+    label.add_argument("--first-seed", type=int, default=0, help="the first training seed")
+    label.add_argument("--ticks", type=int, default=100, help="ticks each visiting life lasts")
+    label.add_argument("--every", type=int, default=5, help="label every n-th tick")
+    label.add_argument("--horizon", type=int, default=40, help="ticks each candidate lives on")
+    label.add_argument("--futures", type=int, default=8, help="weather paths per state")
+    label.add_argument("--continuation", default="hold", help="the policy after the candidate")
+    label.add_argument(
+        "--visitors", default="mean_reversion,random", help="rule strategies whose lives visit"
+    )
+    label.add_argument(
+        "--significant-only", action="store_true", help="drop states with no clear best answer"
+    )
+    label.set_defaults(handler=_label)
+
+
+def _label(args: argparse.Namespace) -> int:
+    from agent.core.strategies import RULE_STRATEGIES
+    from agent.lab.calibrate import params_from, weather_steps_per_tick
+    from agent.lab.counterfactual import LabelParams, visit, write_rows
+    from agent.reports.progress import progress_for
+
+    counts = (args.seeds, args.ticks, args.every, args.horizon, args.futures)
+    if min(counts) < 1:
+        raise ConfigError(
+            f"--seeds, --ticks, --every, --horizon and --futures must be 1 or more (got {counts})"
+        )
+    visitors = _names(args.visitors)
+    for name in (*visitors, args.continuation):
+        if name not in RULE_STRATEGIES:
+            raise ConfigError(
+                f"{name!r} is not a rule strategy (expected one of {RULE_STRATEGIES})"
+            )
+    settings = load_settings()
+    configure_logging("error")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    params = params_from(settings, seeds, args.ticks, weather_steps_per_tick(settings))
+    label = LabelParams(args.horizon, args.futures, args.every, args.continuation)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with progress_for() as progress:
+        labels = list(visit(settings, params, label, visitors, progress))
+    with args.out.open("w") as out:
+        rows = write_rows(labels, out, significant_only=args.significant_only)
+    clear = sum(x.significant() for x in labels)
+    print(f"{rows} states -> {args.out} ({clear} of {len(labels)} with a significant best answer)")
+    return 0
 
 
 def _add_train(commands: Any) -> None:

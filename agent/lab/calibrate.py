@@ -132,13 +132,21 @@ def _paper_agent(
     label: str,
 ) -> Agent:
     decider = model if strategy == "llm" and model else RuleDecider(strategy, seed=seed)
-    ports = Ports(world.market, world.market, decider, store, STABLE_DECIMALS, world.clock)
-    return assemble_agent(
+    return paper_agent(
         settings.model_copy(update={"strategy": strategy}),
-        ports,
+        world,
+        decider,
+        store,
         agent_id=f"paper-{label}-{seed}",
-        generation=0,
     )
+
+
+def paper_agent(
+    settings: Settings, world: PaperWorld, decider: Decider, store: Store, agent_id: str
+) -> Agent:
+    """An agent on `world`'s paper market, made the one way every agent is made."""
+    ports = Ports(world.market, world.market, decider, store, STABLE_DECIMALS, world.clock)
+    return assemble_agent(settings, ports, agent_id=agent_id, generation=0)
 
 
 def _run(agent: Agent, world: PaperWorld, params: Params) -> None:

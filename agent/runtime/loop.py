@@ -171,6 +171,13 @@ class Agent:
     def rent_status(self) -> RentStatus:
         return RentStatus(self._rent.amount, self._rent.period_ticks, self.age, self.paid_periods)
 
+    def would_allow(self, decision: Decision) -> Action | Veto:
+        """What the guard would make of `decision` now, acting on nothing (the lab asks this
+        to know which answers lead to the same action)."""
+        with self._lock:
+            obs = self._sensor.sense(self.age, self.rent_status(), tuple(self._recent))
+            return guard(decision, obs, self._limits, self._spent(), self._reference())
+
     def tick(self) -> TickRecord | None:
         """Live one tick; return its record, or None if the agent is dead.
 

@@ -77,6 +77,13 @@ class Store:
             )
         return cls(data_dir / STATE_FILE, read_only=True)
 
+    def copy(self) -> Store:
+        """An in-memory copy of this store (the lab continues a life from it, many times)."""
+        twin = Store(Path(":memory:"), durable=False)
+        with self._lock:
+            self._db.backup(twin._db)
+        return twin
+
     def __enter__(self) -> Store:
         return self
 
