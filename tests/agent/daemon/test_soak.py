@@ -1,5 +1,8 @@
-"""A soak: 1,300 fast ticks (rule-based decider) under light HTTP polling, watching the agent
-process's memory, file descriptors and threads. About 30 s here; `pytest -m slow` selects it."""
+"""A soak: 1,250 fast ticks (rule-based decider) under light HTTP polling, watching the agent
+process's memory, file descriptors and threads. A few minutes here; `pytest -m slow` selects it.
+
+The agent runs until the test stops it (SIGTERM): with a tick budget of its own it could end
+while the last samples are being taken."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import pytest
 
 from tests.conftest import ForagerProcess
 
-TICKS = 1300
 EARLY, LATE = 200, 1250
 
 
@@ -26,7 +28,7 @@ def sample(pid: int) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_no_growth_in_memory_fds_or_threads_over_1300_ticks(
+def test_no_growth_in_memory_fds_or_threads_over_1250_ticks(
     tmp_path: Path, forager: list[ForagerProcess]
 ):
     agent = ForagerProcess(
@@ -35,8 +37,6 @@ def test_no_growth_in_memory_fds_or_threads_over_1300_ticks(
         "random",
         "--interval",
         "0.02",
-        "--ticks",
-        str(TICKS),
         env={"FORAGER_RENT__PERIOD_TICKS": "100", "FORAGER_LINGER_S": "0"},
     )
     forager.append(agent)
@@ -54,4 +54,4 @@ def test_no_growth_in_memory_fds_or_threads_over_1300_ticks(
     assert late["fds"] <= early["fds"] + 2
     # 6 MiB over 1,050 ticks: a leak of ~6 KiB per tick or more fails (2 MiB seen here)
     assert late["rss_kib"] <= early["rss_kib"] + 6 * 1024
-    assert agent.wait(timeout=300) == 0
+    assert agent.terminate() == 0
