@@ -7,7 +7,10 @@
 #   EXTRAS   pip extras of the project           (default: dev,train; empty for an image)
 #   EDITABLE 1 installs the project editable     (default: 1)
 #   FORAGER_CACHE_DIR  wheel, model and contract cache (default: ~/.cache/openforager)
-#   CMAKE_ARGS         passed to the llama.cpp build (e.g. -DGGML_CUDA=on); part of the cache key
+#   CMAKE_ARGS         passed to the llama.cpp build (e.g. -DGGML_CUDA=on); part of the cache key.
+#                      Default -DGGML_NATIVE=off: a portable build (AVX2, FMA, F16C). A native
+#                      build on a CPU with AMX compiled ggml's AMX kernels, which crashed at the
+#                      first decode on such a machine (SIGSEGV in ggml_backend_amx_mul_mat).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,12 +32,19 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 # 2. llama-cpp-python has no wheels on PyPI: build it once per build flags, keep the wheel.
-flags_key=$(printf '%s' "${CMAKE_ARGS:-}" | sha256sum | cut -c1-12)
+export CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=off}
+flags_key=$(printf '%s' "$CMAKE_ARGS" | sha256sum | cut -c1-12)
 WHEELS="$CACHE/wheels/llama-$LLAMA_VERSION-$flags_key"
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   say "building llama-cpp-python $LLAMA_VERSION from source (about 3-15 minutes, once)"
-  "${PIP[@]}" wheel --no-deps --wheel-dir "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+  # --no-cache-dir: pip's own wheel cache would hand back a wheel built with other flags.
+  "${PIP[@]}" wheel --no-cache-dir --no-deps --wheel-dir "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+fi
+# A virtualenv that holds a build with other flags gets this one (same version: pip keeps it).
+if [ "$(cat "$VENV/.llama-flags" 2>/dev/null)" != "$flags_key" ]; then
+  "${PIP[@]}" install -q --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+  echo "$flags_key" >"$VENV/.llama-flags"
 fi
 
 # 3. The project and its pinned dependencies.

@@ -47,9 +47,9 @@ def _add_calibrate(arena_commands: Any) -> None:
     calibrate = arena_commands.add_parser(
         "calibrate", help="run the rule-based baselines on many seeds: does skill pay?"
     )
-    calibrate.add_argument("--seeds", type=int, default=10, help="how many seeds (arenas)")
+    calibrate.add_argument("--seeds", type=int, default=12, help="how many seeds (arenas)")
     calibrate.add_argument("--first-seed", type=int, help="default: FORAGER_ARENA__SEED")
-    calibrate.add_argument("--ticks", type=int, default=500, help="ticks each life lasts at most")
+    calibrate.add_argument("--ticks", type=int, default=300, help="ticks each life lasts at most")
     calibrate.add_argument(
         "--steps-per-tick",
         type=int,

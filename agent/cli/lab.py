@@ -101,10 +101,12 @@ def _add_evaluate(commands: Any) -> None:
     ev.add_argument("--child", type=Path, required=True, help="the child's adapter (GGUF)")
     ev.add_argument("--parent-name", default="parent")
     ev.add_argument("--child-name", default="child")
-    ev.add_argument("--seeds", type=int, default=4, help="how many held-out seeds")
+    ev.add_argument("--seeds", type=int, default=8, help="how many held-out seeds")
     ev.add_argument("--first-seed", type=int, default=1000, help="first held-out seed")
-    ev.add_argument("--ticks", type=int, default=100, help="ticks each life lasts at most")
-    ev.add_argument("--baselines", default="hold", help="comma-separated rule strategies")
+    ev.add_argument("--ticks", type=int, default=300, help="ticks each life lasts at most")
+    ev.add_argument(
+        "--baselines", default="hold,mean_reversion", help="comma-separated rule strategies"
+    )
     ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     ev.add_argument("--out", type=Path, default=Path("evaluation"), help="JSON, Markdown, PNG")
     ev.set_defaults(handler=_evaluate)
@@ -122,9 +124,11 @@ def _add_evolve(commands: Any) -> None:
     evo.add_argument(
         "--teachers", default="mean_reversion,liquidity,random", help="rule lives beside the model"
     )
-    evo.add_argument("--eval-seeds", type=int, default=4)
-    evo.add_argument("--eval-ticks", type=int, default=100)
-    evo.add_argument("--baselines", default="hold", help="comma-separated rule strategies")
+    evo.add_argument("--eval-seeds", type=int, default=8)
+    evo.add_argument("--eval-ticks", type=int, default=300)
+    evo.add_argument(
+        "--baselines", default="hold,mean_reversion", help="comma-separated rule strategies"
+    )
     evo.add_argument("--steps", type=int, default=24, help="training steps per generation")
     evo.add_argument("--batch", type=int, default=4)
     evo.add_argument("--learning-rate", type=float, default=3e-4)

@@ -35,6 +35,10 @@ from arena.world import STABLE_DECIMALS
 BASELINES = ("hold", "random", "momentum", "mean_reversion", "liquidity")
 SKILLED = ("momentum", "mean_reversion", "liquidity")
 STRATEGIES = ("llm", *RULE_STRATEGIES)  # what a life may be lived by
+_VERDICT_KEYS = (
+    "skilled_outliving_hold", "skill_pays", "hold_dies", "random_dies_sooner", "best_rule",
+    "best_rule_lives",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,9 @@ class Summary:
     worth_min: float
     worth_max: float
     trades_mean: float
-    life_mean: float
+    life_mean: float  # expected life: ticks lived, plus the ticks the final worth pays rent for
+    life_ci: tuple[float, float]
+    lived_mean: float  # ticks lived
 
 
 def params_from(settings: Settings, seeds: Sequence[int], ticks: int, steps: int) -> Params:
@@ -193,12 +199,14 @@ def summarize(strategy: str, lives: Sequence[Life]) -> Summary:
         worth_max=max(finals),
         trades_mean=statistics.fmean(life.trades for life in lives),
         life_mean=statistics.fmean(life.expected_life for life in lives),
+        life_ci=mean_interval([life.expected_life for life in lives]),
+        lived_mean=statistics.fmean(life.ticks_lived for life in lives),
     )
 
 
 _COLUMNS = (
     "baseline", "survived", "survival 95 % CI", "final net worth, mean", "95 % CI", "median",
-    "min to max", "trades/life", "expected life (ticks)",
+    "min to max", "trades/life", "ticks lived, mean", "expected life (ticks)", "95 % CI",
 )  # fmt: skip
 
 
@@ -212,7 +220,9 @@ def _row(s: Summary) -> tuple[str, ...]:
         f"{s.worth_median:.2f}",
         f"{s.worth_min:.2f} to {s.worth_max:.2f}",
         f"{s.trades_mean:.1f}",
+        f"{s.lived_mean:.0f}",
         f"{s.life_mean:.0f}",
+        f"{s.life_ci[0]:.0f} to {s.life_ci[1]:.0f}",
     )
 
 
@@ -229,18 +239,26 @@ class Report:
         return next(s for s in self.summaries if s.strategy == strategy)
 
     def verdict(self) -> dict[str, Any]:
-        """Does skill pay? The issue's two conditions, each with what decided it."""
+        """Does skill buy life? Judged by expected life (ticks lived, plus the ticks the final
+        net worth still pays rent for; the dead get only what they lived), never by the
+        crumbs the dead leave: a world worth learning in has `hold` dying within the horizon,
+        `random` dying sooner and the best rule teacher alive at its end."""
         present = {x.strategy for x in self.summaries}
         if "hold" not in present:
-            return {"skilled_beating_hold": [], "skill_pays": None, "random_below_hold": None}
+            return dict.fromkeys(_VERDICT_KEYS)
         hold = self.summary("hold")
         skilled = [self.summary(s) for s in (*SKILLED, "llm") if s in present]
-        beats = [s.strategy for s in skilled if s.worth_ci[0] > hold.worth_ci[1]]
+        rules = [s for s in self.summaries if s.strategy in BASELINES]
+        best = max(rules, key=lambda s: s.life_mean)
         rand = self.summary("random") if "random" in present else None
+        beats = [s.strategy for s in skilled if s.life_ci[0] > hold.life_ci[1]]
         return {
-            "skilled_beating_hold": beats,
+            "skilled_outliving_hold": beats,
             "skill_pays": bool(beats),
-            "random_below_hold": rand is not None and rand.worth_mean < hold.worth_mean,
+            "hold_dies": hold.survived == 0,
+            "random_dies_sooner": rand is not None and rand.lived_mean < hold.lived_mean,
+            "best_rule": best.strategy,
+            "best_rule_lives": best.survived == best.lives,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -46,6 +46,11 @@ from agent.reports.progress import Progress, Silent
 from agent.reports.tables import Table, table
 
 HELD_OUT_FIRST_SEED = 1000  # populations (`forager evolve`) live on seeds below this
+# Whole lives: in the default world `hold` dies near tick 206 and the best rule teacher
+# (`mean_reversion`) is alive at 300 (docs/world.md), so both baselines end inside the horizon
+# for what they are.
+EVAL_TICKS = 300
+BASELINES = ("hold", "mean_reversion")
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class Evaluation:
     lives: tuple[Life, ...]
     differences: dict[str, Interval]  # child minus parent, paired by seed
     verdict: str  # "better", "worse" or "no measurable difference"
+    # child minus each baseline, paired by seed: does it beat doing nothing and the best rule?
+    against: dict[str, dict[str, Interval]] = dataclasses.field(default_factory=dict)
     stem: ClassVar[str] = "evaluation"
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +101,9 @@ class Evaluation:
             "child": self.child,
             "verdict": self.verdict,
             "differences": {k: dataclasses.asdict(v) for k, v in self.differences.items()},
+            "against": {
+                b: {k: dataclasses.asdict(v) for k, v in d.items()} for b, d in self.against.items()
+            },
             "scores": [dataclasses.asdict(s) for s in self.scores],
             "lives": lives_json(self.lives),
         }
@@ -198,7 +208,7 @@ def evaluate(
     child: Contestant,
     seeds: Sequence[int],
     ticks: int,
-    baselines: Sequence[str] = ("hold",),
+    baselines: Sequence[str] = BASELINES,
     resamples: int = 2000,
     steps_per_tick: int | None = None,
     known: dict[str, tuple[Life, ...]] | None = None,
@@ -215,7 +225,7 @@ def evaluate(
     steps = steps_per_tick or weather_steps_per_tick(settings)
     params = params_from(settings, seeds, ticks, steps)
     lives = _lives(settings, params, contestants, known or {}, progress)
-    return _judge(params, contestants, lives, resamples)
+    return judge(params, contestants, lives, resamples)
 
 
 def _check(
@@ -283,7 +293,7 @@ def _model_for(settings: Settings, contestant: Contestant) -> Decider:
     return build_decider(settings.model_copy(update={"strategy": "llm", "model": model}))
 
 
-def _judge(
+def judge(
     params: Params, contestants: Sequence[Contestant], lives: Sequence[Life], resamples: int
 ) -> Evaluation:
     """Scores per contestant, child minus parent by seed, and the verdict on expected life."""
@@ -291,6 +301,10 @@ def _judge(
     of = {c.name: [x for x in lives if x.name == c.name] for c in contestants}
     scores = tuple(score(c, of[c.name], resamples, i) for i, c in enumerate(contestants))
     differences = paired(of[child.name], of[parent.name], resamples, seed=len(contestants))
+    against = {
+        c.name: paired(of[child.name], of[c.name], resamples, seed=len(contestants) + i)
+        for i, c in enumerate(contestants[2:], 1)
+    }
     return Evaluation(
         params=params,
         parent=parent.name,
@@ -299,6 +313,7 @@ def _judge(
         lives=tuple(lives),
         differences=differences,
         verdict=verdict_of(differences["expected_life"]),
+        against=against,
     )
 
 
@@ -325,16 +340,24 @@ def _row(s: Scores) -> tuple[str, ...]:
     )
 
 
-def _notes(ev: Evaluation) -> tuple[str, str]:
-    d = ev.differences
-    differences = (
-        f"{ev.child} minus {ev.parent}, paired by seed (mean [95 % CI]): expected lifetime "
+def _difference(child: str, other: str, d: dict[str, Interval]) -> str:
+    return (
+        f"{child} minus {other}, paired by seed (mean [95 % CI]): expected lifetime "
         f"{_iv(d['expected_life'])} ticks, final net worth {_iv(d['final_worth'], '.2f')}, "
         f"ticks lived {_iv(d['ticks_lived'])}, survival {_iv(d['survived'], '.2f')}."
     )
-    if ev.verdict == "no measurable difference":
-        return (
-            differences,
-            f"Verdict: **no measurable difference** between {ev.child} and {ev.parent}",
-        )
-    return differences, f"Verdict: {ev.child} is **{ev.verdict}** than {ev.parent}"
+
+
+def _notes(ev: Evaluation) -> tuple[str, ...]:
+    differences = _difference(ev.child, ev.parent, ev.differences)
+    baselines = tuple(
+        f"{_difference(ev.child, b, d)} {_judged(ev.child, verdict_of(d['expected_life']), b)}."
+        for b, d in ev.against.items()
+    )
+    return (differences, *baselines, f"Verdict: {_judged(ev.child, ev.verdict, ev.parent)}")
+
+
+def _judged(child: str, verdict: str, other: str) -> str:
+    if verdict == "no measurable difference":
+        return f"**no measurable difference** between {child} and {other}"
+    return f"{child} is **{verdict}** than {other}"

@@ -31,7 +31,14 @@ from agent.config import Settings
 from agent.core.lives import Life
 from agent.errors import ConfigError
 from agent.lab.calibrate import calibrate
-from agent.lab.evaluate import HELD_OUT_FIRST_SEED, Contestant, Evaluation, evaluate
+from agent.lab.evaluate import (
+    BASELINES,
+    EVAL_TICKS,
+    HELD_OUT_FIRST_SEED,
+    Contestant,
+    Evaluation,
+    evaluate,
+)
 from agent.lab.report import write_report
 from agent.lab.train import TrainSettings, train
 from agent.reports.progress import Progress, Silent
@@ -45,10 +52,10 @@ class EvolveSettings:
     population_seeds: int = 4
     population_ticks: int = 100
     teachers: tuple[str, ...] = ("mean_reversion", "liquidity", "random")
-    eval_seeds: int = 4
+    eval_seeds: int = 8
     eval_first_seed: int = HELD_OUT_FIRST_SEED
-    eval_ticks: int = 100
-    baselines: tuple[str, ...] = ("hold",)
+    eval_ticks: int = EVAL_TICKS
+    baselines: tuple[str, ...] = BASELINES
     train: TrainSettings = field(
         default_factory=lambda: TrainSettings(steps=24, batch=4, learning_rate=3e-4)
     )

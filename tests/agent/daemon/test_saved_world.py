@@ -23,7 +23,7 @@ from tests.conftest import ForagerProcess, cast, cast_balance
 
 RULE = ("--strategy", "random", "--interval", "0.5")  # a rule decides: no model is loaded
 SAVE_OFTEN = {"FORAGER_ARENA__SAVE_INTERVAL_S": "0.5"}
-ENDOWMENT = (500 * 10**6, 0)  # FORAGER_ARENA__AGENT_STABLE / __AGENT_RISK, in base units
+ENDOWMENT = (100 * 10**6, 0)  # FORAGER_ARENA__AGENT_STABLE / __AGENT_RISK, in base units
 
 
 def stored_ticks(data_dir: Path) -> list[int]:

@@ -24,6 +24,7 @@ from tests.conftest import require_binary, settings_for
 from tests.png import read_png
 
 TICKS, STEPS, SEED = 24, 5, 3
+STABLE = int(Settings().arena.agent_stable) * 10**6  # what a paper life starts with
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +50,7 @@ def test_a_paper_life_follows_the_same_life_on_chain(tmp_path: Path, strategy: s
     try:
         assert arena.weather is not None
         account = Account.create()
-        arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=0)
+        arena.fund(account.address, native_wei=10**19, stable=STABLE, risk=0)
         store = Store(settings.data_dir / "state.sqlite")
         agent, _, _ = build_agent(
             settings, market_from_arena(info), account, RuleDecider(strategy, seed=SEED), store
@@ -115,7 +116,7 @@ def test_a_paper_life_that_thinks_follows_the_chain_through_refusals(tmp_path: P
     info = arena.up()
     try:
         account = Account.create()
-        arena.fund(account.address, native_wei=10**19, stable=500 * 10**6, risk=0)
+        arena.fund(account.address, native_wei=10**19, stable=STABLE, risk=0)
         store = Store(settings.data_dir / "state.sqlite")
         decider = Thinking(RuleDecider("random", seed=SEED), arena, THINK)
         agent, _, _ = build_agent(settings, market_from_arena(info), account, decider, store)
@@ -143,20 +144,37 @@ def _fate(record: dict[str, Any]) -> tuple[str, str | None, int]:
     return record["outcome"]["status"], veto and veto["rule"], record["net_worth_after"]
 
 
-def test_in_the_default_weather_skill_pays_and_random_trading_does_not():
-    """The issue's ordering on a small configuration: a skilled baseline's interval lies above
-    hold's, random trading ends below hold, and the same seeds give the same report."""
+def test_in_the_default_world_hold_dies_random_sooner_and_the_best_rule_lives():
+    """The world is one where survival is at stake, judged by lifetime: within 300 ticks
+    `hold` dies on every seed, `random` dies sooner on average, `mean_reversion` (the best
+    rule) lives on every seed and outlives hold, momentum dies sooner than hold, and the same
+    seeds give the same report."""
     settings = Settings()
-    report = calibrate(settings, range(4), 200)
+    report = calibrate(settings, range(12), 300)
     verdict = report.verdict()
-    assert verdict["skill_pays"], verdict
-    assert "mean_reversion" in verdict["skilled_beating_hold"]
-    assert verdict["random_below_hold"]
+    assert verdict == {
+        "skilled_outliving_hold": ["mean_reversion"],
+        "skill_pays": True,
+        "hold_dies": True,
+        "random_dies_sooner": True,
+        "best_rule": "mean_reversion",
+        "best_rule_lives": True,
+    }, verdict
     hold = report.summary("hold")
-    assert hold.survived == 4 and hold.worth_ci[0] == hold.worth_ci[1]  # rent is all it pays
-    # In a market whose deviations revert, chasing moves loses.
-    assert report.summary("momentum").worth_mean < hold.worth_mean
-    assert calibrate(settings, range(4), 200).to_json() == report.to_json()
+    assert hold.survived == 0 and hold.life_ci[0] == hold.life_ci[1]  # rent is all it pays
+    # In a market whose deviations revert, chasing moves dies soonest.
+    assert report.summary("momentum").lived_mean < hold.lived_mean
+    assert calibrate(settings, range(12), 300).to_json() == report.to_json()
+
+
+def test_the_dead_are_judged_by_how_long_they_lived_not_by_what_they_left():
+    """A baseline that dies sooner than hold does not outlive it because it left crumbs (hold
+    leaves nothing): the verdict reads lifetime, never final net worth."""
+    report = calibrate(Settings(), range(2), 300, strategies=("hold", "momentum"))
+    momentum, hold = report.summary("momentum"), report.summary("hold")
+    assert momentum.worth_mean > hold.worth_mean  # the crumbs
+    assert momentum.life_mean < hold.life_mean
+    assert report.verdict()["skilled_outliving_hold"] == []
 
 
 def test_calibrate_command_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

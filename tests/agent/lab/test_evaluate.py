@@ -19,8 +19,8 @@ from agent.cli.main import main
 from agent.config import Settings
 from agent.core.lives import Life
 from agent.errors import ConfigError
-from agent.lab.calibrate import calibrate
-from agent.lab.evaluate import Contestant, held_out_check, paired, verdict_of
+from agent.lab.calibrate import calibrate, params_from
+from agent.lab.evaluate import Contestant, held_out_check, judge, paired, verdict_of
 from agent.lab.evolve import EvolveSettings, population_seeds, write_dataset
 from agent.lab.stats import Interval, bootstrap
 from agent.runtime.experience import read_experience
@@ -81,6 +81,31 @@ def test_the_verdict_is_paired_by_seed():
     # Dying is worse than living poor: expected lifetime counts only the living's worth.
     dead = [life("c", s, 1000.0, alive=False, ticks=5) for s in (0, 1, 2)]
     assert verdict_of(paired(dead, parent, 500, seed=0)["expected_life"]) == "worse"
+
+
+def test_the_child_is_judged_against_every_baseline_paired_by_seed():
+    """Beside the verdict on its parent, the child gets one against each baseline: above
+    `hold` here, below the rule teacher, and both written in the report."""
+    seeds = (0, 1, 2)
+    lives = [
+        *(life("gen0", s, 10.0 * s) for s in seeds),
+        *(life("gen1", s, 10.0 * s + 4) for s in seeds),
+        *(life("hold", s, 0.0, alive=False, ticks=8) for s in seeds),
+        *(life("mean_reversion", s, 10.0 * s + 9) for s in seeds),
+    ]
+    names = ("gen0", "gen1", "hold", "mean_reversion")
+    contestants = [Contestant(n, "llm" if n.startswith("gen") else n) for n in names]
+    params = params_from(Settings(), seeds, 10, 5)
+    ev = judge(params, contestants, lives, 500)
+    assert ev.verdict == "better"
+    assert set(ev.against) == {"hold", "mean_reversion"}
+    assert verdict_of(ev.against["hold"]["expected_life"]) == "better"
+    assert ev.against["mean_reversion"]["final_worth"] == Interval(-5.0, -5.0, -5.0)
+    assert verdict_of(ev.against["mean_reversion"]["expected_life"]) == "worse"
+    notes = ev.table().notes
+    assert any("gen1 is **better** than hold" in n for n in notes)
+    assert any("gen1 is **worse** than mean_reversion" in n for n in notes)
+    assert ev.to_json()["against"]["hold"]["survived"]["value"] == 1.0
 
 
 def step(tick: int, ret: float, action: str, valid: bool = True) -> Step:
@@ -263,7 +288,16 @@ def test_a_harmful_adapter_is_reported_worse(
         monkeypatch.setenv(name, value)
     out = tmp_path / "report"
     argv = ["evaluate", "--parent", "none", "--child", str(harmful / "adapter.gguf")]
-    argv += ["--parent-name", "gen0", "--child-name", "harmful", "--seeds", "2"]
+    argv += [
+        "--parent-name",
+        "gen0",
+        "--child-name",
+        "harmful",
+        "--seeds",
+        "2",
+        "--baselines",
+        "hold",
+    ]
     assert main([*argv, "--ticks", str(HARMFUL_TICKS), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Verdict: harmful is **worse** than gen0" in printed
