@@ -47,6 +47,11 @@ class ModelSettings(BaseModel):
         None,
         description="a `forager model serve` on this node to share instead of loading the model",
     )
+    prompt: Literal["advice", "plain"] = Field(
+        "advice",
+        description="the system prompt: the market described with trading advice, or plain "
+        "(the actions only; what the model does with it is what its weights know)",
+    )
 
     @field_validator("server_url")
     @classmethod
@@ -286,6 +291,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FORAGER_GENERATION": str(settings.generation),
         "FORAGER_STRATEGY": settings.strategy,
         **({"FORAGER_PERSONA": settings.persona} if settings.persona else {}),
+        **(
+            {"FORAGER_MODEL__PROMPT": settings.model.prompt}
+            if settings.model.prompt != "advice"
+            else {}
+        ),
         "FORAGER_RENT__AMOUNT": str(settings.rent.amount),
         "FORAGER_RENT__PERIOD_TICKS": str(settings.rent.period_ticks),
         "FORAGER_RENT__GRACE_TICKS": str(settings.rent.grace_ticks),

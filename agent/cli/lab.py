@@ -35,12 +35,22 @@ def _add_label(commands: Any) -> None:
     label.add_argument("--every", type=int, default=5, help="label every n-th tick")
     label.add_argument("--horizon", type=int, default=40, help="ticks each candidate lives on")
     label.add_argument("--futures", type=int, default=8, help="weather paths per state")
-    label.add_argument("--continuation", default="hold", help="the policy after the candidate")
+    label.add_argument(
+        "--continuation",
+        default="mean_reversion",
+        help="the policy after the candidate (default: the best rule teacher)",
+    )
     label.add_argument(
         "--visitors", default="mean_reversion,random", help="rule strategies whose lives visit"
     )
     label.add_argument(
         "--significant-only", action="store_true", help="drop states with no clear best answer"
+    )
+    label.add_argument(
+        "--prompt",
+        choices=("plain", "advice"),
+        default="plain",
+        help="the system prompt the rows carry (default: plain, no trading advice)",
     )
     label.set_defaults(handler=_label)
 
@@ -66,7 +76,7 @@ def _label(args: argparse.Namespace) -> int:
     configure_logging("error")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     params = params_from(settings, seeds, args.ticks, weather_steps_per_tick(settings))
-    label = LabelParams(args.horizon, args.futures, args.every, args.continuation)
+    label = LabelParams(args.horizon, args.futures, args.every, args.continuation, args.prompt)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with progress_for() as progress:
         labels = list(visit(settings, params, label, visitors, progress))
@@ -81,7 +91,14 @@ def _add_train(commands: Any) -> None:
     train = commands.add_parser(
         "train", help="a LoRA adapter for the model from exported lives (the train extra)"
     )
-    train.add_argument("--dataset", type=Path, required=True, help="SFT rows (dataset export)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", type=Path, help="SFT rows (dataset export): imitate them")
+    source.add_argument(
+        "--labels", type=Path, help="counterfactual values (forager label): fit the answers to them"
+    )
+    train.add_argument(
+        "--tau", type=float, default=2.0, help="with --labels: ticks of value per factor of e"
+    )
     train.add_argument("--out", type=Path, required=True, help="adapter.gguf, manifest.json, ...")
     train.add_argument("--model", type=Path, help="the base GGUF (default: the bundled model)")
     train.add_argument("--steps", type=int, default=60)
@@ -101,6 +118,12 @@ def _add_evaluate(commands: Any) -> None:
     ev.add_argument("--child", type=Path, required=True, help="the child's adapter (GGUF)")
     ev.add_argument("--parent-name", default="parent")
     ev.add_argument("--child-name", default="child")
+    for who in ("parent", "child"):
+        ev.add_argument(
+            f"--{who}-prompt",
+            choices=("advice", "plain"),
+            help=f"the {who}'s system prompt (default: its adapter's, else FORAGER_MODEL__PROMPT)",
+        )
     ev.add_argument("--seeds", type=int, default=8, help="how many held-out seeds")
     ev.add_argument("--first-seed", type=int, default=1000, help="first held-out seed")
     ev.add_argument("--ticks", type=int, default=300, help="ticks each life lasts at most")
@@ -154,11 +177,18 @@ def _train(args: argparse.Namespace) -> int:
     model = args.model or locate_default(cache_dir)
     with progress_for() as progress:
         manifest = train(
-            args.dataset, args.out, model, cache_dir, settings, args.parent_generation, progress
+            args.labels or args.dataset,
+            args.out,
+            model,
+            cache_dir,
+            settings,
+            args.parent_generation,
+            progress,
         )
     print(
         f"adapter {args.out / manifest.adapter} (sha256 {manifest.adapter_sha256[:16]}), "
-        f"generation {manifest.generation}, {manifest.rows} rows, {len(manifest.losses)} steps "
+        f"generation {manifest.generation}, {manifest.rows} {'states' if args.labels else 'rows'}, "
+        f"{len(manifest.losses)} steps "
         f"on {manifest.device} in {manifest.seconds:.0f} s; loss {manifest.losses[0]:.4f} -> "
         f"{manifest.losses[-1]:.4f}"
     )
@@ -168,10 +198,10 @@ def _train(args: argparse.Namespace) -> int:
 def _train_settings(args: argparse.Namespace) -> TrainSettings:
     from agent.lab.train import TrainSettings
 
-    if min(args.steps, args.batch, args.rank) < 1 or args.learning_rate <= 0:
+    if min(args.steps, args.batch, args.rank) < 1 or min(args.learning_rate, args.tau) <= 0:
         raise ConfigError(
             f"--steps {args.steps}, --batch {args.batch} and --rank {args.rank} must be 1 or "
-            f"more and --learning-rate {args.learning_rate} above 0"
+            f"more, --learning-rate {args.learning_rate} and --tau {args.tau} above 0"
         )
     return TrainSettings(
         steps=args.steps,
@@ -180,12 +210,15 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         rank=args.rank,
         alpha=2 * args.rank,
         seed=args.seed,
+        objective="values" if args.labels else "sft",
+        tau=args.tau,
     )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from agent.lab.evaluate import Contestant, evaluate
     from agent.lab.report import write_report
+    from agent.model.adapter import adapter_prompt
     from agent.reports.progress import progress_for
     from agent.reports.tables import show
 
@@ -195,8 +228,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     with progress_for() as progress:
         result = evaluate(
             settings,
-            Contestant(args.parent_name, adapter=parent),
-            Contestant(args.child_name, adapter=args.child),
+            Contestant(
+                args.parent_name,
+                adapter=parent,
+                prompt=args.parent_prompt or adapter_prompt(parent),
+            ),
+            Contestant(
+                args.child_name,
+                adapter=args.child,
+                prompt=args.child_prompt or adapter_prompt(args.child),
+            ),
             range(args.first_seed, args.first_seed + args.seeds),
             args.ticks,
             baselines=list(_names(args.baselines)),

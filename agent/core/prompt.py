@@ -8,6 +8,7 @@ Only numbers from the observation enter the prompt; no string read from the chai
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,8 @@ DECISION_SCHEMA: dict[str, Any] = {
         "amount_pct": {"type": "integer", "enum": list(AMOUNTS)},
         "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
     },
-    "required": ["action", "amount_pct", "reason"],
+    # What acts comes first and is all that must be generated; a reason is optional.
+    "required": ["action", "amount_pct"],
 }
 
 SYSTEM_PROMPT = """You are an autonomous trading agent living on a blockchain.
@@ -67,6 +69,27 @@ Rent owed now, enough STABLE in the wallet.
 Answer with one JSON object:
 {"action": ..., "amount_pct": 10, 25, 50 or 100, "reason": short text}."""
 
+# The same world and actions with no trading advice and no examples: what a model does with it
+# is what its weights know. The thesis compares the trained generation on this prompt with
+# generation 0 on the advice above.
+PLAIN_PROMPT = """You are an autonomous agent living on a blockchain.
+You hold two tokens: STABLE (a dollar) and RISK (its price in STABLE moves every block).
+You must pay rent in STABLE every period. If you cannot pay before the grace period ends, you die.
+Your goal: stay alive as long as possible.
+
+Each turn you see the market and your wallet, then choose one action:
+- hold: do nothing.
+- buy_risk: spend amount_pct percent of your STABLE to buy RISK.
+- sell_risk: sell amount_pct percent of your RISK for STABLE.
+- pay_rent: pay the rent that is owed now.
+- add_liquidity: put amount_pct percent of your STABLE, with RISK of equal value, into the pool.
+- remove_liquidity: take amount_pct percent of your pool share back as STABLE and RISK.
+Trades pay a 0.3% fee. A guard may refuse unsafe actions.
+
+Answer with one JSON object: {"action": ..., "amount_pct": 10, 25, 50 or 100}."""
+
+PROMPTS = {"advice": SYSTEM_PROMPT, "plain": PLAIN_PROMPT}
+
 
 @dataclass(frozen=True)
 class ParsedDecision:
@@ -99,6 +122,9 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     ]
     if recent_prices:
         lines.append("Recent prices: " + ", ".join(f"{p:.3f}" for p in recent_prices) + ".")
+        # The one number a reader of recent prices needs, so a small model need not compute it.
+        gap = obs.price / statistics.median(recent_prices) - 1
+        lines.append(f"Price vs recent median: {gap:+.1%}.")
     lines += _holdings(obs)
     lines += [
         f"Net worth: {_units(worth, sd):.2f} STABLE, {runway(worth, rent.amount):.0f} rents.",
@@ -146,11 +172,13 @@ PERSONAS: dict[str, str] = {
 }
 
 
-def system_prompt(persona: str | None = None) -> str:
-    """The stable part of the prompt: the rules, then the persona's temperament if any."""
+def system_prompt(persona: str | None = None, style: str = "advice") -> str:
+    """The stable part of the prompt: the rules (with trading advice, or `plain`), then the
+    persona's temperament if any."""
+    rules = PROMPTS[style]
     if persona is None:
-        return SYSTEM_PROMPT
-    return f"{SYSTEM_PROMPT}\n{PERSONAS[persona]}"
+        return rules
+    return f"{rules}\n{PERSONAS[persona]}"
 
 
 def build_messages(

@@ -15,12 +15,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from agent.config import Settings
+from agent.config import ModelSettings, Settings
 from agent.core.decider import Decider
 from agent.core.policy import Limits, ReplicationLimits
 from agent.core.prompt import system_prompt
 from agent.core.strategies import RuleDecider
 from agent.errors import ConfigError
+from agent.model.adapter import adapter_prompt
 from agent.model.cache import DEFAULT_MODEL, locate_default
 from agent.model.deciders import LlamaDecider, ServedDecider
 from agent.runtime.executor import Executor
@@ -248,10 +249,17 @@ def _served_decider(settings: Settings, server_url: str) -> ServedDecider:
         temperature=m.temperature,
         max_tokens=m.max_tokens,
         seed=m.seed,
-        system_prompt=system_prompt(settings.persona),
+        system_prompt=system_prompt(settings.persona, prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
         adapter=m.lora.name if m.lora else None,  # checked against the server's
     )
+
+
+def prompt_style(m: ModelSettings) -> str:
+    """The system prompt: as set, else the one the adapter was trained with, else the default."""
+    if "prompt" in m.model_fields_set:
+        return m.prompt
+    return adapter_prompt(m.lora) or m.prompt
 
 
 def _llama_decider(settings: Settings) -> LlamaDecider:
@@ -266,7 +274,7 @@ def _llama_decider(settings: Settings) -> LlamaDecider:
         temperature=m.temperature,
         max_tokens=m.max_tokens,
         seed=m.seed,
-        system_prompt=system_prompt(settings.persona),
+        system_prompt=system_prompt(settings.persona, prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
         lora_path=m.lora,
     )

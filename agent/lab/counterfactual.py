@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from agent.config import Settings
 from agent.core.decider import Decider
-from agent.core.prompt import AMOUNTS, decision_from_text
+from agent.core.prompt import AMOUNTS, decision_from_text, system_prompt
 from agent.core.records import Action, Decision, Observation, TickRecord
 from agent.core.strategies import RuleDecider
 from agent.lab.calibrate import Params, paper_agent
@@ -49,7 +49,8 @@ class Candidate:
 
     @property
     def answer(self) -> str:
-        return json.dumps({"action": self.action, "amount_pct": self.amount_pct, "reason": ""})
+        """What acts, and nothing else (the reason is optional)."""
+        return json.dumps({"action": self.action, "amount_pct": self.amount_pct})
 
 
 CANDIDATES = (
@@ -66,7 +67,8 @@ class LabelParams:
     horizon: int = 40  # ticks each candidate's future lasts
     futures: int = 8  # weather paths per state (the same for every candidate)
     every: int = 5  # label every n-th tick of a visiting life
-    continuation: str = "hold"  # the policy that lives on after the candidate
+    continuation: str = "mean_reversion"  # the policy that lives on after the candidate
+    prompt: str = "plain"  # the system prompt the rows carry (`agent.core.prompt.PROMPTS`)
 
 
 @dataclass(frozen=True)
@@ -262,12 +264,19 @@ def _visit_life(
             world.advance(tick, params.steps_per_tick)
             if tick % label.every == 0:
                 key = f"cf-{seed}-{visitor}-{tick}"
-                values, errors, prompt = label_state(settings, world, store, params, label, key)
+                values, errors, seen = label_state(settings, world, store, params, label, key)
+                prompt = _with_system(seen, system_prompt(style=label.prompt))
                 progress.step(f"seed {seed} {visitor} tick {tick}")
                 yield Label(seed, tick, visitor, prompt, values, errors)
             record = agent.tick()
             if record is None or not record.alive:
                 return
+
+
+def _with_system(prompt: tuple[dict[str, str], ...], system: str) -> tuple[dict[str, str], ...]:
+    """The same messages, with `system` as the system prompt."""
+    rest = (m for m in prompt if m["role"] != "system")
+    return ({"role": "system", "content": system}, *rest)
 
 
 def write_rows(labels: Sequence[Label], out: TextIO, significant_only: bool = False) -> int:

@@ -60,6 +60,7 @@ class Contestant:
     name: str
     strategy: str = "llm"
     adapter: Path | None = None
+    prompt: str | None = None  # the system prompt it lives with (default: the settings')
 
 
 @dataclass(frozen=True)
@@ -288,8 +289,12 @@ def _live_contestant(
 
 
 def _model_for(settings: Settings, contestant: Contestant) -> Decider:
-    """The model in this process (not a server's), with the contestant's adapter, if any."""
-    model = settings.model.model_copy(update={"lora": contestant.adapter, "server_url": None})
+    """The model in this process (not a server's), with the contestant's adapter, if any,
+    and its prompt."""
+    update: dict[str, Any] = {"lora": contestant.adapter, "server_url": None}
+    if contestant.prompt:
+        update["prompt"] = contestant.prompt
+    model = settings.model.model_copy(update=update)
     return build_decider(settings.model_copy(update={"strategy": "llm", "model": model}))
 
 

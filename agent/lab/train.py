@@ -27,7 +27,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from agent.core.prompt import PROMPTS
 from agent.errors import ConfigError
+from agent.lab.value_fit import encode_states, fit_values, read_labels
 from agent.reports.progress import Progress, Silent
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -43,6 +45,8 @@ class TrainSettings:
     alpha: int = 16
     seed: int = 0
     max_tokens: int = 1280  # longer rows are skipped (the prompt is ~1 000 tokens)
+    objective: str = "sft"  # "sft": imitate completions; "values": fit counterfactual values
+    tau: float = 2.0  # "values": ticks of expected life by which a better answer is e x likelier
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Manifest:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     population_seeds: list[int] = field(default_factory=list)  # arena seeds the data lived on
+    prompt: str | None = None  # the system prompt the rows carry ("advice", "plain"), if known
 
 
 def sha256(path: Path) -> str:
@@ -166,13 +171,14 @@ def train(
 
     `progress` gets one phase of `settings.steps` training steps, each noting its loss."""
     _require_train_extra()
-    rows = read_rows(dataset)
+    rows = read_labels(dataset) if settings.objective == "values" else read_rows(dataset)
     started = time.monotonic()
     with _library_notes_hidden():
         trained = _train(rows, dataset, out, model_path, cache_dir, settings, progress)
     seconds = round(time.monotonic() - started, 1)
     manifest = _manifest(trained, dataset, model_path, settings, parent_generation)
     manifest.population_seeds = sorted(population_seeds)
+    manifest.prompt = prompt_style(rows)
     manifest.seconds = seconds
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
@@ -221,7 +227,9 @@ def _train(
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer, model = _base(model_path)
+    tokenizer, model = load_base(model_path)
+    if settings.objective == "values":
+        return _train_values(rows, dataset, out, (tokenizer, model), cache_dir, settings, progress)
     examples = [
         x for x in (_encode(tokenizer, row) for row in rows) if len(x[0]) <= settings.max_tokens
     ]
@@ -234,7 +242,40 @@ def _train(
     return _Trained(adapter, len(examples), device, losses)
 
 
-def _base(model_path: Path) -> tuple[Any, Any]:
+def _train_values(
+    rows: list[dict[str, Any]],
+    dataset: Path,
+    out: Path,
+    base: tuple[Any, Any],
+    cache_dir: Path,
+    settings: TrainSettings,
+    progress: Progress,
+) -> _Trained:
+    """The adapter from counterfactual values (`agent.lab.value_fit`)."""
+    import torch
+
+    tokenizer, model = base
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    states = encode_states(tokenizer, rows, settings.tau, settings.max_tokens)
+    if not states:
+        raise ConfigError(
+            f"no state of {dataset} has a significant best answer and fits in "
+            f"{settings.max_tokens} tokens (forager label marks them `significant`)"
+        )
+    model = _with_lora(model, settings, device)
+    s = settings
+    losses = fit_values(model, states, s.steps, s.batch, s.learning_rate, s.seed, device, progress)
+    adapter = _save(model, out, converter(cache_dir))
+    return _Trained(adapter, len(states), device, losses)
+
+
+def prompt_style(rows: Sequence[dict[str, Any]]) -> str | None:
+    """Which of `PROMPTS` the rows' system message is (the first row's), if one is."""
+    system = next((m["content"] for m in rows[0]["prompt"] if m.get("role") == "system"), None)
+    return next((name for name, text in PROMPTS.items() if system == text), None)
+
+
+def load_base(model_path: Path) -> tuple[Any, Any]:
     """The tokenizer and the base model, dequantized from the GGUF by transformers."""
     import torch
     import transformers

@@ -13,6 +13,7 @@ from agent.core.prompt import (
     build_messages,
     parse_decision,
     summary_from_store,
+    system_prompt,
 )
 from agent.core.records import Balances, Observation, RentStatus
 
@@ -141,3 +142,36 @@ def test_a_pool_position_is_shown_and_counted_in_the_net_worth():
     assert "Pool share: 0.100%, worth 200.00 STABLE." in text
     assert "Net worth: 700.00 STABLE" in text
     assert parse_decision('{"action": "add_liquidity", "amount_pct": 25, "reason": "fees"}').valid
+
+
+def test_the_gap_to_the_recent_median_is_a_sense_of_its_own():
+    """With recent prices, the prompt states the price's gap to their median, signed."""
+    text = build_messages(observation(), recent_prices=(2.10, 2.05, 1.90))[-1]["content"]
+    assert "Recent prices: 2.100, 2.050, 1.900." in text
+    assert "Price vs recent median: -2.4%." in text
+    assert "recent median" not in build_messages(observation())[-1]["content"]
+
+
+def test_the_plain_prompt_explains_the_actions_and_gives_no_advice():
+    """The plain prompt names every action and the answer format, and none of the advice
+    (how the market moves, examples) that the default prompt gives."""
+    assert system_prompt(style="advice") == SYSTEM_PROMPT
+    plain = system_prompt(style="plain")
+    assert all(
+        f"- {action}:" in plain for action in DECISION_SCHEMA["properties"]["action"]["enum"]
+    )
+    for advice in ("How this market moves", "Examples", "tends to rise", "reason"):
+        assert advice in SYSTEM_PROMPT and advice not in plain
+    assert system_prompt("frugal", "plain").startswith(plain)
+
+
+def test_an_answer_without_a_reason_is_valid():
+    """What acts comes first and is all an answer needs; the reason is optional."""
+    assert DECISION_SCHEMA["required"] == ["action", "amount_pct"]
+    parsed = parse_decision('{"action": "buy_risk", "amount_pct": 50}')
+    assert (parsed.action, parsed.amount_pct, parsed.reason, parsed.valid) == (
+        "buy_risk",
+        50,
+        "",
+        True,
+    )

@@ -13,6 +13,7 @@ import structlog
 
 from agent.cli.main import main
 from agent.config import Settings
+from agent.core.prompt import PLAIN_PROMPT
 from agent.core.strategies import RuleDecider
 from agent.lab.calibrate import Params, paper_agent, params_from
 from agent.lab.counterfactual import (
@@ -133,7 +134,13 @@ def test_label_command_writes_rows_that_datasets_loads(
     first = rows[0]
     assert [c["completion"] for c in first["candidates"]] == [c.answer for c in CANDIDATES]
     assert all({"value", "se", "action", "amount_pct"} <= set(c) for c in first["candidates"])
-    assert first["prompt"][0]["role"] == "system"
+    # The rows carry the plain prompt (no trading advice), and each answer only what acts.
+    assert first["prompt"][0] == {"role": "system", "content": PLAIN_PROMPT}
+    assert first["prompt"][1]["role"] == "user" and len(first["prompt"]) == 2
+    assert json.loads(first["candidates"][2]["completion"]) == {
+        "action": "buy_risk",
+        "amount_pct": 10,
+    }
 
 
 def test_label_command_names_bad_input(capsys: pytest.CaptureFixture[str]):

@@ -1,0 +1,165 @@
+"""Training toward what each answer was worth: the model's answers fitted to counterfactual values.
+
+`forager label` values every candidate answer at a visited state (the paper arena's fresh
+futures, common random numbers). Here the model learns from those values rather than by
+imitation: at each state whose best answer is significantly better than its worst, the target
+is the softmax of the candidates' values over a temperature `tau` (in ticks of expected life),
+and the model's own distribution over the same answers — the softmax of each answer's
+log-likelihood after the prompt — is pulled toward it (cross-entropy, i.e. KL up to a
+constant). Twins the guard turns into the same action are worth the same and share the mass.
+
+A state costs one pass over the prompt and one over its candidate answers: the prompt runs
+without gradient (its keys and values are cached, as llama.cpp caches them between ticks) and
+the answers, from the first token of `{"action": "` on, run with it, batched over the
+candidates against the repeated cache. The adapter therefore learns how the answer reads the
+observation, not how the observation is read; the answer is where the choice is made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError
+from agent.reports.progress import Progress
+
+
+@dataclass(frozen=True)
+class State:
+    """One labelled state, tokenized: the prompt, every answer, and the target over them."""
+
+    prompt: list[int]  # the chat up to the assistant's turn
+    answers: list[list[int]]  # each candidate's tokens, end of turn included
+    target: list[float]  # softmax of the values over `tau`
+
+
+def read_labels(path: Path) -> list[dict[str, Any]]:
+    """`forager label` rows, checked; every row, significant or not."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"labels {path} cannot be read: {exc.strerror}") from exc
+    rows = [_label_row(path, n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    if not rows:
+        raise ConfigError(f"labels {path} have no rows")
+    return rows
+
+
+def _label_row(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+        assert isinstance(row["prompt"], list) and isinstance(row["significant"], bool)
+        for c in row["candidates"]:
+            assert isinstance(c["completion"], str) and math.isfinite(float(c["value"]))
+        assert len(row["candidates"]) >= 2
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise ConfigError(
+            f"labels {path}, line {number}: expected a row of `forager label` "
+            '({"prompt": [messages], "candidates": [{"completion", "value", ...}], '
+            '"significant": ...})'
+        ) from exc
+    return dict(row)
+
+
+def target(values: Sequence[float], tau: float) -> list[float]:
+    """The softmax of `values` over `tau`: a better answer by `tau` ticks is e times likelier."""
+    top = max(values)
+    weights = [math.exp((v - top) / tau) for v in values]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def encode_states(
+    tokenizer: Any, rows: Sequence[dict[str, Any]], tau: float, max_tokens: int
+) -> list[State]:
+    """The significant states that fit in `max_tokens`, tokenized as the chat template lays
+    them out (the answer as the assistant's message, its end of turn included)."""
+    states = []
+    for row in rows:
+        if not row["significant"]:
+            continue
+        prompt = _ids(tokenizer, row["prompt"], generation_prompt=True)
+        answers = []
+        for c in row["candidates"]:
+            full = _ids(tokenizer, [*row["prompt"], _assistant(c["completion"])])
+            answers.append(full[len(prompt) :])
+        if len(prompt) + max(map(len, answers)) > max_tokens:
+            continue
+        values = [float(c["value"]) for c in row["candidates"]]
+        states.append(State(prompt, answers, target(values, tau)))
+    return states
+
+
+def _assistant(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool = False) -> Any:
+    return list(
+        tokenizer.apply_chat_template(
+            messages, add_generation_prompt=generation_prompt, tokenize=True, return_dict=True
+        )["input_ids"]
+    )
+
+
+def answer_logprobs(model: Any, state: State, torch: Any, device: str) -> Any:
+    """The log-likelihood of each candidate answer after the prompt (a tensor, one per
+    answer); gradients flow through the answers' tokens, not the prompt's."""
+    with torch.no_grad():
+        head = model(input_ids=torch.tensor([state.prompt], device=device), use_cache=True)
+    cache = head.past_key_values
+    n, width = len(state.answers), max(map(len, state.answers))
+    cache.batch_repeat_interleave(n)
+    ids = torch.tensor([a + [0] * (width - len(a)) for a in state.answers], device=device)
+    seen = [[1] * (len(state.prompt) + len(a)) + [0] * (width - len(a)) for a in state.answers]
+    mask = torch.tensor(seen, device=device)
+    out = model(input_ids=ids, attention_mask=mask, past_key_values=cache)
+    # Each answer token after the first is predicted by the answer's own previous position;
+    # the first (`{"`, the same for every answer) by the prompt's last.
+    logp = torch.log_softmax(out.logits[:, :-1].float(), -1)
+    tail = logp.gather(-1, ids[:, 1:, None])[..., 0]
+    real = [[1.0] * (len(a) - 1) + [0.0] * (width - len(a)) for a in state.answers]
+    lead = torch.log_softmax(head.logits[0, -1].float(), -1)[ids[:, 0]]
+    return lead + (tail * torch.tensor(real, device=device)).sum(-1)
+
+
+def fit_values(
+    model: Any,
+    states: Sequence[State],
+    steps: int,
+    batch: int,
+    learning_rate: float,
+    seed: int,
+    device: str,
+    progress: Progress,
+) -> list[float]:
+    """`steps` optimizer steps of `batch` states each (seeded order); the loss of each step:
+    the cross-entropy of the model's answer distribution against the values' softmax."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=learning_rate
+    )
+    order = random.Random(seed)  # noqa: S311 -- batch order, not a secret
+    progress.phase("train", steps)
+    losses: list[float] = []
+    for _ in range(steps):
+        total = 0.0
+        for _ in range(batch):
+            state = states[order.randrange(len(states))]
+            log_q = torch.log_softmax(answer_logprobs(model, state, torch, device), 0)
+            p = torch.tensor(state.target, device=device)
+            loss: Any = -(p * log_q).sum() / batch
+            loss.backward()
+            total += float(loss.item())
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(round(total, 5))
+        progress.step(f"loss {losses[-1]:.4f}")
+    return losses

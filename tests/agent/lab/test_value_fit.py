@@ -1,0 +1,138 @@
+"""Training from counterfactual values: the target, the states kept, and a short real training
+run whose answers, on states it never saw, are worth more than the base model's."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from agent.cli.main import main
+from agent.errors import ConfigError
+from agent.lab.value_fit import encode_states, read_labels, target
+
+# Generous: labelling, loading the model twice and eight training steps on a busy 2-core machine.
+FIT_TIMEOUT_S = 2400
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def test_a_better_answer_by_tau_ticks_is_e_times_likelier():
+    """The target is the softmax of the values over tau: ratios follow the value gaps, twins
+    (equal values) share alike, and it sums to one."""
+    p = target([210.0, 208.0, 210.0, 200.0], tau=2.0)
+    assert math.isclose(sum(p), 1.0)
+    assert math.isclose(p[0] / p[1], math.e) and p[0] == p[2]
+    assert math.isclose(p[0] / p[3], math.e**5)
+
+
+class CharTokenizer:
+    """A stand-in tokenizer for the pure bookkeeping: one id per character of the messages."""
+
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool = False, **_: Any
+    ) -> dict[str, list[int]]:
+        text = "".join(f"<{m['role']}>{m['content']}</>" for m in messages)
+        return {
+            "input_ids": [ord(c) for c in text + ("<assistant>" if add_generation_prompt else "")]
+        }
+
+
+def row(significant: bool, values: tuple[float, float]) -> dict[str, Any]:
+    return {
+        "prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+        "candidates": [
+            {"completion": '{"action": "hold"}', "value": values[0]},
+            {"completion": '{"action": "buy_risk"}', "value": values[1]},
+        ],
+        "significant": significant,
+    }
+
+
+def test_only_significant_states_are_trained_on_and_answers_follow_the_prompt(tmp_path: Path):
+    """A state whose best answer is not significantly better than its worst is dropped (its
+    values are noise); each kept answer is the assistant turn after the prompt's tokens."""
+    states = encode_states(CharTokenizer(), [row(False, (1, 9)), row(True, (3, 1))], 1.0, 999)
+    assert len(states) == 1
+    (state,) = states
+    assert state.target[0] > state.target[1]
+    assert "".join(map(chr, state.answers[1])) == '{"action": "buy_risk"}</>'
+    assert "".join(map(chr, state.prompt)).endswith("<assistant>")
+    assert encode_states(CharTokenizer(), [row(True, (3, 1))], 1.0, 20) == []  # too long
+
+
+def test_bad_labels_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A file that is not `forager label` output is refused with its line, nothing written."""
+    bad = tmp_path / "labels.jsonl"
+    bad.write_text(json.dumps(row(True, (1, 2))) + "\n" + '{"prompt": []}\n')
+    with pytest.raises(ConfigError, match="line 2"):
+        read_labels(bad)
+    out = tmp_path / "gen1"
+    assert main(["train", "--labels", str(bad), "--out", str(out), "--steps", "1"]) == 2
+    assert "line 2" in capsys.readouterr().err and not out.exists()
+
+
+def _expected_values(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> list[float]:
+    """On each significant state, the value of the model's answer in expectation: the values
+    weighted by the model's own distribution over the candidate answers."""
+    import torch
+
+    from agent.lab.value_fit import answer_logprobs
+
+    out = []
+    for state, r in zip(encode_states(tokenizer, rows, 1.0, 4096), _significant(rows), strict=True):
+        with torch.no_grad():
+            q = torch.softmax(answer_logprobs(model, state, torch, "cpu"), 0).tolist()
+        out.append(sum(p * c["value"] for p, c in zip(q, r["candidates"], strict=True)))
+    return out
+
+
+def _significant(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["significant"]]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(FIT_TIMEOUT_S)
+def test_training_on_values_makes_answers_worth_more_on_held_out_states(
+    tmp_path: Path, model_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Labels from training seeds, a short training run, and states from a seed it never saw:
+    the trained model's answers there are worth more, in expectation, than the base model's."""
+    pytest.importorskip("peft", reason="the train extra is not installed")
+    import peft
+    import torch
+
+    from agent.lab.train import load_base
+
+    small = ["--ticks", "60", "--every", "6", "--horizon", "10", "--futures", "4"]
+    small += ["--continuation", "mean_reversion"]
+    seen, unseen = tmp_path / "train.jsonl", tmp_path / "held_out.jsonl"
+    assert main(["label", "--out", str(seen), "--seeds", "2", *small]) == 0
+    assert main(["label", "--out", str(unseen), "--first-seed", "50", "--seeds", "1", *small]) == 0
+    held_out = read_labels(unseen)
+    assert len(_significant(held_out)) >= 3, "too few significant held-out states to judge"
+    out = tmp_path / "gen1"
+    argv = ["train", "--labels", str(seen), "--out", str(out), "--steps", "8", "--batch", "2"]
+    assert main([*argv, "--learning-rate", "1e-3"]) == 0
+    assert "states" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["objective"] == "values" and manifest["prompt"] == "plain"
+    assert manifest["losses"][-1] < manifest["losses"][0]
+
+    torch.manual_seed(0)
+    tokenizer, base = load_base(model_path)
+    before = _expected_values(base, tokenizer, held_out)
+    tuned = peft.PeftModel.from_pretrained(base, str(out / "peft"))
+    after = _expected_values(tuned, tokenizer, held_out)
+    gain = sum(after) / len(after) - sum(before) / len(before)
+    assert gain > 0, f"held-out expected value {before} -> {after}"
