@@ -173,7 +173,7 @@ def train(
     _require_train_extra()
     rows = read_labels(dataset) if settings.objective == "values" else read_rows(dataset)
     started = time.monotonic()
-    with _library_notes_hidden():
+    with library_notes_hidden():
         trained = _train(rows, dataset, out, model_path, cache_dir, settings, progress)
     seconds = round(time.monotonic() - started, 1)
     manifest = _manifest(trained, dataset, model_path, settings, parent_generation)
@@ -194,7 +194,7 @@ def _require_train_extra() -> None:
 
 
 @contextmanager
-def _library_notes_hidden() -> Iterator[None]:
+def library_notes_hidden() -> Iterator[None]:
     """transformers' and peft's own deprecations and notes: not the caller's to act on."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)

@@ -112,13 +112,13 @@ def answer_logprobs(model: Any, state: State, torch: Any, device: str) -> Any:
     answer); gradients flow through the answers' tokens, not the prompt's."""
     with torch.no_grad():
         head = model(input_ids=torch.tensor([state.prompt], device=device), use_cache=True)
-    cache = head.past_key_values
+    cache = head.cache
     n, width = len(state.answers), max(map(len, state.answers))
     cache.batch_repeat_interleave(n)
     ids = torch.tensor([a + [0] * (width - len(a)) for a in state.answers], device=device)
     seen = [[1] * (len(state.prompt) + len(a)) + [0] * (width - len(a)) for a in state.answers]
     mask = torch.tensor(seen, device=device)
-    out = model(input_ids=ids, attention_mask=mask, past_key_values=cache)
+    out = model(input_ids=ids, attention_mask=mask, cache=cache)
     # Each answer token after the first is predicted by the answer's own previous position;
     # the first (`{"`, the same for every answer) by the prompt's last.
     logp = torch.log_softmax(out.logits[:, :-1].float(), -1)

@@ -241,6 +241,7 @@ def test_a_rich_agent_replicates_and_the_child_lives_with_its_own_wallet(tmp_pat
             "FORAGER_REPLICATION__MIN_RUNWAY": "10",
             "FORAGER_REPLICATION__MAX_CHILDREN": "1",
             "FORAGER_REPLICATION__MAX_CHILD_STABLE": "100",
+            "FORAGER_ARENA__AGENT_STABLE": "500",  # rich enough that the policy's cap binds
         },
     )
     names = [m.name for m in members]
