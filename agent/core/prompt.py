@@ -28,8 +28,9 @@ DECISION_SCHEMA: dict[str, Any] = {
         "amount_pct": {"type": "integer", "enum": list(AMOUNTS)},
         "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
     },
-    # What acts comes first and is all that must be generated; a reason is optional.
-    "required": ["action", "amount_pct"],
+    # What acts comes first. The reason stays required: with it optional, llama-cpp-python's
+    # grammar made a decision 5 to 90 s instead of about 1 s (measured December 2026).
+    "required": ["action", "amount_pct", "reason"],
 }
 
 SYSTEM_PROMPT = """You are an autonomous trading agent living on a blockchain.

@@ -83,9 +83,9 @@ def test_batched_answers_are_the_answers_each_prompt_gets_alone(
         for i in range(3)
     ]
     got = [f.result(timeout=120) for f in futures]
-    # What acts is the same. Past it, in the optional reason, greedy decoding may take the other
-    # side of a near tie: a batch's arithmetic is not a lone sequence's, bit for bit (seen once
-    # in 3 answers: `"reason": "buy_risk" }` batched, `"reason": "3% below ..."` alone).
+    # What acts is the same. Past it, in the reason, greedy decoding may take the other side of
+    # a near tie: a batch's arithmetic is not a lone sequence's, bit for bit (seen once in 3
+    # answers: `"reason": "buy_risk" }` batched, `"reason": "3% below ..."` alone).
     assert [_acts(g.text) for g in got] == [_acts(e) for e in expected]
     # Batched: fewer decode calls than the three answers' tokens one by one would take.
     generated = sum(g.completion_tokens for g in got)
