@@ -178,7 +178,7 @@ def train(
     seconds = round(time.monotonic() - started, 1)
     manifest = _manifest(trained, dataset, model_path, settings, parent_generation)
     manifest.population_seeds = sorted(population_seeds)
-    manifest.prompt = prompt_style(rows)
+    manifest.prompt = rows_prompt(rows)
     manifest.seconds = seconds
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
@@ -229,7 +229,8 @@ def _train(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer, model = load_base(model_path)
     if settings.objective == "values":
-        return _train_values(rows, dataset, out, (tokenizer, model), cache_dir, settings, progress)
+        base = (tokenizer, model)
+        return _train_values(rows, dataset, out, base, cache_dir, settings, device, progress)
     examples = [
         x for x in (_encode(tokenizer, row) for row in rows) if len(x[0]) <= settings.max_tokens
     ]
@@ -249,13 +250,11 @@ def _train_values(
     base: tuple[Any, Any],
     cache_dir: Path,
     settings: TrainSettings,
+    device: str,
     progress: Progress,
 ) -> _Trained:
     """The adapter from counterfactual values (`agent.lab.value_fit`)."""
-    import torch
-
     tokenizer, model = base
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     states = encode_states(tokenizer, rows, settings.tau, settings.max_tokens)
     if not states:
         raise ConfigError(
@@ -269,7 +268,7 @@ def _train_values(
     return _Trained(adapter, len(states), device, losses)
 
 
-def prompt_style(rows: Sequence[dict[str, Any]]) -> str | None:
+def rows_prompt(rows: Sequence[dict[str, Any]]) -> str | None:
     """Which of `PROMPTS` the rows' system message is (the first row's), if one is."""
     system = next((m["content"] for m in rows[0]["prompt"] if m.get("role") == "system"), None)
     return next((name for name, text in PROMPTS.items() if system == text), None)
