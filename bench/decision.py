@@ -12,8 +12,11 @@ state and machine noise:
 It prints the median and p90 latency of each, their ratio (the runtime's overhead), the share
 of prompt tokens reused from the KV cache on steady ticks (llama.cpp's perf counters), and
 llama.cpp's own prompt-processing and generation rates on a long prompt from an empty cache.
+Each configuration runs under each prompt (`--prompts`): the advice prompt is answered with a
+reason, the plain one with only what acts; the ratio of their medians is printed.
 
     python -m bench.decision [--model GGUF] [--ticks N] [--threads 1,2] [--n-gpu-layers 0,-1]
+                             [--prompts advice,plain]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.core.prompt import DECISION_SCHEMA, build_messages
+from agent.core.prompt import PROMPTS, answer_schema, build_messages, system_prompt
 from agent.core.records import Balances, Observation, RentStatus
 from agent.model.deciders import LlamaDecider
 from bench.results import record
@@ -74,7 +77,7 @@ def raw_decide(decider: LlamaDecider, obs: Observation, recent: tuple[float, ...
     started = time.perf_counter()
     decider._llm.create_chat_completion(
         messages=messages,
-        response_format={"type": "json_object", "schema": DECISION_SCHEMA},
+        response_format={"type": "json_object", "schema": decider.schema},
         temperature=decider.temperature,
         max_tokens=decider.max_tokens,
         seed=decider.seed + obs.tick,
@@ -103,9 +106,17 @@ def llama_rates(decider: LlamaDecider) -> dict[str, float]:
     }
 
 
-def run_config(model: Path, threads: int, gpu_layers: int, ticks: int) -> dict[str, Any]:
+def run_config(
+    model: Path, threads: int, gpu_layers: int, ticks: int, style: str = "advice"
+) -> dict[str, Any]:
     started = time.perf_counter()
-    decider = LlamaDecider(model, n_threads=threads, n_gpu_layers=gpu_layers)
+    decider = LlamaDecider(
+        model,
+        n_threads=threads,
+        n_gpu_layers=gpu_layers,
+        system_prompt=system_prompt(style=style),
+        schema=answer_schema(style),
+    )
     load_s = time.perf_counter() - started
     series = observations(2 * ticks + 4)
     for obs, recent in series[:2]:  # warm-up: the first call builds the grammar and fills the cache
@@ -123,6 +134,7 @@ def run_config(model: Path, threads: int, gpu_layers: int, ticks: int) -> dict[s
     decider.close()
     med_runtime, med_raw = statistics.median(runtime), statistics.median(raw)
     return {
+        "prompt": style,
         "threads": threads,
         "n_gpu_layers": gpu_layers,
         "load_s": round(load_s, 3),
@@ -159,10 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=12, help="decisions per mode and config")
     parser.add_argument("--threads", type=ints, default=None, help="e.g. 1,2 (default: cores)")
     parser.add_argument("--n-gpu-layers", type=ints, default=[0], help="e.g. 0,-1")
+    parser.add_argument("--prompts", default="advice,plain", help="prompt styles to compare")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     model = args.model or default_model()
     threads = args.threads or [min(8, os.cpu_count() or 1)]
+    styles = [p for p in args.prompts.split(",") if p]
+    if unknown := [p for p in styles if p not in PROMPTS]:
+        parser.error(f"--prompts {unknown}: expected some of {', '.join(PROMPTS)}")
     import llama_cpp
 
     print(
@@ -174,22 +190,39 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for gpu_layers in args.n_gpu_layers:
         for n in threads:
-            row = run_config(model, n, gpu_layers, args.ticks)
-            results.append(row)
-            print(
-                f"  threads={n:<2} gpu_layers={gpu_layers:<3} load {row['load_s']:.2f} s | "
-                f"decide median {row['runtime_median_s'] * 1000:.0f} ms "
-                f"(p90 {row['runtime_p90_s'] * 1000:.0f}) vs raw llama.cpp "
-                f"{row['raw_median_s'] * 1000:.0f} ms (p90 {row['raw_p90_s'] * 1000:.0f}): "
-                f"ratio {row['overhead_ratio']:.3f} | prefix reuse "
-                f"{row['prefix_reuse_median']:.1%} | prompt {row['prompt_tok_s']:.0f} tok/s, "
-                f"generation {row['gen_tok_s']:.0f} tok/s",
-                flush=True,
-            )
+            by_style = {}
+            for style in styles:
+                row = by_style[style] = run_config(model, n, gpu_layers, args.ticks, style)
+                results.append(row)
+                print_row(row)
+            if len(by_style) > 1:
+                medians = {k: v["runtime_median_s"] for k, v in by_style.items()}
+                first, *rest = styles
+                for other in rest:
+                    print(
+                        f"  threads={n:<2} gpu_layers={gpu_layers:<3} {other} / {first} decide "
+                        f"median: {medians[other] / medians[first]:.2f}",
+                        flush=True,
+                    )
     if args.json:
         args.json.write_text(json.dumps({"model": model.name, "results": results}, indent=2))
     record("decision", {"model": model.name, "results": results})
     return 0
+
+
+def print_row(row: dict[str, Any]) -> None:
+    n, gpu_layers = row["threads"], row["n_gpu_layers"]
+    print(
+        f"  {row['prompt']:<6} threads={n:<2} gpu_layers={gpu_layers:<3} "
+        f"{row['completion_tokens_median']:.0f} tokens | load {row['load_s']:.2f} s | "
+        f"decide median {row['runtime_median_s'] * 1000:.0f} ms "
+        f"(p90 {row['runtime_p90_s'] * 1000:.0f}) vs raw llama.cpp "
+        f"{row['raw_median_s'] * 1000:.0f} ms (p90 {row['raw_p90_s'] * 1000:.0f}): "
+        f"ratio {row['overhead_ratio']:.3f} | prefix reuse "
+        f"{row['prefix_reuse_median']:.1%} | prompt {row['prompt_tok_s']:.0f} tok/s, "
+        f"generation {row['gen_tok_s']:.0f} tok/s",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -131,6 +131,11 @@ def _add_evaluate(commands: Any) -> None:
         "--baselines", default="hold,mean_reversion", help="comma-separated rule strategies"
     )
     ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    ev.add_argument(
+        "--no-controls",
+        action="store_true",
+        help="skip the timing controls (the child's answers shuffled in time, constant answers)",
+    )
     ev.add_argument("--out", type=Path, default=Path("evaluation"), help="JSON, Markdown, PNG")
     ev.set_defaults(handler=_evaluate)
 
@@ -243,6 +248,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             baselines=list(_names(args.baselines)),
             resamples=args.resamples,
             progress=progress,
+            controls=not args.no_controls,
         )
     paths = write_report(result, args.out)
     show(result.table())

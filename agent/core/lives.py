@@ -13,10 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.core.prompt import RECENT_TICKS, price_gap
+
 Record = Mapping[str, Any]  # one tick record as stored (`TickRecord.to_dict()`)
 
 # What a population knows of a life and a paper life does not: left out of the lab's reports.
 _POPULATION_FIELDS = ("agent_id", "generation", "death_cause", "parent_id")
+_PER_TICK_FIELDS = ("worth", "answers", "gaps")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,15 +38,19 @@ class Life:
     invalid: int = 0  # decisions the model got wrong (forced holds)
     name: str = ""  # who lived it: a fleet member, or a paper life's label (a model generation)
     actions: dict[str, int] = field(default_factory=dict)  # proposed, by kind
+    # Per tick lived: the answer proposed ("buy_risk 25") and how far the price it saw was from
+    # its recent median (None before there were recent prices): what timing is measured on.
+    answers: tuple[str, ...] = ()
+    gaps: tuple[float | None, ...] = ()
     agent_id: str = ""
     generation: int = 0
     death_cause: str | None = None
     parent_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The life as the lab's reports carry it: no worth series, no population fields."""
+        """The life as the lab's reports carry it: no per-tick series, no population fields."""
         data = dataclasses.asdict(self)
-        for key in ("worth", *_POPULATION_FIELDS):
+        for key in (*_PER_TICK_FIELDS, *_POPULATION_FIELDS):
             data.pop(key)
         return data
 
@@ -69,8 +76,18 @@ def life_from(records: Sequence[Record], meta: Mapping[str, str], name: str = ""
         rent_paid=float(sum(_rent_paid(r) for r in records)) / scale,
         invalid=sum(not r["decision"]["valid"] for r in records),
         actions=dict(Counter(str(r["decision"]["action"]) for r in records)),
+        answers=tuple(f"{r['decision']['action']} {r['decision']['amount_pct']}" for r in records),
+        gaps=_gaps([float(r["observation"]["price"]) for r in records]),
         death_cause=cause,
         parent_id=meta.get("parent_id"),
+    )
+
+
+def _gaps(prices: Sequence[float]) -> tuple[float | None, ...]:
+    """Each tick's price against the median of the ones before it, as the agent was shown it."""
+    return tuple(
+        price_gap(p, tuple(prices[max(0, t - RECENT_TICKS) : t])) if t else None
+        for t, p in enumerate(prices)
     )
 
 

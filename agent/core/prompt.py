@@ -19,6 +19,7 @@ ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent", "add_liquidity", "remove
 # A few sizes rather than any integer: a small model given 0..100 mostly answers 0.
 AMOUNTS = (10, 25, 50, 100)
 MAX_REASON_CHARS = 160
+RECENT_TICKS = 5  # the prices (and actions) of the last ticks that an observation shows
 _SHOWN_ACTIONS = 3
 
 DECISION_SCHEMA: dict[str, Any] = {
@@ -31,6 +32,17 @@ DECISION_SCHEMA: dict[str, Any] = {
     # What acts comes first. The reason stays required: with it optional, llama-cpp-python's
     # grammar made a decision 5 to 90 s instead of about 1 s (measured December 2026).
     "required": ["action", "amount_pct", "reason"],
+}
+
+# Only what acts: the answer the plain prompt asks for and the answers labels score. About a
+# third of the tokens of an answer with a reason, so a decision costs a third of the time.
+BARE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "action": DECISION_SCHEMA["properties"]["action"],
+        "amount_pct": DECISION_SCHEMA["properties"]["amount_pct"],
+    },
+    "required": ["action", "amount_pct"],
 }
 
 SYSTEM_PROMPT = """You are an autonomous trading agent living on a blockchain.
@@ -90,6 +102,8 @@ Trades pay a 0.3% fee. A guard may refuse unsafe actions.
 Answer with one JSON object: {"action": ..., "amount_pct": 10, 25, 50 or 100}."""
 
 PROMPTS = {"advice": SYSTEM_PROMPT, "plain": PLAIN_PROMPT}
+# Each prompt's answer format: the advice asks for a reason, the plain prompt does not.
+ANSWER_SCHEMAS = {"advice": DECISION_SCHEMA, "plain": BARE_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -124,8 +138,7 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     if recent_prices:
         lines.append("Recent prices: " + ", ".join(f"{p:.3f}" for p in recent_prices) + ".")
         # The one number a reader of recent prices needs, so a small model need not compute it.
-        gap = obs.price / statistics.median(recent_prices) - 1
-        lines.append(f"Price vs recent median: {gap:+.1%}.")
+        lines.append(f"Price vs recent median: {price_gap(obs.price, recent_prices):+.1%}.")
     lines += _holdings(obs)
     lines += [
         f"Net worth: {_units(worth, sd):.2f} STABLE, {runway(worth, rent.amount):.0f} rents.",
@@ -136,6 +149,11 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
         lines.append("Last actions: " + "; ".join(obs.recent[-_SHOWN_ACTIONS:]) + ".")
     lines.append("Choose your action.")
     return "\n".join(lines)
+
+
+def price_gap(price: float, recent_prices: tuple[float, ...]) -> float:
+    """How far the price is from the median of the recent ones, as a fraction (+0.02: 2 % above)."""
+    return price / statistics.median(recent_prices) - 1
 
 
 def _holdings(obs: Observation) -> list[str]:
@@ -180,6 +198,11 @@ def system_prompt(persona: str | None = None, style: str = "advice") -> str:
     if persona is None:
         return rules
     return f"{rules}\n{PERSONAS[persona]}"
+
+
+def answer_schema(style: str = "advice") -> dict[str, Any]:
+    """The grammar a decider answers in under the prompt `style`."""
+    return ANSWER_SCHEMAS[style]
 
 
 def build_messages(

@@ -18,7 +18,7 @@ from web3.exceptions import Web3Exception
 from agent.config import ModelSettings, Settings
 from agent.core.decider import Decider
 from agent.core.policy import Limits, ReplicationLimits
-from agent.core.prompt import system_prompt
+from agent.core.prompt import answer_schema, system_prompt
 from agent.core.strategies import RuleDecider
 from agent.errors import ConfigError
 from agent.model.adapter import adapter_prompt
@@ -250,6 +250,7 @@ def _served_decider(settings: Settings, server_url: str) -> ServedDecider:
         max_tokens=m.max_tokens,
         seed=m.seed,
         system_prompt=system_prompt(settings.persona, prompt_style(m)),
+        schema=answer_schema(prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
         adapter=m.lora.name if m.lora else None,  # checked against the server's
     )
@@ -275,6 +276,7 @@ def _llama_decider(settings: Settings) -> LlamaDecider:
         max_tokens=m.max_tokens,
         seed=m.seed,
         system_prompt=system_prompt(settings.persona, prompt_style(m)),
+        schema=answer_schema(prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
         lora_path=m.lora,
     )

@@ -42,6 +42,16 @@ from agent.lab.calibrate import (
 )
 from agent.lab.report import Chart
 from agent.lab.stats import Interval, bootstrap, mean, median
+from agent.lab.timing import (
+    CONSTANT_ANSWERS,
+    WELL_OFF,
+    Controls,
+    Timing,
+    best_constant,
+    constant_lives,
+    shuffled_lives,
+    timing,
+)
 from agent.reports.progress import Progress, Silent
 from agent.reports.tables import Table, table
 
@@ -93,6 +103,7 @@ class Evaluation:
     verdict: str  # "better", "worse" or "no measurable difference"
     # child minus each baseline, paired by seed: does it beat doing nothing and the best rule?
     against: dict[str, dict[str, Interval]] = dataclasses.field(default_factory=dict)
+    controls: Controls | None = None  # did the child learn timing (agent.lab.timing)
     stem: ClassVar[str] = "evaluation"
 
     def to_json(self) -> dict[str, Any]:
@@ -105,6 +116,7 @@ class Evaluation:
             "against": {
                 b: {k: dataclasses.asdict(v) for k, v in d.items()} for b, d in self.against.items()
             },
+            "controls": dataclasses.asdict(self.controls) if self.controls else None,
             "scores": [dataclasses.asdict(s) for s in self.scores],
             "lives": lives_json(self.lives),
         }
@@ -214,11 +226,13 @@ def evaluate(
     steps_per_tick: int | None = None,
     known: dict[str, tuple[Life, ...]] | None = None,
     progress: Progress = Silent(),
+    controls: bool = True,
 ) -> Evaluation:
     """Parent, child and baselines on `seeds`; scores, paired differences and the verdict.
 
     `known` holds lives already measured (by name, on these seeds and ticks): not run again.
-    `progress` gets one phase of the lives still to live, a step per life.
+    `progress` gets one phase of the lives still to live, a step per life, then (with
+    `controls`) one of the timing controls' lives.
     """
     _check(parent, child, seeds, ticks, baselines)
     held_out_check((parent, child), seeds)
@@ -226,7 +240,40 @@ def evaluate(
     steps = steps_per_tick or weather_steps_per_tick(settings)
     params = params_from(settings, seeds, ticks, steps)
     lives = _lives(settings, params, contestants, known or {}, progress)
-    return judge(params, contestants, lives, resamples)
+    evaluation = judge(params, contestants, lives, resamples)
+    if not controls:
+        return evaluation
+    return dataclasses.replace(
+        evaluation, controls=_controls(settings, params, contestants, lives, resamples, progress)
+    )
+
+
+def _controls(
+    settings: Settings,
+    params: Params,
+    contestants: Sequence[Contestant],
+    lives: Sequence[Life],
+    resamples: int,
+    progress: Progress,
+) -> Controls:
+    """The child against its own answers shuffled in time and against every constant answer,
+    and every contestant's timing (and the shuffled answers')."""
+    child = [x for x in lives if x.name == contestants[1].name]
+    progress.phase("controls", len(child) + len(CONSTANT_ANSWERS))
+    shuffled = shuffled_lives(settings, params, child, progress)
+    constants = constant_lives(settings, params, progress)
+    best = best_constant(constants)
+    seed = 2 * len(contestants)
+    return Controls(
+        shuffled=paired(child, shuffled, resamples, seed),
+        best_constant=best,
+        constant=paired(child, constants[best], resamples, seed + 1),
+        constants={a: round(mean([x.expected_life for x in ls]), 1) for a, ls in constants.items()},
+        timing=tuple(
+            [timing(c.name, [x for x in lives if x.name == c.name]) for c in contestants]
+            + [timing(shuffled[0].name, shuffled)]
+        ),
+    )
 
 
 def _check(
@@ -359,7 +406,31 @@ def _notes(ev: Evaluation) -> tuple[str, ...]:
         f"{_difference(ev.child, b, d)} {_judged(ev.child, verdict_of(d['expected_life']), b)}."
         for b, d in ev.against.items()
     )
-    return (differences, *baselines, f"Verdict: {_judged(ev.child, ev.verdict, ev.parent)}")
+    controls = _control_notes(ev.child, ev.controls) if ev.controls else ()
+    verdict = f"Verdict: {_judged(ev.child, ev.verdict, ev.parent)}"
+    return (differences, *baselines, *controls, verdict)
+
+
+def _control_notes(child: str, c: Controls) -> tuple[str, ...]:
+    shuffled = f"{child} shuffled"
+    constant = f"the best constant answer ({c.best_constant})"
+    return (
+        f"{_difference(child, 'its answers shuffled in time', c.shuffled)} "
+        f"{_judged(child, verdict_of(c.shuffled['expected_life']), shuffled)}.",
+        f"{_difference(child, constant, c.constant)} "
+        f"{_judged(child, verdict_of(c.constant['expected_life']), constant)}.",
+        *(_timing_note(t) for t in c.timing),
+    )
+
+
+def _timing_note(t: Timing) -> str:
+    return (
+        f"Timing of {t.name}: with the price {WELL_OFF:.0%} or more below its recent median "
+        f"({t.below} of {t.decisions} decisions) it bought {t.buy_below:.0%} and sold "
+        f"{t.sell_below:.0%} of the time; {WELL_OFF:.0%} or more above ({t.above}) it bought "
+        f"{t.buy_above:.0%} and sold {t.sell_above:.0%}; mutual information between its action "
+        f"and the gap {t.mutual_information_bits:.3f} bits."
+    )
 
 
 def _judged(child: str, verdict: str, other: str) -> str:

@@ -39,6 +39,7 @@ class LlamaDecider:
         max_tokens: int = 96,
         seed: int = 0,
         system_prompt: str = SYSTEM_PROMPT,
+        schema: dict[str, Any] = DECISION_SCHEMA,
         capture_content: bool = False,
         lora_path: Path | None = None,
     ) -> None:
@@ -61,6 +62,7 @@ class LlamaDecider:
         self._name = model_path.name
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.system_prompt, self.capture_content = system_prompt, capture_content
+        self.schema = schema
 
     @property
     def name(self) -> str:
@@ -99,7 +101,7 @@ class LlamaDecider:
             self._llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
             response: Any = self._llm.create_chat_completion(
                 messages=messages,
-                response_format={"type": "json_object", "schema": DECISION_SCHEMA},
+                response_format={"type": "json_object", "schema": self.schema},
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 seed=seed,
@@ -215,6 +217,7 @@ class ServedDecider:
         max_tokens: int = 96,
         seed: int = 0,
         system_prompt: str = SYSTEM_PROMPT,
+        schema: dict[str, Any] = DECISION_SCHEMA,
         capture_content: bool = False,
         timeout_s: float = 120.0,
         client: str | None = None,
@@ -231,6 +234,7 @@ class ServedDecider:
         self._check_adapter(adapter)
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.system_prompt, self.capture_content = system_prompt, capture_content
+        self.schema = schema
         # Requests from one agent go to the same slot, whose cache holds its last prompt.
         self.client = client or uuid.uuid4().hex
 
@@ -286,7 +290,7 @@ class ServedDecider:
     def _ask(self, messages: list[dict[str, str]], seed: int) -> Any:
         body = {
             "messages": messages,
-            "response_format": {"type": "json_object", "schema": DECISION_SCHEMA},
+            "response_format": {"type": "json_object", "schema": self.schema},
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": seed,

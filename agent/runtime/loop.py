@@ -28,7 +28,7 @@ from agent.core.policy import (
     replication_guard,
     reprice,
 )
-from agent.core.prompt import build_messages, summary_from_store, summary_of
+from agent.core.prompt import RECENT_TICKS, build_messages, summary_from_store, summary_of
 from agent.core.records import (
     Action,
     Balances,
@@ -57,7 +57,7 @@ from agent.runtime.store import Store
 log = structlog.get_logger()
 tracer = trace.get_tracer("openforager.agent")
 
-_RECENT = 5
+_RECENT = RECENT_TICKS
 _HOUR_S = 3_600.0
 _DAY_S = 86_400.0
 

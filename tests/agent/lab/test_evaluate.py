@@ -304,6 +304,8 @@ def test_a_harmful_adapter_is_reported_worse(
     report = json.loads((out / "evaluation.json").read_text())
     assert report["verdict"] == "worse"
     assert [s["name"] for s in report["scores"]] == ["gen0", "harmful", "hold"]
+    timing = [t["name"] for t in report["controls"]["timing"]]
+    assert timing == ["gen0", "harmful", "hold", "harmful shuffled"]
     assert report["differences"]["expected_life"]["high"] < 0
     assert report["differences"]["final_worth"]["high"] < 0
     harmful_scores = next(s for s in report["scores"] if s["name"] == "harmful")
