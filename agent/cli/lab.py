@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 def add(commands: Any) -> None:
     _add_label(commands)
     _add_train(commands)
+    _add_regret(commands)
     _add_evaluate(commands)
     _add_evolve(commands)
 
@@ -99,6 +100,17 @@ def _add_train(commands: Any) -> None:
     train.add_argument(
         "--tau", type=float, default=2.0, help="with --labels: ticks of value per factor of e"
     )
+    train.add_argument(
+        "--anchor",
+        type=float,
+        default=0.0,
+        help="with --labels: the share of each target that is the parent's own answers (KL anchor)",
+    )
+    train.add_argument(
+        "--anchor-to",
+        type=Path,
+        help="with --anchor: the parent's forager train --out folder (default: the base model)",
+    )
     train.add_argument("--out", type=Path, required=True, help="adapter.gguf, manifest.json, ...")
     train.add_argument("--model", type=Path, help="the base GGUF (default: the bundled model)")
     train.add_argument("--steps", type=int, default=60)
@@ -108,6 +120,41 @@ def _add_train(commands: Any) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--parent-generation", type=int, default=0)
     train.set_defaults(handler=_train)
+
+
+def _add_regret(commands: Any) -> None:
+    regret = commands.add_parser(
+        "regret", help="what the model's answers are worth on labelled states (held-out labels)"
+    )
+    regret.add_argument("--labels", type=Path, required=True, help="forager label output")
+    regret.add_argument(
+        "--adapter",
+        type=Path,
+        action="append",
+        default=[],
+        help="a forager train --out folder (repeat for several); the base model is always shown",
+    )
+    regret.add_argument("--model", type=Path, help="the base GGUF (default: the bundled model)")
+    regret.add_argument("--json", type=Path, help="also write the figures here")
+    regret.set_defaults(handler=_regret)
+
+
+def _regret(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from agent.lab.regret import regret_of, regret_table
+    from agent.model.cache import locate_default
+    from agent.reports.progress import progress_for
+    from agent.reports.tables import show
+
+    model = args.model or locate_default(default_cache_dir())
+    with progress_for() as progress:
+        choices = regret_of(args.labels, model, args.adapter, progress)
+    show(regret_table(choices))
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(c) for c in choices], indent=2))
+    return 0
 
 
 def _add_evaluate(commands: Any) -> None:
@@ -208,6 +255,14 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
             f"--steps {args.steps}, --batch {args.batch} and --rank {args.rank} must be 1 or "
             f"more, --learning-rate {args.learning_rate} and --tau {args.tau} above 0"
         )
+    if not 0 <= args.anchor < 1:
+        raise ConfigError(f"--anchor {args.anchor} must be at least 0 and below 1")
+    if (args.anchor or args.anchor_to) and not args.labels:
+        raise ConfigError("--anchor and --anchor-to train from values: they need --labels")
+    if args.anchor_to and not (args.anchor_to / "peft").is_dir():
+        raise ConfigError(
+            f"--anchor-to {args.anchor_to} has no peft/ folder (expected a forager train --out)"
+        )
     return TrainSettings(
         steps=args.steps,
         batch=args.batch,
@@ -217,6 +272,8 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         seed=args.seed,
         objective="values" if args.labels else "sft",
         tau=args.tau,
+        anchor=args.anchor,
+        anchor_to=str(args.anchor_to) if args.anchor_to else None,
     )
 
 

@@ -29,7 +29,14 @@ from typing import Any
 
 from agent.core.prompt import PROMPTS
 from agent.errors import ConfigError
-from agent.lab.value_fit import encode_states, fit_values, read_labels
+from agent.lab.value_fit import (
+    State,
+    anchored,
+    answer_distributions,
+    encode_states,
+    fit_values,
+    read_labels,
+)
 from agent.reports.progress import Progress, Silent
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -47,6 +54,11 @@ class TrainSettings:
     max_tokens: int = 1280  # longer rows are skipped (the prompt is ~1 000 tokens)
     objective: str = "sft"  # "sft": imitate completions; "values": fit counterfactual values
     tau: float = 2.0  # "values": ticks of expected life by which a better answer is e x likelier
+    # "values": the share of the target that is the parent's own answer distribution (a KL
+    # anchor: the generation cannot move further from its parent than the values pull it), and
+    # the parent: an adapter folder (`forager train --out`), or None for the base model.
+    anchor: float = 0.0
+    anchor_to: str | None = None
 
 
 @dataclass
@@ -170,7 +182,7 @@ def train(
     """Train an adapter on `dataset`, write it to `out` (adapter.gguf, peft/, manifest.json).
 
     `progress` gets one phase of `settings.steps` training steps, each noting its loss."""
-    _require_train_extra()
+    require_train_extra()
     rows = read_labels(dataset) if settings.objective == "values" else read_rows(dataset)
     started = time.monotonic()
     with library_notes_hidden():
@@ -184,7 +196,7 @@ def train(
     return manifest
 
 
-def _require_train_extra() -> None:
+def require_train_extra() -> None:
     missing = [m for m in ("torch", "transformers", "peft", "gguf") if not find_spec(m)]
     if missing:
         raise ConfigError(
@@ -261,11 +273,28 @@ def _train_values(
             f"no state of {dataset} has a significant best answer and fits in "
             f"{settings.max_tokens} tokens (forager label marks them `significant`)"
         )
+    if settings.anchor:
+        states = _anchored(states, model, settings, device, progress)
     model = _with_lora(model, settings, device)
     s = settings
     losses = fit_values(model, states, s.steps, s.batch, s.learning_rate, s.seed, device, progress)
     adapter = _save(model, out, converter(cache_dir))
     return _Trained(adapter, len(states), device, losses)
+
+
+def _anchored(
+    states: list[State], base: Any, settings: TrainSettings, device: str, progress: Progress
+) -> list[State]:
+    """The states' targets mixed with the parent's own answer distribution on them."""
+    model = base.to(device)
+    if settings.anchor_to:
+        import peft
+
+        model = peft.PeftModel.from_pretrained(base, str(Path(settings.anchor_to) / "peft"))
+    parent = answer_distributions(model, states, device, progress)
+    if settings.anchor_to:
+        model.unload()  # the base again, without the parent's adapter
+    return anchored(states, parent, settings.anchor)
 
 
 def rows_prompt(rows: Sequence[dict[str, Any]]) -> str | None:

@@ -17,6 +17,7 @@ observation, not how the observation is read; the answer is where the choice is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -36,6 +37,8 @@ class State:
     prompt: list[int]  # the chat up to the assistant's turn
     answers: list[list[int]]  # each candidate's tokens, end of turn included
     target: list[float]  # softmax of the values over `tau`
+    values: list[float]  # each answer's value, ticks of expected life
+    names: list[str]  # each answer as what acts ("buy_risk 25")
 
 
 def read_labels(path: Path) -> list[dict[str, Any]]:
@@ -91,8 +94,15 @@ def encode_states(
         if len(prompt) + max(map(len, answers)) > max_tokens:
             continue
         values = [float(c["value"]) for c in row["candidates"]]
-        states.append(State(prompt, answers, target(values, tau)))
+        names = [_name(c) for c in row["candidates"]]
+        states.append(State(prompt, answers, target(values, tau), values, names))
     return states
+
+
+def _name(candidate: dict[str, Any]) -> str:
+    if "action" in candidate and "amount_pct" in candidate:
+        return f"{candidate['action']} {candidate['amount_pct']}"
+    return str(candidate["completion"])
 
 
 def _assistant(text: str) -> dict[str, str]:
@@ -126,6 +136,38 @@ def answer_logprobs(model: Any, state: State, torch: Any, device: str) -> Any:
     real = [[1.0] * (len(a) - 1) + [0.0] * (width - len(a)) for a in state.answers]
     lead = torch.log_softmax(head.logits[0, -1].float(), -1)[ids[:, 0]]
     return lead + (tail * torch.tensor(real, device=device)).sum(-1)
+
+
+def answer_distributions(
+    model: Any, states: Sequence[State], device: str, progress: Progress
+) -> list[list[float]]:
+    """`model`'s own distribution over each state's answers (no gradient)."""
+    import torch
+
+    model.eval()
+    progress.phase("anchor", len(states))
+    out = []
+    for state in states:
+        with torch.no_grad():
+            out.append(torch.softmax(answer_logprobs(model, state, torch, device), 0).tolist())
+        progress.step()
+    return out
+
+
+def anchored(
+    states: Sequence[State], parent: Sequence[Sequence[float]], share: float
+) -> list[State]:
+    """Each target mixed with the parent's distribution: (1 - share) x values' + share x
+    parent's. The cross-entropy to it is the values' plus `share` times KL(parent || model),
+    up to constants: a pull back toward the parent that the values must outweigh."""
+    if not 0 <= share < 1:
+        raise ConfigError(f"anchor {share} must be at least 0 and below 1")
+    return [
+        dataclasses.replace(
+            s, target=[(1 - share) * t + share * q for t, q in zip(s.target, p, strict=True)]
+        )
+        for s, p in zip(states, parent, strict=True)
+    ]
 
 
 def fit_values(

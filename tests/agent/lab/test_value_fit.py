@@ -14,7 +14,7 @@ import structlog
 
 from agent.cli.main import main
 from agent.errors import ConfigError
-from agent.lab.value_fit import encode_states, read_labels, target
+from agent.lab.value_fit import anchored, encode_states, read_labels, target
 
 # Generous: labelling, loading the model twice and eight training steps on a busy 2-core machine.
 FIT_TIMEOUT_S = 2400
@@ -69,6 +69,36 @@ def test_only_significant_states_are_trained_on_and_answers_follow_the_prompt(tm
     assert "".join(map(chr, state.answers[1])) == '{"action": "buy_risk"}</>'
     assert "".join(map(chr, state.prompt)).endswith("<assistant>")
     assert encode_states(CharTokenizer(), [row(True, (3, 1))], 1.0, 20) == []  # too long
+
+
+def test_an_anchor_mixes_the_parents_own_answers_into_the_target():
+    """share 0 leaves the values' target; share s moves s of the mass to the parent's answers;
+    a share of 1 (the values ignored) is refused."""
+    states = encode_states(CharTokenizer(), [row(True, (3, 1))], 1.0, 999)
+    parent = [[0.1, 0.9]]
+    (same,) = anchored(states, parent, 0.0)
+    assert same.target == states[0].target
+    (half,) = anchored(states, parent, 0.5)
+    assert math.isclose(half.target[1], 0.5 * states[0].target[1] + 0.5 * 0.9)
+    assert math.isclose(sum(half.target), 1.0) and half.values == states[0].values
+    with pytest.raises(ConfigError, match=r"anchor 1\.0 must be"):
+        anchored(states, parent, 1.0)
+
+
+def test_an_anchor_needs_values_and_a_trained_parent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps(row(True, (1, 2))) + "\n")
+    out = tmp_path / "gen1"
+    argv = ["train", "--out", str(out), "--steps", "1"]
+    assert main([*argv, "--dataset", str(labels), "--anchor", "0.2"]) == 2
+    assert "need --labels" in capsys.readouterr().err
+    assert main([*argv, "--labels", str(labels), "--anchor", "0.2", "--anchor-to", "nope"]) == 2
+    assert "--anchor-to nope has no peft/ folder" in capsys.readouterr().err
+    assert main([*argv, "--labels", str(labels), "--anchor", "1.5"]) == 2
+    assert "--anchor 1.5 must be" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_bad_labels_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -129,11 +159,27 @@ def test_training_on_values_makes_answers_worth_more_on_held_out_states(
     assert manifest["settings"]["objective"] == "values" and manifest["prompt"] == "plain"
     assert manifest["losses"][-1] < manifest["losses"][0]
 
+    report = tmp_path / "regret.json"
+    argv = ["regret", "--labels", str(unseen), "--adapter", str(out), "--json", str(report)]
+    assert main(argv) == 0
+    assert "| gen1 |" in capsys.readouterr().out
+    base, tuned, uniform, best = json.loads(report.read_text())
+    assert [c["name"] for c in (base, tuned, uniform, best)] == [
+        "base", "gen1", "uniform answer", "best answer"
+    ]  # fmt: skip
+    assert base["states"] == len(_significant(held_out)) and best["regret"] == 0
+    assert tuned["expected_value"] > base["expected_value"], (base, tuned)
+    assert tuned["regret"] < base["regret"]
+
     torch.manual_seed(0)
     with library_notes_hidden():  # transformers' and peft's deprecation notes
-        tokenizer, base = load_base(model_path)
-        before = _expected_values(base, tokenizer, held_out)
-        tuned = peft.PeftModel.from_pretrained(base, str(out / "peft"))
-        after = _expected_values(tuned, tokenizer, held_out)
-    gain = sum(after) / len(after) - sum(before) / len(before)
-    assert gain > 0, f"held-out expected value {before} -> {after}"
+        tokenizer, model = load_base(model_path)
+        before = _expected_values(model, tokenizer, held_out)
+        after = _expected_values(
+            peft.PeftModel.from_pretrained(model, str(out / "peft")), tokenizer, held_out
+        )
+    # the command's figures, recomputed here from the labels' own rows
+    assert math.isclose(base["expected_value"], sum(before) / len(before), abs_tol=1e-3)
+    assert math.isclose(tuned["expected_value"], sum(after) / len(after), abs_tol=1e-3)
+    best_values = [max(c["value"] for c in r["candidates"]) for r in _significant(held_out)]
+    assert math.isclose(best["expected_value"], sum(best_values) / len(best_values), abs_tol=1e-3)
