@@ -21,6 +21,7 @@ def add(commands: Any) -> None:
     _add_label(commands)
     _add_train(commands)
     _add_regret(commands)
+    _add_standin(commands)
     _add_evaluate(commands)
     _add_evolve(commands)
 
@@ -39,10 +40,13 @@ def _add_label(commands: Any) -> None:
     label.add_argument(
         "--continuation",
         default="mean_reversion",
-        help="the policy after the candidate (default: the best rule teacher)",
+        help="the policy after the candidate: a rule (default: the best rule teacher) or "
+        "standin:PATH, a generation's stand-in (forager standin)",
     )
     label.add_argument(
-        "--visitors", default="mean_reversion,random", help="rule strategies whose lives visit"
+        "--visitors",
+        default="mean_reversion,random",
+        help="whose lives visit: rule strategies or standin:PATH",
     )
     label.add_argument(
         "--significant-only", action="store_true", help="drop states with no clear best answer"
@@ -57,9 +61,9 @@ def _add_label(commands: Any) -> None:
 
 
 def _label(args: argparse.Namespace) -> int:
-    from agent.core.strategies import RULE_STRATEGIES
     from agent.lab.calibrate import params_from, weather_steps_per_tick
     from agent.lab.counterfactual import LabelParams, visit, write_rows
+    from agent.lab.standin import check_policy
     from agent.reports.progress import progress_for
 
     counts = (args.seeds, args.ticks, args.every, args.horizon, args.futures)
@@ -69,10 +73,7 @@ def _label(args: argparse.Namespace) -> int:
         )
     visitors = _names(args.visitors)
     for name in (*visitors, args.continuation):
-        if name not in RULE_STRATEGIES:
-            raise ConfigError(
-                f"{name!r} is not a rule strategy (expected one of {RULE_STRATEGIES})"
-            )
+        check_policy(name)
     settings = load_settings()
     configure_logging("error")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -154,6 +155,64 @@ def _regret(args: argparse.Namespace) -> int:
     show(regret_table(choices))
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(c) for c in choices], indent=2))
+    return 0
+
+
+def _add_standin(commands: Any) -> None:
+    standin = commands.add_parser(
+        "standin", help="a generation's answers as a table of what it saw (a cheap continuation)"
+    )
+    standin.add_argument(
+        "--lives",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="the generation's kept lives (agent data dirs: arena calibrate --keep)",
+    )
+    standin.add_argument("--name", required=True, help="whose answers these are (gen1, ...)")
+    standin.add_argument("--out", type=Path, required=True, help="the stand-in (JSON)")
+    standin.add_argument(
+        "--check-share",
+        type=float,
+        default=0.25,
+        help="the share of lives kept out of the fit to measure agreement on",
+    )
+    standin.set_defaults(handler=_standin)
+
+
+def _standin(args: argparse.Namespace) -> int:
+    from agent.lab.standin import decisions, fit
+    from agent.runtime.store import Store
+
+    lives = sorted(args.lives)
+    checked = round(len(lives) * args.check_share)
+    if not 0 <= args.check_share < 1 or (args.check_share and not 0 < checked < len(lives)):
+        raise ConfigError(
+            f"--check-share {args.check_share} of {len(lives)} lives must keep at least one "
+            "life out of the fit and one in it (or be 0)"
+        )
+    pairs = []
+    for life in lives:
+        path = life / "state.sqlite"
+        if not path.is_file():
+            raise ConfigError(f"--lives {life} has no state.sqlite (expected an agent data dir)")
+        with Store(path, durable=False) as store:
+            pairs.append(decisions(store.tick_records()))
+    fitted = [p for ps in pairs[: len(lives) - checked] for p in ps]
+    held = [p for ps in pairs[len(lives) - checked :] for p in ps]
+    standin = fit(args.name, fitted)
+    standin.save(args.out)
+    print(
+        f"stand-in for {args.name}: {len(standin.table)} situations from {standin.fitted_on} "
+        f"decisions of {len(lives) - checked} lives -> {args.out}"
+    )
+    if held:
+        constant = fit("constant", [(s, standin.default) for s, _ in fitted])
+        print(
+            f"agreement with {args.name} on {len(held)} decisions of {checked} other lives: "
+            f"{standin.agreement(held):.1%} (its most frequent answer alone, "
+            f"{standin.default}: {constant.agreement(held):.1%})"
+        )
     return 0
 
 

@@ -32,6 +32,7 @@ from agent.core.records import Action, Decision, Observation, TickRecord
 from agent.core.strategies import RuleDecider
 from agent.lab.calibrate import Params, paper_agent
 from agent.lab.paper_market import PaperWorld, open_world
+from agent.lab.standin import policy
 from agent.reports.progress import Progress, Silent
 from agent.runtime.loop import Agent
 from agent.runtime.store import Store
@@ -67,7 +68,8 @@ class LabelParams:
     horizon: int = 40  # ticks each candidate's future lasts
     futures: int = 8  # weather paths per state (the same for every candidate)
     every: int = 5  # label every n-th tick of a visiting life
-    continuation: str = "mean_reversion"  # the policy that lives on after the candidate
+    # the policy that lives on after the candidate: a rule, or a generation's stand-in
+    continuation: str = "mean_reversion"
     prompt: str = "plain"  # the system prompt the rows carry (`agent.core.prompt.PROMPTS`)
 
 
@@ -197,7 +199,7 @@ def label_state(
         for k in range(label.futures):
             twin = copy.deepcopy(world)
             twin.weather.reseed(f"{key}-{k}")
-            then = RuleDecider(label.continuation, seed=k)
+            then = policy(label.continuation, seed=k)
             value, first = continuation(
                 settings, twin, store.copy(), horizon, candidate.answer, then
             )
@@ -232,8 +234,9 @@ def visit(
     visitors: Sequence[str],
     progress: Progress | None = None,
 ) -> Iterator[Label]:
-    """Lives of each visitor (a rule strategy) on each of `params.seeds`; every
-    `label.every`-th tick of each, the state is labelled before the visitor acts on it."""
+    """Lives of each visitor (a rule strategy, or a generation's stand-in) on each of
+    `params.seeds`; every `label.every`-th tick of each, the state is labelled before the
+    visitor acts on it."""
     progress = progress or Silent()
     states = sum(len(range(0, params.ticks, label.every)) for _ in params.seeds) * len(visitors)
     progress.phase("label", states)
@@ -258,7 +261,7 @@ def _visit_life(
     )
     with Store(Path(":memory:"), durable=False) as store:
         agent = paper_agent(
-            settings, world, RuleDecider(visitor, seed=seed), store, f"visit-{visitor}-{seed}"
+            settings, world, policy(visitor, seed=seed), store, f"visit-{visitor}-{seed}"
         )
         for tick in range(params.ticks):
             world.advance(tick, params.steps_per_tick)

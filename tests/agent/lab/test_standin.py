@@ -1,0 +1,84 @@
+"""A generation's stand-in: the table, its fallbacks and its file; fitted to the best rule
+teacher's lives it answers as the teacher does on a life it never saw, and labels made with it
+as the continuation are the teacher's own labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.cli.main import main
+from agent.errors import ConfigError
+from agent.lab.standin import EDGES, StandIn, check_policy, fit, gap_bin
+
+SMALL_LABELS = ["--seeds", "1", "--first-seed", "7", "--ticks", "120", "--every", "20"]
+SMALL_LABELS += ["--horizon", "30", "--futures", "4", "--visitors", "mean_reversion"]
+
+
+def test_the_gap_falls_in_bins_at_the_edges():
+    assert gap_bin(None) == -1
+    assert [gap_bin(g) for g in (-0.05, -0.03, -0.015, 0.0, 0.015, 0.03, 0.05)] == list(range(7))
+    assert gap_bin(EDGES[0]) == 1  # an edge belongs to the bin above it
+
+
+def test_the_table_answers_its_situations_and_falls_back_from_the_pool_to_the_gap(
+    tmp_path: Path,
+):
+    pairs = [
+        ((0, 1, False, 0), "buy_risk 25"),
+        ((0, 1, False, 0), "buy_risk 25"),
+        ((0, 1, False, 0), "hold 10"),
+        ((0, 2, False, 0), "sell_risk 25"),
+        ((6, 1, False, 0), "sell_risk 25"),
+        ((3, 0, False, 1), "pay_rent 100"),
+    ]
+    s = fit("gen1", pairs)
+    assert s.answer((0, 1, False, 0)) == "buy_risk 25"  # the most frequent there
+    assert s.answer((0, 1, True, 0)) == "buy_risk 25"  # never in the pool: as without it
+    assert s.answer((6, 2, True, 1)) == "sell_risk 25"  # only the gap is known
+    assert s.answer((5, 0, False, 0)) == s.default == "buy_risk 25"  # nothing is known
+    assert s.agreement(pairs) == 5 / 6
+    path = tmp_path / "standin.json"
+    s.save(path)
+    assert StandIn.load(path) == s
+    path.write_text('{"name": "gen1"}')
+    with pytest.raises(ConfigError, match=r"stand-in .*standin\.json is not readable"):
+        StandIn.load(path)
+    with pytest.raises(ConfigError, match="no decisions"):
+        fit("gen1", [])
+    with pytest.raises(ConfigError, match="'nobody' is not a rule strategy"):
+        check_policy("nobody")
+
+
+def test_a_stand_in_of_the_teacher_answers_as_it_does_and_labels_as_it_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    lives = tmp_path / "lives"
+    argv = ["arena", "calibrate", "--strategies", "mean_reversion", "--seeds", "4"]
+    argv += ["--first-seed", "100", "--ticks", "300", "--keep", str(lives)]
+    assert main([*argv, "--out", str(tmp_path / "report")]) == 0
+    standin = tmp_path / "mr.json"
+    argv = ["standin", "--name", "mr", "--out", str(standin), "--lives"]
+    assert main([*argv, *map(str, sorted(lives.glob("mean_reversion-seed*")))]) == 0
+    printed = capsys.readouterr().out
+    assert "agreement with mr on 300 decisions of 1 other lives: 100.0%" in printed, printed
+
+    rule, table = tmp_path / "rule.jsonl", tmp_path / "table.jsonl"
+    assert main(["label", "--out", str(rule), *SMALL_LABELS]) == 0
+    cont = ["--continuation", f"standin:{standin}"]
+    assert main(["label", "--out", str(table), *SMALL_LABELS, *cont]) == 0
+    by_rule = [json.loads(line) for line in rule.read_text().splitlines()]
+    by_table = [json.loads(line) for line in table.read_text().splitlines()]
+    assert len(by_rule) == len(by_table) == 6
+    values = [[c["value"] for c in r["candidates"]] for r in by_rule]
+    assert values == [[c["value"] for c in r["candidates"]] for r in by_table]
+    assert any(max(v) - min(v) > 1 for v in values)  # the answers are worth different things
+
+
+def test_labels_refuse_an_unreadable_stand_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "labels.jsonl"
+    missing = tmp_path / "gen9.json"
+    assert main(["label", "--out", str(out), "--continuation", f"standin:{missing}"]) == 2
+    assert "gen9.json is not readable" in capsys.readouterr().err and not out.exists()
