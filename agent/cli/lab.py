@@ -246,26 +246,56 @@ def _add_evaluate(commands: Any) -> None:
     ev.set_defaults(handler=_evaluate)
 
 
+# What `evolve` does unless told otherwise, by objective: labels want whole lives and the two
+# teachers whose lives differ most; imitation, the teachers' shorter populations.
+_EVOLVE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "values": {
+        "ticks": 300,
+        "teachers": "mean_reversion,random",
+        "steps": 30,
+        "batch": 8,
+        "learning_rate": 1e-3,
+    },
+    "imitation": {
+        "ticks": 100,
+        "teachers": "mean_reversion,liquidity,random",
+        "steps": 24,
+        "batch": 4,
+        "learning_rate": 3e-4,
+    },
+}
+
+
 def _add_evolve(commands: Any) -> None:
     evo = commands.add_parser(
-        "evolve", help="population -> dataset -> train -> evaluate, generation after generation"
+        "evolve", help="labels -> train -> evaluate, generation after generation"
     )
     evo.add_argument("--generations", type=int, required=True)
     evo.add_argument("--out", type=Path, default=Path("evolution"), help="one dir per generation")
     evo.add_argument("--start", type=Path, help="an adapter to start from (default: gen 0)")
-    evo.add_argument("--population-seeds", type=int, default=4, help="new seeds per generation")
-    evo.add_argument("--ticks", type=int, default=100, help="ticks of each population life")
     evo.add_argument(
-        "--teachers", default="mean_reversion,liquidity,random", help="rule lives beside the model"
+        "--objective",
+        choices=tuple(_EVOLVE_DEFAULTS),
+        default="values",
+        help="values: from counterfactual labels (default); imitation: from curated lives",
     )
+    evo.add_argument("--population-seeds", type=int, default=4, help="new seeds per generation")
+    evo.add_argument("--ticks", type=int, help="ticks of each training life (values: 300)")
+    evo.add_argument(
+        "--teachers", help="rule lives beside the model (values: mean_reversion,random)"
+    )
+    evo.add_argument("--every", type=int, default=10, help="values: label every n-th tick")
+    evo.add_argument("--horizon", type=int, default=40, help="values: ticks each answer lives on")
+    evo.add_argument("--futures", type=int, default=8, help="values: weather paths per state")
+    evo.add_argument("--tau", type=float, default=2.0, help="values: ticks per factor of e")
     evo.add_argument("--eval-seeds", type=int, default=8)
     evo.add_argument("--eval-ticks", type=int, default=300)
     evo.add_argument(
         "--baselines", default="hold,mean_reversion", help="comma-separated rule strategies"
     )
-    evo.add_argument("--steps", type=int, default=24, help="training steps per generation")
-    evo.add_argument("--batch", type=int, default=4)
-    evo.add_argument("--learning-rate", type=float, default=3e-4)
+    evo.add_argument("--steps", type=int, help="training steps per generation (values: 30)")
+    evo.add_argument("--batch", type=int, help="values: 8")
+    evo.add_argument("--learning-rate", type=float, help="values: 1e-3")
     evo.set_defaults(handler=_evolve)
 
 
@@ -408,19 +438,36 @@ def _evolve(args: argparse.Namespace) -> int:
 
 
 def _evolve_settings(args: argparse.Namespace) -> EvolveSettings:
+    from agent.lab.counterfactual import LabelParams
     from agent.lab.evolve import EvolveSettings
+    from agent.lab.standin import check_policy
     from agent.lab.train import TrainSettings
 
-    if min(args.population_seeds, args.ticks, args.eval_seeds, args.eval_ticks) < 1:
-        raise ConfigError("--population-seeds, --ticks, --eval-seeds and --eval-ticks must be 1+")
+    for name, value in _EVOLVE_DEFAULTS[args.objective].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    counts = [args.population_seeds, args.ticks, args.eval_seeds, args.eval_ticks, args.steps]
+    counts += [args.batch, args.every, args.horizon, args.futures]
+    if min(counts) < 1 or min(args.learning_rate, args.tau) <= 0:
+        raise ConfigError(
+            "--population-seeds, --ticks, --eval-seeds, --eval-ticks, --steps, --batch, --every, "
+            "--horizon and --futures must be 1 or more, --learning-rate and --tau above 0"
+        )
+    teachers = _names(args.teachers)
+    for name in teachers:
+        check_policy(name)
     _adapter("--start", args.start)
     return EvolveSettings(
         generations=args.generations,
         population_seeds=args.population_seeds,
         population_ticks=args.ticks,
-        teachers=_names(args.teachers),
+        teachers=teachers,
         eval_seeds=args.eval_seeds,
         eval_ticks=args.eval_ticks,
         baselines=_names(args.baselines),
-        train=TrainSettings(steps=args.steps, batch=args.batch, learning_rate=args.learning_rate),
+        train=TrainSettings(
+            steps=args.steps, batch=args.batch, learning_rate=args.learning_rate, tau=args.tau
+        ),
+        objective=args.objective,
+        label=LabelParams(horizon=args.horizon, futures=args.futures, every=args.every),
     )

@@ -1,6 +1,21 @@
-"""`forager evolve`: population → dataset → train → evaluate → next population, K times.
+"""`forager evolve`: labels (or a population) → train → evaluate → the next generation, K times.
 
-Generation 0 is the bundled model. For each generation g:
+Generation 0 is the bundled model. By default (`objective="values"`) each generation learns
+from what every answer was worth (`agent.lab.counterfactual`, `agent.lab.value_fit`):
+
+1. **Continuation.** Generation 0's labels are valued with the best rule teacher living on after
+   each candidate (a warm start). A trained generation first lives its own training seeds
+   (`gen<g>/population/`, kept), a stand-in is fitted to those lives (`agent.lab.standin`, its
+   agreement measured on the last life, which it was not fitted to), and the stand-in is the
+   continuation: improvement can compound instead of stopping at the teacher.
+2. **Labels.** The stand-in (if any) and the teachers visit generation g's seeds (g·S to
+   g·S+S-1, all below the held-out range); every `label.every`-th state is valued for every
+   answer → `gen<g+1>/labels.jsonl`.
+3. **Train** from those values (a KL anchor to nothing but the base: each adapter is trained
+   afresh on the base model).
+4. **Evaluate** and **choose**, as below.
+
+With `objective="imitation"`, the older loop:
 
 1. **Population.** The current model lives `population_seeds` fresh arena seeds (seeds g·S to
    g·S+S-1, all below the held-out range) beside rule-based *teachers* on the same seeds, on the
@@ -30,7 +45,8 @@ from typing import Any
 from agent.config import Settings
 from agent.core.lives import Life
 from agent.errors import ConfigError
-from agent.lab.calibrate import calibrate
+from agent.lab.calibrate import calibrate, params_from, weather_steps_per_tick
+from agent.lab.counterfactual import LabelParams, visit, write_rows
 from agent.lab.evaluate import (
     BASELINES,
     EVAL_TICKS,
@@ -40,9 +56,11 @@ from agent.lab.evaluate import (
     evaluate,
 )
 from agent.lab.report import write_report
+from agent.lab.standin import PREFIX, decisions, fit
 from agent.lab.train import TrainSettings, train
 from agent.reports.progress import Progress, Silent
 from agent.runtime.experience import read_experience
+from agent.runtime.store import Store
 from telemetry.dataset import curated_rows
 
 
@@ -59,6 +77,8 @@ class EvolveSettings:
     train: TrainSettings = field(
         default_factory=lambda: TrainSettings(steps=24, batch=4, learning_rate=3e-4)
     )
+    objective: str = "values"  # "values": from counterfactual labels; "imitation": curated rows
+    label: LabelParams = field(default_factory=lambda: LabelParams(every=10))
 
 
 @dataclass
@@ -72,6 +92,9 @@ class GenerationReport:
     differences: dict[str, Any]
     evaluation: str
     seconds: dict[str, float]
+    continuation: str = ""  # "values": the policy the labels lived on with
+    agreement: float | None = None  # "values": the stand-in's, on a life it was not fitted to
+    significant: int = 0  # "values": labelled states with a significant best answer
 
 
 def population_seeds(generation: int, settings: EvolveSettings) -> list[int]:
@@ -150,14 +173,22 @@ def evolve(
 
 
 def generation(run: Evolution, lineage: Lineage, g: int) -> GenerationReport:
-    """One round: population, dataset, train, evaluate, then choose the next current model."""
-    clock = time.monotonic()
-    seeds = population(run, lineage, g)
-    seconds = {"population": round(time.monotonic() - clock, 1)}
+    """One round: what to learn from, train, evaluate, then choose the next current model."""
     child_dir = run.out / f"gen{g + 1}"
     child_dir.mkdir(parents=True, exist_ok=True)
-    rows = dataset(run, lineage, g, child_dir)
-    child, seconds["train"] = train_child(run, lineage, g, child_dir)
+    extra: dict[str, Any] = {}
+    clock = time.monotonic()
+    if run.es.objective == "values":
+        seeds, rows, extra = labels(run, lineage, g, child_dir)
+        seconds = {"labels": round(time.monotonic() - clock, 1)}
+        data = child_dir / "labels.jsonl"
+    else:
+        population(run, lineage, g, ("llm", *run.es.teachers))
+        seeds = population_seeds(g, run.es)
+        seconds = {"population": round(time.monotonic() - clock, 1)}
+        rows = dataset(run, lineage, g, child_dir)
+        data = child_dir / "dataset.jsonl"
+    child, seconds["train"] = train_child(run, lineage, g, child_dir, data)
     clock = time.monotonic()
     result = evaluate_child(run, lineage, child, child_dir)
     seconds["evaluate"] = round(time.monotonic() - clock, 1)
@@ -171,18 +202,76 @@ def generation(run: Evolution, lineage: Lineage, g: int) -> GenerationReport:
         differences={k: dataclasses.asdict(v) for k, v in result.differences.items()},
         evaluation=str(child_dir / "evaluation.md"),
         seconds=seconds,
+        **extra,
     )
     choose(run, lineage, child, result, report)
     return report
 
 
-def population(run: Evolution, lineage: Lineage, g: int) -> list[int]:
-    """1. The current model and the teachers live generation g's new seeds, stores kept."""
+def labels(
+    run: Evolution, lineage: Lineage, g: int, child_dir: Path
+) -> tuple[list[int], int, dict[str, Any]]:
+    """1-2. The continuation (the teacher, or the current generation's stand-in) and the
+    labels of generation g's seeds; the seeds, the rows, and what the report adds."""
+    es, seeds = run.es, population_seeds(g, run.es)
+    continuation, visitors, agreement = es.label.continuation, list(es.teachers), None
+    if lineage.current.adapter is not None:
+        continuation, agreement = standin(run, lineage, g)
+        visitors = [continuation, *visitors]
+    run.progress.say(
+        f"gen{g + 1}: labels on seeds {seeds}, visited by {', '.join(visitors)}, valued with "
+        f"{continuation} living on"
+    )
+    params = params_from(run.settings, seeds, es.population_ticks, _steps(run))
+    label = dataclasses.replace(es.label, continuation=continuation)
+    states = list(visit(run.settings, params, label, visitors, run.progress))
+    with (child_dir / "labels.jsonl").open("w") as out:
+        rows = write_rows(states, out)
+    significant = sum(x.significant() for x in states)
+    if not significant:
+        raise ConfigError(f"gen{g + 1}: no labelled state has a significant best answer")
+    lineage.seen_seeds += seeds
+    extra = {"continuation": continuation, "agreement": agreement, "significant": significant}
+    return seeds, rows, extra
+
+
+def _steps(run: Evolution) -> int:
+    return weather_steps_per_tick(run.settings)
+
+
+def standin(run: Evolution, lineage: Lineage, g: int) -> tuple[str, float | None]:
+    """The current generation lives generation g's seeds (kept); a stand-in is fitted to all
+    but the last life and its agreement measured on the last (with one life: fitted to it, no
+    agreement measured); its name as a policy."""
+    where = population(run, lineage, g, ("llm",))
+    pairs = []
+    for life in sorted(where.glob("llm-seed*")):
+        with Store(life / "state.sqlite", durable=False) as store:
+            pairs.append(decisions(store.tick_records()))
+    fitted = pairs[:-1] if len(pairs) > 1 else pairs
+    table = fit(lineage.current.name, [p for ps in fitted for p in ps])
+    path = run.out / f"gen{g}" / "standin.json"
+    table.save(path)
+    agreement = round(table.agreement(pairs[-1]), 4) if len(pairs) > 1 else None
+    run.progress.say(
+        f"gen{g}: stand-in of {lineage.current.name}, {len(table.table)} situations; agreement "
+        + (
+            f"on a life it was not fitted to {agreement:.1%}"
+            if agreement is not None
+            else "not measured (one life)"
+        )
+    )
+    return f"{PREFIX}{path}", agreement
+
+
+def population(run: Evolution, lineage: Lineage, g: int, strategies: tuple[str, ...]) -> Path:
+    """The current model (`llm`) and any teachers live generation g's seeds, stores kept."""
     es, seeds = run.es, population_seeds(g, run.es)
     where = run.out / f"gen{g}" / "population"
-    teachers = ", ".join(es.teachers)
     run.progress.say(
-        f"gen{g}: population of {lineage.current.name} and {teachers} on seeds {seeds}"
+        f"gen{g}: population of {lineage.current.name}"
+        + "".join(f", {s}" for s in strategies if s != "llm")
+        + f" on seeds {seeds}"
     )
     lora = run.settings.model.model_copy(
         update={"lora": lineage.current.adapter, "server_url": None}
@@ -191,13 +280,14 @@ def population(run: Evolution, lineage: Lineage, g: int) -> list[int]:
         run.settings.model_copy(update={"model": lora}),
         seeds,
         es.population_ticks,
-        strategies=("llm", *es.teachers),
+        strategies=strategies,
         keep=where,
         progress=run.progress,
     )
-    lineage.populations.append(where)
-    lineage.seen_seeds += seeds
-    return seeds
+    if strategies != ("llm",):  # imitation learns from every population so far
+        lineage.populations.append(where)
+        lineage.seen_seeds += seeds
+    return where
 
 
 def dataset(run: Evolution, lineage: Lineage, g: int, child_dir: Path) -> int:
@@ -211,15 +301,16 @@ def dataset(run: Evolution, lineage: Lineage, g: int, child_dir: Path) -> int:
 
 
 def train_child(
-    run: Evolution, lineage: Lineage, g: int, child_dir: Path
+    run: Evolution, lineage: Lineage, g: int, child_dir: Path, data: Path
 ) -> tuple[Contestant, float]:
     """3. The child's adapter on the base model; the child and the seconds it took."""
+    objective = "values" if run.es.objective == "values" else "sft"
     manifest = train(
-        child_dir / "dataset.jsonl",
+        data,
         child_dir / "adapter",
         run.model_path,
         run.cache_dir,
-        run.es.train,
+        dataclasses.replace(run.es.train, objective=objective),
         parent_generation=g,
         progress=run.progress,
         population_seeds=lineage.seen_seeds,

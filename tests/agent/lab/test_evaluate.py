@@ -323,30 +323,43 @@ def test_a_harmful_adapter_is_reported_worse(
 def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    """Two tiny generations: population, dataset, train, evaluate, and the next population."""
+    """Two tiny generations from values: labels valued with the teacher, train, evaluate; then
+    the chosen generation's lives, its stand-in, labels valued with the stand-in, and again."""
     pytest.importorskip("peft", reason="the train extra is not installed")
     out = tmp_path / "evolution"
-    argv = ["evolve", "--generations", "2", "--out", str(out), "--population-seeds", "1"]
-    argv += ["--ticks", "8", "--eval-seeds", "1", "--eval-ticks", "4", "--steps", "2"]
-    assert main([*argv, "--batch", "1", "--teachers", "mean_reversion,random"]) == 0
+    argv = ["evolve", "--generations", "2", "--out", str(out), "--population-seeds", "2"]
+    argv += ["--ticks", "40", "--every", "10", "--horizon", "30", "--futures", "4"]
+    argv += ["--eval-seeds", "1", "--eval-ticks", "4", "--steps", "2", "--batch", "1"]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "gen0: population of gen0" in printed and "2 generations: gen1 " in printed
+    assert "gen1: labels on seeds [0, 1], visited by mean_reversion, random" in printed
+    assert "2 generations: gen1 " in printed
     reports = json.loads((out / "evolve.json").read_text())
     assert [r["generation"] for r in reports] == [1, 2]
-    assert [r["population_seeds"] for r in reports] == [[0], [1]]
+    assert [r["population_seeds"] for r in reports] == [[0, 1], [2, 3]]
     for r in reports:
         assert r["verdict"] in ("better", "worse", "no measurable difference")
-        assert r["dataset_rows"] > 0
-        assert set(r["seconds"]) == {"population", "train", "evaluate"}
+        assert r["dataset_rows"] >= r["significant"] > 0
+        assert set(r["seconds"]) == {"labels", "train", "evaluate"}
         evaluation = json.loads((out / f"gen{r['generation']}" / "evaluation.json").read_text())
         assert evaluation["child"] == f"gen{r['generation']}"
         assert evaluation["params"]["seeds"] == [1000]
-    # The second population was the model chosen after the first evaluation, on a new seed.
-    second = reports[1]["parent"]
-    assert second == ("gen0" if reports[0]["verdict"] == "worse" else "gen1")
-    lives = sorted(p.name for p in (out / "gen1" / "population").iterdir())
-    assert lives == ["llm-seed1", "mean_reversion-seed1", "random-seed1"]
+        assert evaluation["controls"]["best_constant"]
+    first, second = reports
+    assert first["continuation"] == "mean_reversion" and first["agreement"] is None
+    # The second generation's labels lived on with a stand-in of the model chosen after the
+    # first evaluation, fitted to its lives on the new seeds and checked on the last of them.
+    parent = "gen0" if first["verdict"] == "worse" else "gen1"
+    assert second["parent"] == parent
+    if parent == "gen1":
+        standin = out / "gen1" / "standin.json"
+        assert second["continuation"] == f"standin:{standin}"
+        assert 0 <= second["agreement"] <= 1
+        assert json.loads(standin.read_text())["name"] == "gen1"
+        lives = sorted(p.name for p in (out / "gen1" / "population").iterdir())
+        assert lives == ["llm-seed2", "llm-seed3"]
     manifest = json.loads((out / "gen2" / "adapter" / "manifest.json").read_text())
-    assert manifest["population_seeds"] == [0, 1] and manifest["parent_generation"] == 1
+    assert manifest["population_seeds"] == [0, 1, 2, 3] and manifest["parent_generation"] == 1
+    assert manifest["settings"]["objective"] == "values" and manifest["prompt"] == "plain"
     with pytest.raises(ConfigError, match="not held out"):
         held_out_check([Contestant("gen2", adapter=out / "gen2" / "adapter" / "adapter.gguf")], [1])
