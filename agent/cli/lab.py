@@ -34,7 +34,9 @@ def _add_label(commands: Any) -> None:
     label.add_argument("--seeds", type=int, default=4, help="how many training seeds")
     label.add_argument("--first-seed", type=int, default=0, help="the first training seed")
     label.add_argument("--ticks", type=int, default=100, help="ticks each visiting life lasts")
-    label.add_argument("--every", type=int, default=5, help="label every n-th tick")
+    label.add_argument(
+        "--every", type=int, default=7, help="label every n-th tick (coprime with the rent period)"
+    )
     label.add_argument("--horizon", type=int, default=40, help="ticks each candidate lives on")
     label.add_argument("--futures", type=int, default=8, help="weather paths per state")
     label.add_argument(
@@ -62,7 +64,7 @@ def _add_label(commands: Any) -> None:
 
 def _label(args: argparse.Namespace) -> int:
     from agent.lab.calibrate import params_from, weather_steps_per_tick
-    from agent.lab.counterfactual import LabelParams, visit, write_rows
+    from agent.lab.counterfactual import LabelParams, check_every, visit, write_rows
     from agent.lab.standin import check_policy
     from agent.reports.progress import progress_for
 
@@ -75,6 +77,7 @@ def _label(args: argparse.Namespace) -> int:
     for name in (*visitors, args.continuation):
         check_policy(name)
     settings = load_settings()
+    check_every(args.every, settings.rent.period_ticks)
     configure_logging("error")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     params = params_from(settings, seeds, args.ticks, weather_steps_per_tick(settings))
@@ -284,7 +287,7 @@ def _add_evolve(commands: Any) -> None:
     evo.add_argument(
         "--teachers", help="rule lives beside the model (values: mean_reversion,random)"
     )
-    evo.add_argument("--every", type=int, default=10, help="values: label every n-th tick")
+    evo.add_argument("--every", type=int, default=7, help="values: label every n-th tick")
     evo.add_argument("--horizon", type=int, default=40, help="values: ticks each answer lives on")
     evo.add_argument("--futures", type=int, default=8, help="values: weather paths per state")
     evo.add_argument("--tau", type=float, default=2.0, help="values: ticks per factor of e")

@@ -30,6 +30,7 @@ from agent.core.decider import Decider
 from agent.core.prompt import AMOUNTS, decision_from_text, system_prompt
 from agent.core.records import Action, Decision, Observation, TickRecord
 from agent.core.strategies import RuleDecider
+from agent.errors import ConfigError
 from agent.lab.calibrate import Params, paper_agent
 from agent.lab.paper_market import PaperWorld, open_world
 from agent.lab.standin import policy
@@ -67,10 +68,22 @@ class LabelParams:
 
     horizon: int = 40  # ticks each candidate's future lasts
     futures: int = 8  # weather paths per state (the same for every candidate)
-    every: int = 5  # label every n-th tick of a visiting life
+    every: int = 7  # label every n-th tick of a visiting life (coprime with the rent period)
     # the policy that lives on after the candidate: a rule, or a generation's stand-in
     continuation: str = "mean_reversion"
     prompt: str = "plain"  # the system prompt the rows carry (`agent.core.prompt.PROMPTS`)
+
+
+def check_every(every: int, rent_period: int) -> None:
+    """Refuse a labelling stride that shares a factor with the rent period: every labelled
+    state would then sit at the same few points of the rent cycle (with 10 and 10, always the
+    tick rent falls due), and a model trained on them never sees the others."""
+    if math.gcd(every, rent_period) > 1:
+        raise ConfigError(
+            f"--every {every} shares a factor with the rent period ({rent_period} ticks): the "
+            f"labelled states would see only {rent_period // math.gcd(every, rent_period)} of "
+            f"its {rent_period} phases (expected a stride coprime with it, such as 7)"
+        )
 
 
 @dataclass(frozen=True)

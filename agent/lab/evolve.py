@@ -46,7 +46,7 @@ from agent.config import Settings
 from agent.core.lives import Life
 from agent.errors import ConfigError
 from agent.lab.calibrate import calibrate, params_from, weather_steps_per_tick
-from agent.lab.counterfactual import LabelParams, visit, write_rows
+from agent.lab.counterfactual import LabelParams, check_every, visit, write_rows
 from agent.lab.evaluate import (
     BASELINES,
     EVAL_TICKS,
@@ -78,7 +78,7 @@ class EvolveSettings:
         default_factory=lambda: TrainSettings(steps=24, batch=4, learning_rate=3e-4)
     )
     objective: str = "values"  # "values": from counterfactual labels; "imitation": curated rows
-    label: LabelParams = field(default_factory=lambda: LabelParams(every=10))
+    label: LabelParams = field(default_factory=LabelParams)
 
 
 @dataclass
@@ -164,6 +164,8 @@ def evolve(
     steps as phases of their own, and each generation's verdict."""
     if evolve_settings.generations < 1:
         raise ConfigError(f"--generations {evolve_settings.generations} must be 1 or more")
+    if evolve_settings.objective == "values":
+        check_every(evolve_settings.label.every, settings.rent.period_ticks)
     out.mkdir(parents=True, exist_ok=True)
     run = Evolution(settings, evolve_settings, out, model_path, cache_dir, progress)
     lineage = Lineage(current=Contestant("gen0", adapter=start))

@@ -15,11 +15,13 @@ from agent.cli.main import main
 from agent.config import Settings
 from agent.core.prompt import PLAIN_PROMPT
 from agent.core.strategies import RuleDecider
+from agent.errors import ConfigError
 from agent.lab.calibrate import Params, paper_agent, params_from
 from agent.lab.counterfactual import (
     CANDIDATES,
     Label,
     LabelParams,
+    check_every,
     continuation,
     label_state,
     visit,
@@ -125,7 +127,7 @@ def test_label_command_writes_rows_that_datasets_loads(
 
     out = tmp_path / "labels.jsonl"
     argv = ["label", "--out", str(out), "--seeds", "1", "--first-seed", str(SEED)]
-    argv += ["--ticks", "10", "--every", "5", "--horizon", "6", "--futures", "2"]
+    argv += ["--ticks", "10", "--every", "7", "--horizon", "6", "--futures", "2"]
     argv += ["--visitors", "mean_reversion"]
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith(f"2 states -> {out}")
@@ -147,3 +149,18 @@ def test_label_command_names_bad_input(capsys: pytest.CaptureFixture[str]):
     """A visitor that is not a rule strategy is refused, named, before anything runs."""
     assert main(["label", "--out", "x.jsonl", "--visitors", "oracle"]) == 2
     assert "'oracle' is not a rule strategy" in capsys.readouterr().err
+
+
+def test_a_stride_in_step_with_the_rent_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Every 10th tick of a 10-tick rent period is always the tick rent falls due: a model
+    trained on those states alone never sees the others. Refused, naming the stride."""
+    with pytest.raises(ConfigError, match="--every 10 shares a factor"):
+        check_every(10, 10)
+    check_every(7, 10)
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--out", str(out), "--every", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--every 5 shares a factor with the rent period (10 ticks)" in err
+    assert "only 2 of its 10 phases" in err and not out.exists()

@@ -328,7 +328,7 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     pytest.importorskip("peft", reason="the train extra is not installed")
     out = tmp_path / "evolution"
     argv = ["evolve", "--generations", "2", "--out", str(out), "--population-seeds", "2"]
-    argv += ["--ticks", "40", "--every", "10", "--horizon", "30", "--futures", "4"]
+    argv += ["--ticks", "40", "--every", "13", "--horizon", "30", "--futures", "4"]
     argv += ["--eval-seeds", "1", "--eval-ticks", "4", "--steps", "2", "--batch", "1"]
     assert main(argv) == 0
     printed = capsys.readouterr().out

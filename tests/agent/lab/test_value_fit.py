@@ -144,7 +144,7 @@ def test_training_on_values_makes_answers_worth_more_on_held_out_states(
 
     from agent.lab.train import library_notes_hidden, load_base
 
-    small = ["--ticks", "60", "--every", "6", "--horizon", "30", "--futures", "6"]
+    small = ["--ticks", "60", "--every", "7", "--horizon", "30", "--futures", "6"]
     small += ["--continuation", "mean_reversion"]
     seen, unseen = tmp_path / "train.jsonl", tmp_path / "held_out.jsonl"
     assert main(["label", "--out", str(seen), "--seeds", "2", *small]) == 0
