@@ -1,10 +1,11 @@
-"""`forager label|train|evaluate|evolve`: the lab, from lives and counterfactual labels to a
-measured next generation."""
+"""`forager label|train|regret|standin|evaluate|evolve`: the lab, from lives and
+counterfactual labels to a measured next generation."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,9 @@ from agent.errors import ConfigError
 from telemetry.logs import configure_logging
 
 if TYPE_CHECKING:
+    from agent.core.decider import Decider
     from agent.lab.evolve import EvolveSettings
+    from agent.lab.standin import StandIn
     from agent.lab.train import TrainSettings
 
 
@@ -165,12 +168,15 @@ def _add_standin(commands: Any) -> None:
     standin = commands.add_parser(
         "standin", help="a generation's answers as a table of what it saw (a cheap continuation)"
     )
-    standin.add_argument(
+    source = standin.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--lives",
         type=Path,
         nargs="+",
-        required=True,
         help="the generation's kept lives (agent data dirs: arena calibrate --keep)",
+    )
+    source.add_argument(
+        "--labels", type=Path, help="forager label output: a table of each state's best answer"
     )
     standin.add_argument("--name", required=True, help="whose answers these are (gen1, ...)")
     standin.add_argument("--out", type=Path, required=True, help="the stand-in (JSON)")
@@ -178,45 +184,78 @@ def _add_standin(commands: Any) -> None:
         "--check-share",
         type=float,
         default=0.25,
-        help="the share of lives kept out of the fit to measure agreement on",
+        help="the share of lives (or labelled states) kept out of the fit to measure agreement",
+    )
+    standin.add_argument(
+        "--try",
+        dest="try_seeds",
+        type=int,
+        default=0,
+        help="then live the table on this many held-out seeds (from 1000, 300 ticks) beside "
+        "mean_reversion and hold",
     )
     standin.set_defaults(handler=_standin)
 
 
 def _standin(args: argparse.Namespace) -> int:
-    from agent.lab.standin import decisions, fit
-    from agent.runtime.store import Store
+    from agent.lab.standin import fit, labelled_decisions, lived_decisions
 
-    lives = sorted(args.lives)
-    checked = round(len(lives) * args.check_share)
-    if not 0 <= args.check_share < 1 or (args.check_share and not 0 < checked < len(lives)):
+    groups = lived_decisions(args.lives) if args.lives else labelled_decisions(args.labels)
+    checked = round(len(groups) * args.check_share)
+    if not 0 <= args.check_share < 1 or (args.check_share and not 0 < checked < len(groups)):
         raise ConfigError(
-            f"--check-share {args.check_share} of {len(lives)} lives must keep at least one "
-            "life out of the fit and one in it (or be 0)"
+            f"--check-share {args.check_share} of {len(groups)} lives or states must keep at "
+            "least one out of the fit and one in it (or be 0)"
         )
-    pairs = []
-    for life in lives:
-        path = life / "state.sqlite"
-        if not path.is_file():
-            raise ConfigError(f"--lives {life} has no state.sqlite (expected an agent data dir)")
-        with Store(path, durable=False) as store:
-            pairs.append(decisions(store.tick_records()))
-    fitted = [p for ps in pairs[: len(lives) - checked] for p in ps]
-    held = [p for ps in pairs[len(lives) - checked :] for p in ps]
+    fitted = [p for ps in groups[: len(groups) - checked] for p in ps]
+    held = [p for ps in groups[len(groups) - checked :] for p in ps]
     standin = fit(args.name, fitted)
     standin.save(args.out)
+    what = "lives" if args.lives else "labelled states"
     print(
         f"stand-in for {args.name}: {len(standin.table)} situations from {standin.fitted_on} "
-        f"decisions of {len(lives) - checked} lives -> {args.out}"
+        f"decisions of {len(groups) - checked} {what} -> {args.out}"
     )
     if held:
         constant = fit("constant", [(s, standin.default) for s, _ in fitted])
         print(
-            f"agreement with {args.name} on {len(held)} decisions of {checked} other lives: "
+            f"agreement with {args.name} on {len(held)} decisions of {checked} other {what}: "
             f"{standin.agreement(held):.1%} (its most frequent answer alone, "
             f"{standin.default}: {constant.agreement(held):.1%})"
         )
+    if args.try_seeds:
+        _try_standin(standin, args.try_seeds)
     return 0
+
+
+def _try_standin(standin: StandIn, seeds: int) -> None:
+    """The table's lives on held-out seeds, beside the best rule teacher's and hold's."""
+    from agent.core.strategies import RuleDecider
+    from agent.lab.calibrate import live, params_from, weather_steps_per_tick
+    from agent.lab.evaluate import EVAL_TICKS, HELD_OUT_FIRST_SEED
+    from agent.lab.standin import StandInDecider
+    from agent.lab.stats import mean_interval
+
+    settings = load_settings()
+    configure_logging("error")
+    first = HELD_OUT_FIRST_SEED
+    params = params_from(
+        settings, range(first, first + seeds), EVAL_TICKS, weather_steps_per_tick(settings)
+    )
+    deciders: dict[str, Callable[[int], Decider]] = {
+        standin.name: lambda seed: StandInDecider(standin),
+        "mean_reversion": lambda seed: RuleDecider("mean_reversion", seed=seed),
+        "hold": lambda seed: RuleDecider("hold", seed=seed),
+    }
+    for name, make in deciders.items():
+        lives = [live(settings, params, "llm", s, make(s), name=name) for s in params.seeds]
+        life = [x.expected_life for x in lives]
+        low, high = mean_interval(life)
+        print(
+            f"{name} on seeds {first}..{first + seeds - 1}, {EVAL_TICKS} ticks: alive "
+            f"{sum(x.alive for x in lives)}/{seeds}, expected life {sum(life) / seeds:.1f} "
+            f"({low:.1f} to {high:.1f})"
+        )
 
 
 def _add_evaluate(commands: Any) -> None:

@@ -33,7 +33,7 @@ from agent.core.strategies import RuleDecider
 from agent.errors import ConfigError
 from agent.lab.calibrate import Params, paper_agent
 from agent.lab.paper_market import PaperWorld, open_world
-from agent.lab.standin import policy
+from agent.lab.standin import Situation, policy, situation
 from agent.reports.progress import Progress, Silent
 from agent.runtime.loop import Agent
 from agent.runtime.store import Store
@@ -96,6 +96,7 @@ class Label:
     prompt: tuple[dict[str, str], ...]
     values: tuple[float, ...]  # per candidate, in CANDIDATES' order
     errors: tuple[float, ...]  # standard errors of those means
+    situation: Situation | None = None  # what a stand-in sees there (`agent.lab.standin`)
 
     @property
     def best(self) -> int:
@@ -126,6 +127,8 @@ class Label:
             ],
             "best": CANDIDATES[self.best].answer,
             "significant": self.significant(),
+            # all integers (the pool share 0 or 1), so that `datasets` reads one column type
+            "situation": [int(x) for x in self.situation] if self.situation else None,
         }
 
 
@@ -282,8 +285,10 @@ def _visit_life(
                 key = f"cf-{seed}-{visitor}-{tick}"
                 values, errors, seen = label_state(settings, world, store, params, label, key)
                 prompt = _with_system(seen, system_prompt(style=label.prompt))
+                obs = world.market.sense(agent.age, agent.rent_status(), ())
+                where = situation(obs, agent.recent_prices)
                 progress.step(f"seed {seed} {visitor} tick {tick}")
-                yield Label(seed, tick, visitor, prompt, values, errors)
+                yield Label(seed, tick, visitor, prompt, values, errors, where)
             record = agent.tick()
             if record is None or not record.alive:
                 return

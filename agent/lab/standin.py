@@ -64,6 +64,43 @@ def decisions(records: Sequence[Mapping[str, Any]]) -> list[tuple[Situation, str
     return out
 
 
+def lived_decisions(lives: Sequence[Path]) -> list[list[tuple[Situation, str]]]:
+    """Each kept life's decisions (its data dir's store), in the order of the sorted dirs."""
+    from agent.runtime.store import Store
+
+    out = []
+    for life in sorted(lives):
+        path = life / "state.sqlite"
+        if not path.is_file():
+            raise ConfigError(f"--lives {life} has no state.sqlite (expected an agent data dir)")
+        with Store(path, durable=False) as store:
+            out.append(decisions(store.tick_records()))
+    return out
+
+
+def labelled_decisions(labels: Path) -> list[list[tuple[Situation, str]]]:
+    """Each significant labelled state's situation and best answer (one group per state)."""
+    from agent.lab.value_fit import read_labels
+
+    out = []
+    for row in read_labels(labels):
+        if not row["significant"]:
+            continue
+        if not row.get("situation"):
+            raise ConfigError(
+                f"labels {labels}: a row without a situation (expected labels written by this "
+                "version of forager label)"
+            )
+        bin_, risk, pool, rent = row["situation"]
+        values = [c["value"] for c in row["candidates"]]
+        best = row["candidates"][values.index(max(values))]
+        where: Situation = (int(bin_), int(risk), bool(pool), int(rent))
+        out.append([(where, f"{best['action']} {best['amount_pct']}")])
+    if not out:
+        raise ConfigError(f"labels {labels} have no state with a significant best answer")
+    return out
+
+
 def _answer(decision: Mapping[str, Any]) -> str:
     return f"{decision['action']} {decision['amount_pct']}"
 

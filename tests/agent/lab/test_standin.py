@@ -90,3 +90,26 @@ def test_labels_refuse_an_unreadable_stand_in(tmp_path: Path, capsys: pytest.Cap
     missing = tmp_path / "gen9.json"
     assert main(["label", "--out", str(out), "--continuation", f"standin:{missing}"]) == 2
     assert "gen9.json is not readable" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_table_of_the_labels_best_answers_lives_beside_the_teacher(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Labels carry each state's situation; `--labels` fits the table of its best answers and
+    `--try` lives it on held-out seeds beside mean_reversion and hold."""
+    labels = tmp_path / "labels.jsonl"
+    assert main(["label", "--out", str(labels), *SMALL_LABELS]) == 0
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert all(
+        len(r["situation"]) == 4 and all(type(x) is int for x in r["situation"]) for r in rows
+    )
+    assert rows[0]["situation"][0] == -1  # the first tick: no recent prices, no gap
+    out = tmp_path / "best.json"
+    argv = ["standin", "--labels", str(labels), "--name", "best", "--out", str(out)]
+    assert main([*argv, "--check-share", "0", "--try", "2"]) == 0
+    printed = capsys.readouterr().out
+    significant = sum(r["significant"] for r in rows)
+    assert f"from {significant} decisions of {significant} labelled states" in printed
+    for name in ("best", "mean_reversion", "hold"):
+        assert f"{name} on seeds 1000..1001, 300 ticks: alive " in printed
+    assert "hold on seeds 1000..1001, 300 ticks: alive 0/2, expected life 206.0" in printed
