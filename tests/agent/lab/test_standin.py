@@ -5,13 +5,24 @@ as the continuation are, but for a few answers, the teacher's own labels."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from agent.cli.main import main
 from agent.errors import ConfigError
 from agent.lab.standin import EDGES, StandIn, check_policy, fit, gap_bin
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """The commands configure logging to the test's own (then closed) stderr: put it back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
 
 SMALL_LABELS = ["--seeds", "1", "--first-seed", "7", "--ticks", "120", "--every", "23"]
 SMALL_LABELS += ["--horizon", "30", "--futures", "4", "--visitors", "mean_reversion"]
