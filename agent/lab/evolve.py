@@ -56,11 +56,10 @@ from agent.lab.evaluate import (
     evaluate,
 )
 from agent.lab.report import write_report
-from agent.lab.standin import PREFIX, decisions, fit
+from agent.lab.standin import PREFIX, fit, lived_decisions
 from agent.lab.train import TrainSettings, train
 from agent.reports.progress import Progress, Silent
 from agent.runtime.experience import read_experience
-from agent.runtime.store import Store
 from telemetry.dataset import curated_rows
 
 
@@ -246,10 +245,7 @@ def standin(run: Evolution, lineage: Lineage, g: int) -> tuple[str, float | None
     but the last life and its agreement measured on the last (with one life: fitted to it, no
     agreement measured); its name as a policy."""
     where = population(run, lineage, g, ("llm",))
-    pairs = []
-    for life in sorted(where.glob("llm-seed*")):
-        with Store(life / "state.sqlite", durable=False) as store:
-            pairs.append(decisions(store.tick_records()))
+    pairs = lived_decisions(list(where.glob("llm-seed*")))
     fitted = pairs[:-1] if len(pairs) > 1 else pairs
     table = fit(lineage.current.name, [p for ps in fitted for p in ps])
     path = run.out / f"gen{g}" / "standin.json"
