@@ -118,6 +118,16 @@ def _add_train(commands: Any) -> None:
         type=Path,
         help="with --anchor: the parent's forager train --out folder (default: the base model)",
     )
+    train.add_argument(
+        "--frozen-observation",
+        action="store_true",
+        help="with --labels: no gradient through the observation (only the answer learns)",
+    )
+    train.add_argument(
+        "--init-from",
+        type=Path,
+        help="a forager train --out whose adapter to start from (default: a fresh adapter)",
+    )
     train.add_argument("--out", type=Path, required=True, help="adapter.gguf, manifest.json, ...")
     train.add_argument("--model", type=Path, help="the base GGUF (default: the bundled model)")
     train.add_argument("--steps", type=int, default=60)
@@ -390,6 +400,10 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         raise ConfigError(f"--anchor {args.anchor} must be at least 0 and below 1")
     if (args.anchor or args.anchor_to) and not args.labels:
         raise ConfigError("--anchor and --anchor-to train from values: they need --labels")
+    if args.init_from and not (args.init_from / "peft").is_dir():
+        raise ConfigError(
+            f"--init-from {args.init_from} has no peft/ folder (expected a forager train --out)"
+        )
     if args.anchor_to and not (args.anchor_to / "peft").is_dir():
         raise ConfigError(
             f"--anchor-to {args.anchor_to} has no peft/ folder (expected a forager train --out)"
@@ -405,6 +419,8 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         tau=args.tau,
         anchor=args.anchor,
         anchor_to=str(args.anchor_to) if args.anchor_to else None,
+        read_observation=not args.frozen_observation,
+        init_from=str(args.init_from) if args.init_from else None,
     )
 
 

@@ -19,6 +19,7 @@ ACTIONS = ("hold", "buy_risk", "sell_risk", "pay_rent", "add_liquidity", "remove
 # A few sizes rather than any integer: a small model given 0..100 mostly answers 0.
 AMOUNTS = (10, 25, 50, 100)
 MAX_REASON_CHARS = 160
+WELL_OFF = 0.02  # a price this far from its recent median is "well" below or above it
 RECENT_TICKS = 5  # the prices (and actions) of the last ticks that an observation shows
 _SHOWN_ACTIONS = 3
 
@@ -138,7 +139,8 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
     if recent_prices:
         lines.append("Recent prices: " + ", ".join(f"{p:.3f}" for p in recent_prices) + ".")
         # The one number a reader of recent prices needs, so a small model need not compute it.
-        lines.append(f"Price vs recent median: {price_gap(obs.price, recent_prices):+.1%}.")
+        gap = price_gap(obs.price, recent_prices)
+        lines.append(f"Price vs recent median: {gap:+.1%} ({gap_words(gap)}).")
     lines += _holdings(obs)
     lines += [
         f"Net worth: {_units(worth, sd):.2f} STABLE, {runway(worth, rent.amount):.0f} rents.",
@@ -154,6 +156,16 @@ def describe(obs: Observation, recent_prices: tuple[float, ...] = ()) -> str:
 def price_gap(price: float, recent_prices: tuple[float, ...]) -> float:
     """How far the price is from the median of the recent ones, as a fraction (+0.02: 2 % above)."""
     return price / statistics.median(recent_prices) - 1
+
+
+def gap_words(gap: float) -> str:
+    """The gap as words, read from the figure the prompt shows (so the text decides, not the
+    digits it hides): the sign as a word a small model reads at once, "well" from `WELL_OFF`."""
+    shown = round(gap * 100, 1)
+    if shown == 0:
+        return "at it"
+    side = "below" if shown < 0 else "above"
+    return f"well {side}" if abs(shown) >= WELL_OFF * 100 else side
 
 
 def _holdings(obs: Observation) -> list[str]:

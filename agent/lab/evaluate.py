@@ -28,6 +28,7 @@ import numpy as np
 from agent.config import Settings
 from agent.core.decider import Decider
 from agent.core.lives import Life
+from agent.core.prompt import WELL_OFF
 from agent.core.strategies import RULE_STRATEGIES
 from agent.daemon.wiring import build_decider
 from agent.errors import ConfigError
@@ -44,7 +45,6 @@ from agent.lab.report import Chart
 from agent.lab.stats import Interval, bootstrap, mean, median
 from agent.lab.timing import (
     CONSTANT_ANSWERS,
-    WELL_OFF,
     Controls,
     Timing,
     best_constant,

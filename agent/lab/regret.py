@@ -6,7 +6,9 @@ softmax of each answer's log-likelihood after the prompt, as training sees it â€
 
 - its **expected value**: the values weighted by that distribution;
 - its **regret**: the best candidate's value minus that, in ticks of expected life;
-- how often its **most likely answer** is a best one, and which answers it most likes.
+- how often its **most likely answer** is a best one, and which answers it most likes;
+- its **timing** where the rows carry their situation: on the states whose price stood well below
+  its recent median, how often its most likely answer buys, and well above, how often it sells.
 
 A uniform choice among the answers and the best answer are printed for scale. Only states with a
 significantly best answer count (elsewhere every answer is worth the same, within noise).
@@ -40,44 +42,67 @@ class Choice:
     regret: float  # mean over states of the best value minus the expected value
     argmax_best: int  # states whose most likely answer is a best one
     liked: dict[str, int] = dataclasses.field(default_factory=dict)  # most likely answer: states
+    below: int = 0  # states with the price well below its recent median (gap bins 0 and 1)
+    buys_below: int = 0  # ... whose most likely answer buys RISK
+    above: int = 0  # states with the price well above it (gap bins 5 and 6)
+    sells_above: int = 0  # ... whose most likely answer sells RISK
+
+
+_BELOW, _ABOVE = (0, 1), (5, 6)  # `agent.lab.standin.EDGES`: under -2 %, 2 % and over
 
 
 def measure(name: str, model: Any, states: Sequence[State], device: str = "cpu") -> Choice:
     """`model`'s answer distribution on each state, scored against the values."""
+    qs = answer_distributions(model, states, device, Silent())
+    return scored(name, states, [max(range(len(q)), key=q.__getitem__) for q in qs], qs)
+
+
+def scored(
+    name: str, states: Sequence[State], tops: Sequence[int], qs: Sequence[Sequence[float]]
+) -> Choice:
+    """A chooser's distribution `qs` on each state (its most likely answer `tops`), scored."""
     values, regrets, hits, liked = [], [], 0, Counter[str]()
-    for state, q in zip(states, answer_distributions(model, states, device, Silent()), strict=True):
+    for state, top, q in zip(states, tops, qs, strict=True):
         expected = sum(p * v for p, v in zip(q, state.values, strict=True))
         values.append(expected)
         regrets.append(max(state.values) - expected)
-        top = max(range(len(q)), key=q.__getitem__)
         hits += state.values[top] == max(state.values)
         liked[state.names[top]] += 1
-    return _choice(name, values, regrets, hits, liked)
-
-
-def _choice(
-    name: str, values: list[float], regrets: list[float], hits: int, liked: Counter[str]
-) -> Choice:
     n = len(values)
+    answers = [(s.gap_bin, s.names[t].split()[0]) for s, t in zip(states, tops, strict=True)]
     return Choice(
         name=name,
         states=n,
         expected_value=round(sum(values) / n, 3),
         regret=round(sum(regrets) / n, 3),
         argmax_best=hits,
-        liked=dict(liked.most_common(TOP)),
+        liked=dict(liked.most_common(TOP)) if name not in _SCALE else {},
+        below=sum(g in _BELOW for g, _ in answers),
+        buys_below=sum(g in _BELOW and a == "buy_risk" for g, a in answers),
+        above=sum(g in _ABOVE for g, _ in answers),
+        sells_above=sum(g in _ABOVE and a == "sell_risk" for g, a in answers),
     )
 
 
+_SCALE = ("uniform answer", "best answer")
+
+
 def for_scale(states: Sequence[State]) -> list[Choice]:
-    """A uniform choice among the answers, and the best answer, on the same states."""
-    uniform = [sum(s.values) / len(s.values) for s in states]
-    best = [max(s.values) for s in states]
+    """A uniform choice among the answers, and the best answer, on the same states (the
+    uniform chooser's "most likely" answer is the first; its hits count ties in expectation)."""
+    uniform = [[1 / len(s.values)] * len(s.values) for s in states]
+    firsts = [0] * len(states)
     ties = sum(s.values.count(max(s.values)) / len(s.values) for s in states)
-    uniform_regret = [b - u for b, u in zip(best, uniform, strict=True)]
+    best = [s.values.index(max(s.values)) for s in states]
+    onehot = [
+        [float(i == b) for i in range(len(s.values))] for s, b in zip(states, best, strict=True)
+    ]
+    plain = scored("uniform answer", states, firsts, uniform)
     return [
-        _choice("uniform answer", uniform, uniform_regret, round(ties), Counter()),
-        _choice("best answer", best, [0.0] * len(best), len(best), Counter()),
+        dataclasses.replace(
+            plain, argmax_best=round(ties), below=0, buys_below=0, above=0, sells_above=0
+        ),
+        scored("best answer", states, best, onehot),
     ]
 
 
@@ -111,6 +136,12 @@ def regret_of(
     return [*out, *for_scale(states)]
 
 
+def _timing(c: Choice) -> str:
+    if not (c.below or c.above):
+        return ""
+    return f"buys {c.buys_below}/{c.below} below, sells {c.sells_above}/{c.above} above"
+
+
 def regret_table(choices: Sequence[Choice]) -> Table:
     rows = [
         (
@@ -120,9 +151,16 @@ def regret_table(choices: Sequence[Choice]) -> Table:
             f"{c.regret:.2f}",
             f"{c.argmax_best}/{c.states}",
             ", ".join(f"{a} ({n})" for a, n in c.liked.items()),
+            _timing(c),
         )
         for c in choices
     ]
-    columns = ("chooser", "states", "expected value", "regret", "most likely is best", "likes")
-    notes = ("Values and regret in ticks of expected life; states with a significant best answer.",)
+    columns = (
+        "chooser", "states", "expected value", "regret", "most likely is best", "likes", "timing"
+    )  # fmt: skip
+    notes = (
+        "Values and regret in ticks of expected life; states with a significant best answer.",
+        "Timing: the most likely answer buys where the price stood 2 % or more below its recent "
+        "median, sells where 2 % or more above (rows with their situation only).",
+    )
     return table(columns, rows, title="Regret on labelled states", notes=notes)

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 
 from agent.config import Settings
 from agent.core.lives import Life
-from agent.core.prompt import ACTIONS, AMOUNTS, decision_from_text
+from agent.core.prompt import ACTIONS, AMOUNTS, WELL_OFF, decision_from_text
 from agent.core.records import Decision, Observation
 from agent.lab.calibrate import Params, live
 from agent.lab.stats import Interval
 from agent.reports.progress import Progress, Silent
 
-WELL_OFF = 0.02  # "well below/above its recent median": the gap the best rule teacher trades
 SHUFFLED = "shuffled"  # a shuffled control is named "<who> shuffled"
 # One of each answer that acts differently: every action at every size; hold and pay_rent
 # once (their size does nothing).

@@ -59,6 +59,12 @@ class TrainSettings:
     # the parent: an adapter folder (`forager train --out`), or None for the base model.
     anchor: float = 0.0
     anchor_to: str | None = None
+    # "values": the gradient flows through each state's observation too, so the adapter learns
+    # how the observation is read (off: only through the answer, which reads it as the base does).
+    read_observation: bool = True
+    # an adapter folder (`forager train --out`) whose weights the training starts from
+    # (a generation trained further, or a child from its parent); None: a fresh adapter.
+    init_from: str | None = None
 
 
 @dataclass
@@ -277,7 +283,17 @@ def _train_values(
         states = _anchored(states, model, settings, device, progress)
     model = _with_lora(model, settings, device)
     s = settings
-    losses = fit_values(model, states, s.steps, s.batch, s.learning_rate, s.seed, device, progress)
+    losses = fit_values(
+        model,
+        states,
+        s.steps,
+        s.batch,
+        s.learning_rate,
+        s.seed,
+        device,
+        progress,
+        read_observation=s.read_observation,
+    )
     adapter = _save(model, out, converter(cache_dir))
     return _Trained(adapter, len(states), device, losses)
 
@@ -318,6 +334,10 @@ def load_base(model_path: Path) -> tuple[Any, Any]:
 
 def _with_lora(model: Any, settings: TrainSettings, device: str) -> Any:
     import peft
+
+    if settings.init_from:
+        folder = str(Path(settings.init_from) / "peft")
+        return peft.PeftModel.from_pretrained(model, folder, is_trainable=True).to(device)
 
     lora = peft.LoraConfig(
         r=settings.rank,

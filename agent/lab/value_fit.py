@@ -39,6 +39,7 @@ class State:
     target: list[float]  # softmax of the values over `tau`
     values: list[float]  # each answer's value, ticks of expected life
     names: list[str]  # each answer as what acts ("buy_risk 25")
+    gap_bin: int | None = None  # the row's situation's gap bin (`agent.lab.standin`), if it has one
 
 
 def read_labels(path: Path) -> list[dict[str, Any]]:
@@ -95,7 +96,9 @@ def encode_states(
             continue
         values = [float(c["value"]) for c in row["candidates"]]
         names = [_name(c) for c in row["candidates"]]
-        states.append(State(prompt, answers, target(values, tau), values, names))
+        where = row.get("situation")
+        gap = int(where[0]) if where else None
+        states.append(State(prompt, answers, target(values, tau), values, names, gap))
     return states
 
 
@@ -117,11 +120,18 @@ def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool
     )
 
 
-def answer_logprobs(model: Any, state: State, torch: Any, device: str) -> Any:
+def answer_logprobs(
+    model: Any, state: State, torch: Any, device: str, frozen: int | None = None
+) -> Any:
     """The log-likelihood of each candidate answer after the prompt (a tensor, one per
-    answer); gradients flow through the answers' tokens, not the prompt's."""
+    answer). The prompt's first `frozen` tokens (all of it when None) run without gradient;
+    gradients flow through the rest of the prompt and through the answers."""
+    fixed = len(state.prompt) if frozen is None else min(frozen, len(state.prompt) - 1)
     with torch.no_grad():
-        head = model(input_ids=torch.tensor([state.prompt], device=device), use_cache=True)
+        head = model(input_ids=torch.tensor([state.prompt[:fixed]], device=device), use_cache=True)
+    if fixed < len(state.prompt):
+        rest = torch.tensor([state.prompt[fixed:]], device=device)
+        head = model(input_ids=rest, cache=head.cache, use_cache=True)
     cache = head.cache
     n, width = len(state.answers), max(map(len, state.answers))
     cache.batch_repeat_interleave(n)
@@ -170,6 +180,19 @@ def anchored(
     ]
 
 
+def shared_prefix(states: Sequence[State]) -> int:
+    """How many leading prompt tokens every state shares (the system prompt and the template's
+    head): the part that reads the same in every state, so it carries nothing to learn."""
+    first = states[0].prompt
+    n = len(first)
+    for s in states[1:]:
+        n = next(
+            (i for i, (a, b) in enumerate(zip(first[:n], s.prompt, strict=False)) if a != b), n
+        )
+        n = min(n, len(s.prompt))
+    return n
+
+
 def fit_values(
     model: Any,
     states: Sequence[State],
@@ -179,15 +202,20 @@ def fit_values(
     seed: int,
     device: str,
     progress: Progress,
+    read_observation: bool = True,
 ) -> list[float]:
     """`steps` optimizer steps of `batch` states each (seeded order); the loss of each step:
-    the cross-entropy of the model's answer distribution against the values' softmax."""
+    the cross-entropy of the model's answer distribution against the values' softmax.
+    `read_observation`: the gradient also flows through each state's own part of the prompt
+    (the observation), so the adapter learns how the observation is read as well as how the
+    answer reads it; the prefix every state shares runs without gradient either way."""
     import torch
 
     model.train()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=learning_rate
     )
+    frozen = shared_prefix(states) if read_observation else None
     order = random.Random(seed)  # noqa: S311 -- batch order, not a secret
     progress.phase("train", steps)
     losses: list[float] = []
@@ -195,7 +223,7 @@ def fit_values(
         total = 0.0
         for _ in range(batch):
             state = states[order.randrange(len(states))]
-            log_q = torch.log_softmax(answer_logprobs(model, state, torch, device), 0)
+            log_q = torch.log_softmax(answer_logprobs(model, state, torch, device, frozen), 0)
             p = torch.tensor(state.target, device=device)
             loss: Any = -(p * log_q).sum() / batch
             loss.backward()

@@ -11,6 +11,7 @@ from agent.core.prompt import (
     DECISION_SCHEMA,
     SYSTEM_PROMPT,
     build_messages,
+    gap_words,
     parse_decision,
     summary_from_store,
     system_prompt,
@@ -148,8 +149,19 @@ def test_the_gap_to_the_recent_median_is_a_sense_of_its_own():
     """With recent prices, the prompt states the price's gap to their median, signed."""
     text = build_messages(observation(), recent_prices=(2.10, 2.05, 1.90))[-1]["content"]
     assert "Recent prices: 2.100, 2.050, 1.900." in text
-    assert "Price vs recent median: -2.4%." in text
+    assert "Price vs recent median: -2.4% (well below)." in text
     assert "recent median" not in build_messages(observation())[-1]["content"]
+
+
+def test_the_gap_in_words_follows_the_figure_shown():
+    """The sign as a word, "well" from 2 % on, decided by the rounded figure the prompt shows
+    (a gap of -1.99 % reads "-2.0%", so it is "well below"), and "at it" when that is 0.0 %."""
+    assert gap_words(-0.0199) == "well below"
+    assert gap_words(-0.0194) == "below"
+    assert gap_words(-0.0004) == "at it"
+    assert gap_words(0.0004) == "at it"
+    assert gap_words(0.0051) == "above"
+    assert gap_words(0.031) == "well above"
 
 
 def test_the_plain_prompt_explains_the_actions_and_gives_no_advice():

@@ -14,7 +14,7 @@ import structlog
 
 from agent.cli.main import main
 from agent.errors import ConfigError
-from agent.lab.value_fit import anchored, encode_states, read_labels, target
+from agent.lab.value_fit import anchored, encode_states, read_labels, shared_prefix, target
 
 # Generous: labelling, loading the model twice and eight training steps on a busy 2-core machine.
 FIT_TIMEOUT_S = 2400
@@ -71,6 +71,17 @@ def test_only_significant_states_are_trained_on_and_answers_follow_the_prompt(tm
     assert encode_states(CharTokenizer(), [row(True, (3, 1))], 1.0, 20) == []  # too long
 
 
+def test_the_prefix_every_state_shares_is_what_runs_without_gradient():
+    """The shared prefix ends where the states' observations first differ (the system prompt
+    and the template's head), and never covers a whole prompt."""
+    other = row(True, (3, 1))
+    other["prompt"] = [{"role": "system", "content": "s"}, {"role": "user", "content": "uv"}]
+    states = encode_states(CharTokenizer(), [row(True, (3, 1)), other], 1.0, 999)
+    head = "".join(map(chr, states[0].prompt[: shared_prefix(states)]))
+    assert head == "<system>s</><user>u"
+    assert shared_prefix(states[:1]) == len(states[0].prompt)
+
+
 def test_an_anchor_mixes_the_parents_own_answers_into_the_target():
     """share 0 leaves the values' target; share s moves s of the mass to the parent's answers;
     a share of 1 (the values ignored) is refused."""
@@ -85,7 +96,7 @@ def test_an_anchor_mixes_the_parents_own_answers_into_the_target():
         anchored(states, parent, 1.0)
 
 
-def test_an_anchor_needs_values_and_a_trained_parent(
+def test_an_anchor_and_a_start_need_values_and_a_trained_adapter(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     labels = tmp_path / "labels.jsonl"
@@ -98,6 +109,8 @@ def test_an_anchor_needs_values_and_a_trained_parent(
     assert "--anchor-to nope has no peft/ folder" in capsys.readouterr().err
     assert main([*argv, "--labels", str(labels), "--anchor", "1.5"]) == 2
     assert "--anchor 1.5 must be" in capsys.readouterr().err
+    assert main([*argv, "--labels", str(labels), "--init-from", "nope"]) == 2
+    assert "--init-from nope has no peft/ folder" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -125,6 +138,24 @@ def _expected_values(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> 
             q = torch.softmax(answer_logprobs(model, state, torch, "cpu"), 0).tolist()
         out.append(sum(p * c["value"] for p, c in zip(q, r["candidates"], strict=True)))
     return out
+
+
+def _reading_the_observation_changes_no_answer(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]]
+) -> None:
+    """The observation run apart from the shared prefix (as training does, to let gradient
+    through it) gives the same answer likelihoods as the whole prompt run at once."""
+    import torch
+
+    from agent.lab.value_fit import answer_logprobs
+
+    states = encode_states(tokenizer, rows, 1.0, 4096)
+    prefix = shared_prefix(states)
+    assert 0 < prefix < min(len(s.prompt) for s in states)
+    with torch.no_grad():
+        whole = answer_logprobs(model.eval(), states[0], torch, "cpu")
+        split = answer_logprobs(model, states[0], torch, "cpu", prefix)
+    assert torch.allclose(whole, split, atol=1e-3), (whole, split)
 
 
 def _significant(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,6 +205,7 @@ def test_training_on_values_makes_answers_worth_more_on_held_out_states(
     torch.manual_seed(0)
     with library_notes_hidden():  # transformers' and peft's deprecation notes
         tokenizer, model = load_base(model_path)
+        _reading_the_observation_changes_no_answer(model, tokenizer, held_out)
         before = _expected_values(model, tokenizer, held_out)
         after = _expected_values(
             peft.PeftModel.from_pretrained(model, str(out / "peft")), tokenizer, held_out
