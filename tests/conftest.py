@@ -133,7 +133,7 @@ class ForagerProcess:
         self.proc.send_signal(signal.SIGTERM)
         return self.wait()
 
-    def wait(self, timeout: float = 120.0) -> int:
+    def wait(self, timeout: float = 300.0) -> int:
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout=10)
         if self.proc.stdout is not None:
