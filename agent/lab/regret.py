@@ -76,15 +76,12 @@ def scored(
         expected_value=round(sum(values) / n, 3),
         regret=round(sum(regrets) / n, 3),
         argmax_best=hits,
-        liked=dict(liked.most_common(TOP)) if name not in _SCALE else {},
+        liked=dict(liked.most_common(TOP)),
         below=sum(g in _BELOW for g, _ in answers),
         buys_below=sum(g in _BELOW and a == "buy_risk" for g, a in answers),
         above=sum(g in _ABOVE for g, _ in answers),
         sells_above=sum(g in _ABOVE and a == "sell_risk" for g, a in answers),
     )
-
-
-_SCALE = ("uniform answer", "best answer")
 
 
 def for_scale(states: Sequence[State]) -> list[Choice]:
@@ -100,7 +97,7 @@ def for_scale(states: Sequence[State]) -> list[Choice]:
     plain = scored("uniform answer", states, firsts, uniform)
     return [
         dataclasses.replace(
-            plain, argmax_best=round(ties), below=0, buys_below=0, above=0, sells_above=0
+            plain, argmax_best=round(ties), liked={}, below=0, buys_below=0, above=0, sells_above=0
         ),
         scored("best answer", states, best, onehot),
     ]

@@ -35,6 +35,7 @@ def test_the_best_answer_times_perfectly_and_the_uniform_answer_has_no_timing():
     uniform, best = for_scale(STATES)
     assert (best.buys_below, best.below, best.sells_above, best.above) == (1, 1, 2, 2)
     assert best.regret == 0 and best.argmax_best == 5
+    assert best.liked == {"buy_risk 50": 2, "sell_risk 50": 2, "hold 10": 1}
     assert (uniform.below, uniform.above) == (0, 0) and uniform.argmax_best == round(1 / 3 * 4 + 1)
     text = markdown(regret_table([uniform, best]))
     assert "buys 1/1 below, sells 2/2 above" in text
