@@ -124,6 +124,11 @@ def _add_train(commands: Any) -> None:
         help="with --labels: no gradient through the observation (only the answer learns)",
     )
     train.add_argument(
+        "--pool-situations",
+        action="store_true",
+        help="with --labels: each answer valued at its mean over the states in the same situation",
+    )
+    train.add_argument(
         "--init-from",
         type=Path,
         help="a forager train --out whose adapter to start from (default: a fresh adapter)",
@@ -348,6 +353,16 @@ def _add_evolve(commands: Any) -> None:
     evo.add_argument("--steps", type=int, help="training steps per generation (values: 30)")
     evo.add_argument("--batch", type=int, help="values: 8")
     evo.add_argument("--learning-rate", type=float, help="values: 1e-3")
+    evo.add_argument(
+        "--from-parent",
+        action="store_true",
+        help="each child's training starts from its parent's adapter (default: a fresh one)",
+    )
+    evo.add_argument(
+        "--pool-situations",
+        action="store_true",
+        help="values: each answer valued at its mean over the states in the same situation",
+    )
     evo.set_defaults(handler=_evolve)
 
 
@@ -398,8 +413,10 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         )
     if not 0 <= args.anchor < 1:
         raise ConfigError(f"--anchor {args.anchor} must be at least 0 and below 1")
-    if (args.anchor or args.anchor_to) and not args.labels:
-        raise ConfigError("--anchor and --anchor-to train from values: they need --labels")
+    if (args.anchor or args.anchor_to or args.pool_situations) and not args.labels:
+        raise ConfigError(
+            "--anchor, --anchor-to and --pool-situations train from values: they need --labels"
+        )
     if args.init_from and not (args.init_from / "peft").is_dir():
         raise ConfigError(
             f"--init-from {args.init_from} has no peft/ folder (expected a forager train --out)"
@@ -421,6 +438,7 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         anchor_to=str(args.anchor_to) if args.anchor_to else None,
         read_observation=not args.frozen_observation,
         init_from=str(args.init_from) if args.init_from else None,
+        pool=args.pool_situations,
     )
 
 
@@ -511,10 +529,17 @@ def _evolve_settings(args: argparse.Namespace) -> EvolveSettings:
             "--population-seeds, --ticks, --eval-seeds, --eval-ticks, --steps, --batch, --every, "
             "--horizon and --futures must be 1 or more, --learning-rate and --tau above 0"
         )
+    if args.pool_situations and args.objective != "values":
+        raise ConfigError("--pool-situations pools labelled values: it needs --objective values")
     teachers = _names(args.teachers)
     for name in teachers:
         check_policy(name)
     _adapter("--start", args.start)
+    if args.from_parent and args.start and not (args.start.parent / "peft").is_dir():
+        raise ConfigError(
+            f"--start {args.start} has no peft/ folder beside it, so --from-parent cannot train "
+            "from it (expected the adapter.gguf of a forager train --out)"
+        )
     return EvolveSettings(
         generations=args.generations,
         population_seeds=args.population_seeds,
@@ -524,8 +549,13 @@ def _evolve_settings(args: argparse.Namespace) -> EvolveSettings:
         eval_ticks=args.eval_ticks,
         baselines=_names(args.baselines),
         train=TrainSettings(
-            steps=args.steps, batch=args.batch, learning_rate=args.learning_rate, tau=args.tau
+            steps=args.steps,
+            batch=args.batch,
+            learning_rate=args.learning_rate,
+            tau=args.tau,
+            pool=args.pool_situations,
         ),
         objective=args.objective,
+        from_parent=args.from_parent,
         label=LabelParams(horizon=args.horizon, futures=args.futures, every=args.every),
     )

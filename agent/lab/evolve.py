@@ -77,6 +77,9 @@ class EvolveSettings:
         default_factory=lambda: TrainSettings(steps=24, batch=4, learning_rate=3e-4)
     )
     objective: str = "values"  # "values": from counterfactual labels; "imitation": curated rows
+    # each child's training starts from its parent's adapter (where the parent has one: gen 0
+    # is the base model), so what a generation learned is kept and built on
+    from_parent: bool = False
     label: LabelParams = field(default_factory=LabelParams)
 
 
@@ -168,6 +171,8 @@ def evolve(
     out.mkdir(parents=True, exist_ok=True)
     run = Evolution(settings, evolve_settings, out, model_path, cache_dir, progress)
     lineage = Lineage(current=Contestant("gen0", adapter=start))
+    if evolve_settings.from_parent:
+        parent_training(lineage.current)  # refused now, not after the first labels
     for g in range(evolve_settings.generations):
         generation(run, lineage, g)
     return lineage.reports
@@ -301,20 +306,36 @@ def dataset(run: Evolution, lineage: Lineage, g: int, child_dir: Path) -> int:
 def train_child(
     run: Evolution, lineage: Lineage, g: int, child_dir: Path, data: Path
 ) -> tuple[Contestant, float]:
-    """3. The child's adapter on the base model; the child and the seconds it took."""
+    """3. The child's adapter on the base model (from its parent's adapter with `from_parent`);
+    the child and the seconds it took."""
     objective = "values" if run.es.objective == "values" else "sft"
+    start = parent_training(lineage.current) if run.es.from_parent else None
     manifest = train(
         data,
         child_dir / "adapter",
         run.model_path,
         run.cache_dir,
-        dataclasses.replace(run.es.train, objective=objective),
+        dataclasses.replace(run.es.train, objective=objective, init_from=start),
         parent_generation=g,
         progress=run.progress,
         population_seeds=lineage.seen_seeds,
     )
     child = Contestant(f"gen{g + 1}", adapter=child_dir / "adapter" / manifest.adapter)
     return child, manifest.seconds
+
+
+def parent_training(parent: Contestant) -> str | None:
+    """The `forager train --out` folder of the parent's adapter (its peft/ beside the GGUF), or
+    None for a parent without an adapter (the base model)."""
+    if parent.adapter is None:
+        return None
+    folder = parent.adapter.parent
+    if not (folder / "peft").is_dir():
+        raise ConfigError(
+            f"{parent.name}'s adapter {parent.adapter} has no peft/ folder beside it, so a child "
+            "cannot start from it (expected a forager train --out; or leave out --from-parent)"
+        )
+    return str(folder)
 
 
 def evaluate_child(

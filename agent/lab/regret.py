@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.core.prompt import WELL_OFF
 from agent.errors import ConfigError
+from agent.lab.standin import EDGES, gap_bin
 from agent.lab.value_fit import State, answer_distributions, encode_states, read_labels
 from agent.reports.progress import Progress, Silent
 from agent.reports.tables import Table, table
@@ -48,7 +50,9 @@ class Choice:
     sells_above: int = 0  # ... whose most likely answer sells RISK
 
 
-_BELOW, _ABOVE = (0, 1), (5, 6)  # `agent.lab.standin.EDGES`: under -2 %, 2 % and over
+# The situations' gap bins "well" below and above the recent median (the words the prompt shows).
+_BELOW = range(gap_bin(-WELL_OFF))
+_ABOVE = range(gap_bin(WELL_OFF), len(EDGES) + 1)
 
 
 def measure(name: str, model: Any, states: Sequence[State], device: str = "cpu") -> Choice:

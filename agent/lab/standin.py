@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.core.decider import Decider
-from agent.core.prompt import RECENT_TICKS, decision_from_text, price_gap
+from agent.core.prompt import RECENT_TICKS, WELL_OFF, decision_from_text, price_gap
 from agent.core.records import Decision, Observation, observation_from
 from agent.core.strategies import RULE_STRATEGIES, RuleDecider
 from agent.errors import ConfigError
 
 # The gap's edges (a fraction of the recent median): below -4 %, -4..-2, -2..-1, -1..+1, ...
-EDGES = (-0.04, -0.02, -0.01, 0.01, 0.02, 0.04)
+EDGES = (-0.04, -WELL_OFF, -0.01, 0.01, WELL_OFF, 0.04)
 PREFIX = "standin:"  # a stand-in named as a strategy: "standin:PATH"
 
 # gap bin (-1: no gap yet), RISK's share of the worth (0: under 1 %, 1: to 60 %, 2: more),

@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from agent.lab.value_fit import (
     answer_distributions,
     encode_states,
     fit_values,
+    pooled,
     read_labels,
 )
 from agent.reports.progress import Progress, Silent
@@ -65,6 +66,9 @@ class TrainSettings:
     # an adapter folder (`forager train --out`) whose weights the training starts from
     # (a generation trained further, or a child from its parent); None: a fresh adapter.
     init_from: str | None = None
+    # "values": each answer's value is its mean over the labelled states in the same situation
+    # (`agent.lab.value_fit.pooled`), not one state's own few futures.
+    pool: bool = False
 
 
 @dataclass
@@ -189,6 +193,7 @@ def train(
 
     `progress` gets one phase of `settings.steps` training steps, each noting its loss."""
     require_train_extra()
+    settings = started_from(settings)
     rows = read_labels(dataset) if settings.objective == "values" else read_rows(dataset)
     started = time.monotonic()
     with library_notes_hidden():
@@ -200,6 +205,22 @@ def train(
     manifest.seconds = seconds
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
+
+
+def started_from(settings: TrainSettings) -> TrainSettings:
+    """With `init_from`, the rank and alpha that train are the loaded adapter's own, whatever
+    was asked: the settings (and so the manifest) say so."""
+    if not settings.init_from:
+        return settings
+    path = Path(settings.init_from) / "peft" / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text())
+        rank, alpha = int(config["r"]), int(config["lora_alpha"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{path} cannot be read as a LoRA adapter's config (expected a forager train --out)"
+        ) from exc
+    return replace(settings, rank=rank, alpha=alpha)
 
 
 def require_train_extra() -> None:
@@ -273,6 +294,8 @@ def _train_values(
 ) -> _Trained:
     """The adapter from counterfactual values (`agent.lab.value_fit`)."""
     tokenizer, model = base
+    if settings.pool:
+        rows = pooled(rows)
     states = encode_states(tokenizer, rows, settings.tau, settings.max_tokens)
     if not states:
         raise ConfigError(

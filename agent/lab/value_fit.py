@@ -17,6 +17,7 @@ observation, not how the observation is read; the answer is where the choice is 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -39,7 +40,12 @@ class State:
     target: list[float]  # softmax of the values over `tau`
     values: list[float]  # each answer's value, ticks of expected life
     names: list[str]  # each answer as what acts ("buy_risk 25")
-    gap_bin: int | None = None  # the row's situation's gap bin (`agent.lab.standin`), if it has one
+    situation: tuple[int, ...] | None = None  # the row's situation (`agent.lab.standin`), if any
+
+    @property
+    def gap_bin(self) -> int | None:
+        """The situation's gap bin: where the price stood against its recent median."""
+        return self.situation[0] if self.situation else None
 
 
 def read_labels(path: Path) -> list[dict[str, Any]]:
@@ -97,9 +103,36 @@ def encode_states(
         values = [float(c["value"]) for c in row["candidates"]]
         names = [_name(c) for c in row["candidates"]]
         where = row.get("situation")
-        gap = int(where[0]) if where else None
-        states.append(State(prompt, answers, target(values, tau), values, names, gap))
+        situation = tuple(int(x) for x in where) if where else None
+        states.append(State(prompt, answers, target(values, tau), values, names, situation))
     return states
+
+
+def pooled(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's candidate values replaced by their mean, answer by answer, over every
+    labelled row in its situation (`agent.lab.standin`: where the price stands, what is held,
+    whether rent is due), significant or not: the value of an answer in that situation rather
+    than at one state's few futures, so the target's noise shrinks with the rows pooled. Which
+    rows are significant stays as labelled; a row without a situation keeps its own values."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("situation"):
+            groups.setdefault(_pool_key(row), []).append(row)
+    out = []
+    for row in rows:
+        group = groups.get(_pool_key(row)) if row.get("situation") else None
+        if not group:
+            out.append(row)
+            continue
+        values = zip(*([float(c["value"]) for c in g["candidates"]] for g in group), strict=True)
+        means = [sum(v) / len(group) for v in values]
+        candidates = [{**c, "value": m} for c, m in zip(row["candidates"], means, strict=True)]
+        out.append({**row, "candidates": candidates})
+    return out
+
+
+def _pool_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (tuple(row["situation"]), tuple(c["completion"] for c in row["candidates"]))
 
 
 def _name(candidate: dict[str, Any]) -> str:
@@ -121,14 +154,23 @@ def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool
 
 
 def answer_logprobs(
-    model: Any, state: State, torch: Any, device: str, frozen: int | None = None
+    model: Any,
+    state: State,
+    torch: Any,
+    device: str,
+    frozen: int | None = None,
+    prefix: Any = None,
 ) -> Any:
     """The log-likelihood of each candidate answer after the prompt (a tensor, one per
     answer). The prompt's first `frozen` tokens (all of it when None) run without gradient;
-    gradients flow through the rest of the prompt and through the answers."""
+    gradients flow through the rest of the prompt and through the answers. `prefix`: those
+    first `frozen` tokens already run (`run_prefix`), shared by every state of a step; it is
+    copied, not consumed."""
     fixed = len(state.prompt) if frozen is None else min(frozen, len(state.prompt) - 1)
-    with torch.no_grad():
-        head = model(input_ids=torch.tensor([state.prompt[:fixed]], device=device), use_cache=True)
+    if prefix is not None and fixed == frozen:
+        head = _Head(copy.deepcopy(prefix.cache), prefix.logits)
+    else:
+        head = run_prefix(model, state.prompt[:fixed], torch, device)
     if fixed < len(state.prompt):
         rest = torch.tensor([state.prompt[fixed:]], device=device)
         head = model(input_ids=rest, cache=head.cache, use_cache=True)
@@ -146,6 +188,18 @@ def answer_logprobs(
     real = [[1.0] * (len(a) - 1) + [0.0] * (width - len(a)) for a in state.answers]
     lead = torch.log_softmax(head.logits[0, -1].float(), -1)[ids[:, 0]]
     return lead + (tail * torch.tensor(real, device=device)).sum(-1)
+
+
+@dataclass
+class _Head:
+    cache: Any
+    logits: Any
+
+
+def run_prefix(model: Any, tokens: list[int], torch: Any, device: str) -> Any:
+    """`tokens` run through `model` without gradient: its cache (keys and values) and logits."""
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([tokens], device=device), use_cache=True)
 
 
 def answer_distributions(
@@ -221,9 +275,13 @@ def fit_values(
     losses: list[float] = []
     for _ in range(steps):
         total = 0.0
+        # The shared prefix, run once a step with the adapter as it stands (it changes each
+        # step): every state of the step continues from a copy of it.
+        prefix = run_prefix(model, states[0].prompt[:frozen], torch, device) if frozen else None
         for _ in range(batch):
             state = states[order.randrange(len(states))]
-            log_q = torch.log_softmax(answer_logprobs(model, state, torch, device, frozen), 0)
+            logps = answer_logprobs(model, state, torch, device, frozen, prefix)
+            log_q = torch.log_softmax(logps, 0)
             p = torch.tensor(state.target, device=device)
             loss: Any = -(p * log_q).sum() / batch
             loss.backward()

@@ -318,6 +318,22 @@ def test_a_harmful_adapter_is_reported_worse(
     assert png_size(out / "evaluation.png")[0] > 100
 
 
+def test_evolve_refuses_a_start_it_cannot_train_from_and_pooling_without_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """--from-parent needs the starting adapter's training folder (peft/ beside it), refused
+    before any labelling; --pool-situations needs values to pool."""
+    start = tmp_path / "bare" / "adapter.gguf"
+    start.parent.mkdir()
+    start.write_bytes(b"GGUF")
+    out = tmp_path / "evolution"
+    argv = ["evolve", "--generations", "1", "--out", str(out)]
+    assert main([*argv, "--start", str(start), "--from-parent"]) == 2
+    assert "no peft/ folder beside it" in capsys.readouterr().err and not out.exists()
+    assert main([*argv, "--objective", "imitation", "--pool-situations"]) == 2
+    assert "it needs --objective values" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(EVOLVE_TIMEOUT_S)
 def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
@@ -330,6 +346,7 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     argv = ["evolve", "--generations", "2", "--out", str(out), "--population-seeds", "2"]
     argv += ["--ticks", "40", "--every", "13", "--horizon", "30", "--futures", "4"]
     argv += ["--eval-seeds", "1", "--eval-ticks", "4", "--steps", "2", "--batch", "1"]
+    argv += ["--from-parent", "--pool-situations"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "gen1: labels on seeds [0, 1], visited by mean_reversion, random" in printed
@@ -360,6 +377,11 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
         assert lives == ["llm-seed2", "llm-seed3"]
     manifest = json.loads((out / "gen2" / "adapter" / "manifest.json").read_text())
     assert manifest["population_seeds"] == [0, 1, 2, 3] and manifest["parent_generation"] == 1
+    # gen1 started from a fresh adapter (its parent is the base model); gen2 from its parent's.
+    first_settings = json.loads((out / "gen1" / "adapter" / "manifest.json").read_text())
+    assert first_settings["settings"]["init_from"] is None
+    start = str(out / "gen1" / "adapter") if parent == "gen1" else None
+    assert manifest["settings"]["init_from"] == start and manifest["settings"]["pool"]
     assert manifest["settings"]["objective"] == "values" and manifest["prompt"] == "plain"
     with pytest.raises(ConfigError, match="not held out"):
         held_out_check([Contestant("gen2", adapter=out / "gen2" / "adapter" / "adapter.gguf")], [1])

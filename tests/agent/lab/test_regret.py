@@ -10,7 +10,8 @@ NAMES = ["hold 10", "buy_risk 50", "sell_risk 50"]
 
 
 def state(values: list[float], gap_bin: int | None) -> State:
-    return State([1], [[2], [3], [4]], [1 / 3] * 3, values, NAMES, gap_bin)
+    situation = None if gap_bin is None else (gap_bin, 1, 0, 0)
+    return State([1], [[2], [3], [4]], [1 / 3] * 3, values, NAMES, situation)
 
 
 STATES = [

@@ -14,7 +14,15 @@ import structlog
 
 from agent.cli.main import main
 from agent.errors import ConfigError
-from agent.lab.value_fit import anchored, encode_states, read_labels, shared_prefix, target
+from agent.lab.train import TrainSettings, started_from
+from agent.lab.value_fit import (
+    anchored,
+    encode_states,
+    pooled,
+    read_labels,
+    shared_prefix,
+    target,
+)
 
 # Generous: labelling, loading the model twice and eight training steps on a busy 2-core machine.
 FIT_TIMEOUT_S = 2400
@@ -96,6 +104,43 @@ def test_an_anchor_mixes_the_parents_own_answers_into_the_target():
         anchored(states, parent, 1.0)
 
 
+def test_pooled_values_are_the_mean_over_the_states_in_one_situation():
+    """Rows in one situation (significant or not) share each answer's mean value; another
+    situation, another set of answers, or a row without a situation keep their own values;
+    which rows are significant stays as labelled."""
+    a = {**row(True, (3, 1)), "situation": [0, 1, 0, 0]}
+    b = {**row(False, (1, 5)), "situation": [0, 1, 0, 0]}
+    c = {**row(True, (9, 0)), "situation": [6, 1, 0, 0]}
+    d = row(True, (4, 2))
+    e = {**row(True, (7, 7)), "situation": [0, 1, 0, 0]}
+    e["candidates"] = [{**x, "completion": x["completion"] + " "} for x in e["candidates"]]
+    out = pooled([a, b, c, d, e])
+    assert [[x["value"] for x in r["candidates"]] for r in out] == [
+        [2.0, 3.0],
+        [2.0, 3.0],
+        [9.0, 0.0],
+        [4.0, 2.0],
+        [7.0, 7.0],
+    ]
+    assert [r["significant"] for r in out] == [True, False, True, True, True]
+    assert a["candidates"][0]["value"] == 3  # the rows read are left as they were
+    (state,) = encode_states(CharTokenizer(), out[:2], 1.0, 999)
+    assert state.target[1] > state.target[0] and state.situation == (0, 1, 0, 0)
+
+
+def test_training_further_keeps_the_started_adapters_rank(tmp_path: Path):
+    """With --init-from the loaded adapter's rank and alpha are what train (and what the
+    manifest records), not the command line's; an unreadable config is named."""
+    (tmp_path / "peft").mkdir()
+    (tmp_path / "peft" / "adapter_config.json").write_text('{"r": 4, "lora_alpha": 8}')
+    settings = started_from(TrainSettings(rank=16, alpha=32, init_from=str(tmp_path)))
+    assert (settings.rank, settings.alpha) == (4, 8)
+    assert started_from(TrainSettings(rank=16)).rank == 16
+    (tmp_path / "peft" / "adapter_config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"adapter_config\.json cannot be read"):
+        started_from(TrainSettings(init_from=str(tmp_path)))
+
+
 def test_an_anchor_and_a_start_need_values_and_a_trained_adapter(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -104,6 +149,8 @@ def test_an_anchor_and_a_start_need_values_and_a_trained_adapter(
     out = tmp_path / "gen1"
     argv = ["train", "--out", str(out), "--steps", "1"]
     assert main([*argv, "--dataset", str(labels), "--anchor", "0.2"]) == 2
+    assert "need --labels" in capsys.readouterr().err
+    assert main([*argv, "--dataset", str(labels), "--pool-situations"]) == 2
     assert "need --labels" in capsys.readouterr().err
     assert main([*argv, "--labels", str(labels), "--anchor", "0.2", "--anchor-to", "nope"]) == 2
     assert "--anchor-to nope has no peft/ folder" in capsys.readouterr().err
@@ -144,10 +191,11 @@ def _reading_the_observation_changes_no_answer(
     model: Any, tokenizer: Any, rows: list[dict[str, Any]]
 ) -> None:
     """The observation run apart from the shared prefix (as training does, to let gradient
-    through it) gives the same answer likelihoods as the whole prompt run at once."""
+    through it) gives the same answer likelihoods as the whole prompt run at once, and so does
+    a copy of the prefix run once for a step's states (the copy leaves it as it was)."""
     import torch
 
-    from agent.lab.value_fit import answer_logprobs
+    from agent.lab.value_fit import answer_logprobs, run_prefix
 
     states = encode_states(tokenizer, rows, 1.0, 4096)
     prefix = shared_prefix(states)
@@ -155,7 +203,11 @@ def _reading_the_observation_changes_no_answer(
     with torch.no_grad():
         whole = answer_logprobs(model.eval(), states[0], torch, "cpu")
         split = answer_logprobs(model, states[0], torch, "cpu", prefix)
+        shared = run_prefix(model, states[0].prompt[:prefix], torch, "cpu")
+        copies = [answer_logprobs(model, s, torch, "cpu", prefix, shared) for s in states[:2]]
+        own = answer_logprobs(model, states[1], torch, "cpu", prefix)
     assert torch.allclose(whole, split, atol=1e-3), (whole, split)
+    assert torch.allclose(copies[0], split, atol=1e-5) and torch.allclose(copies[1], own, atol=1e-5)
 
 
 def _significant(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
