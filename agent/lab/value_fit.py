@@ -8,11 +8,15 @@ and the model's own distribution over the same answers — the softmax of each a
 log-likelihood after the prompt — is pulled toward it (cross-entropy, i.e. KL up to a
 constant). Twins the guard turns into the same action are worth the same and share the mass.
 
-A state costs one pass over the prompt and one over its candidate answers: the prompt runs
-without gradient (its keys and values are cached, as llama.cpp caches them between ticks) and
-the answers, from the first token of `{"action": "` on, run with it, batched over the
-candidates against the repeated cache. The adapter therefore learns how the answer reads the
-observation, not how the observation is read; the answer is where the choice is made.
+`pooled` replaces each state's values by their mean over the labelled states in its situation
+(the stand-in's key), so the target says what an answer is worth there, not at one state's few
+futures.
+
+A state costs one pass over the prompt and one over its candidate answers, batched against the
+prompt's cached keys and values. The prefix every state shares (the system prompt, the
+template's head) runs without gradient, once per optimizer step; the state's own observation
+and its answers run with it, so the adapter learns how the observation is read as well as how
+the answer reads it (or, with `read_observation` off, the whole prompt runs without gradient).
 """
 
 from __future__ import annotations
