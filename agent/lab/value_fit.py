@@ -118,19 +118,20 @@ def pooled(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     whether rent is due), significant or not: the value of an answer in that situation rather
     than at one state's few futures, so the target's noise shrinks with the rows pooled. Which
     rows are significant stays as labelled; a row without a situation keeps its own values."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[Any, ...], list[list[float]]] = {}
     for row in rows:
         if row.get("situation"):
-            groups.setdefault(_pool_key(row), []).append(row)
+            groups.setdefault(_pool_key(row), []).append(
+                [float(c["value"]) for c in row["candidates"]]
+            )
+    means = {k: [sum(v) / len(g) for v in zip(*g, strict=True)] for k, g in groups.items()}
     out = []
     for row in rows:
-        group = groups.get(_pool_key(row)) if row.get("situation") else None
-        if not group:
+        mean = means.get(_pool_key(row)) if row.get("situation") else None
+        if mean is None:
             out.append(row)
             continue
-        values = zip(*([float(c["value"]) for c in g["candidates"]] for g in group), strict=True)
-        means = [sum(v) / len(group) for v in values]
-        candidates = [{**c, "value": m} for c, m in zip(row["candidates"], means, strict=True)]
+        candidates = [{**c, "value": m} for c, m in zip(row["candidates"], mean, strict=True)]
         out.append({**row, "candidates": candidates})
     return out
 
