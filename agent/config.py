@@ -52,6 +52,12 @@ class ModelSettings(BaseModel):
         description="the system prompt: the market described with trading advice, or plain "
         "(the actions only; what the model does with it is what its weights know)",
     )
+    decode: Literal["answers", "grammar"] = Field(
+        "answers",
+        description="in this process, an answer with no free text (the plain prompt's) is "
+        "chosen among its possible answers by their likelihoods (answers), or generated under "
+        "the grammar (grammar); an answer with a reason is always generated",
+    )
 
     @field_validator("server_url")
     @classmethod

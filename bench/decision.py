@@ -9,6 +9,10 @@ state and machine noise:
 - `raw`: `Llama.create_chat_completion` called directly with the same messages, grammar,
   sampling settings and `max_tokens`.
 
+Under the plain prompt the runtime runs each way it can decide (`decode`): generating under the
+grammar, as `raw` does (the ratio is then the runtime's overhead), and choosing among the
+answers by their likelihoods (the ratio is then what that saves against generating).
+
 It prints the median and p90 latency of each, their ratio (the runtime's overhead), the share
 of prompt tokens reused from the KV cache on steady ticks (llama.cpp's perf counters), and
 llama.cpp's own prompt-processing and generation rates on a long prompt from an empty cache.
@@ -107,7 +111,12 @@ def llama_rates(decider: LlamaDecider) -> dict[str, float]:
 
 
 def run_config(
-    model: Path, threads: int, gpu_layers: int, ticks: int, style: str = "advice"
+    model: Path,
+    threads: int,
+    gpu_layers: int,
+    ticks: int,
+    style: str = "advice",
+    decode: str = "grammar",
 ) -> dict[str, Any]:
     started = time.perf_counter()
     decider = LlamaDecider(
@@ -116,6 +125,7 @@ def run_config(
         n_gpu_layers=gpu_layers,
         system_prompt=system_prompt(style=style),
         schema=answer_schema(style),
+        decode=decode,
     )
     load_s = time.perf_counter() - started
     series = observations(2 * ticks + 4)
@@ -135,6 +145,7 @@ def run_config(
     med_runtime, med_raw = statistics.median(runtime), statistics.median(raw)
     return {
         "prompt": style,
+        "decode": decider.decode,
         "threads": threads,
         "n_gpu_layers": gpu_layers,
         "load_s": round(load_s, 3),
@@ -192,12 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in threads:
             by_style = {}
             for style in styles:
-                row = by_style[style] = run_config(model, n, gpu_layers, args.ticks, style)
-                results.append(row)
-                print_row(row)
+                # an answer with a reason is always generated; the plain one either way
+                for decode in ("grammar",) if style == "advice" else ("grammar", "answers"):
+                    row = run_config(model, n, gpu_layers, args.ticks, style, decode)
+                    by_style[f"{style}/{row['decode']}"] = row
+                    results.append(row)
+                    print_row(row)
             if len(by_style) > 1:
                 medians = {k: v["runtime_median_s"] for k, v in by_style.items()}
-                first, *rest = styles
+                first, *rest = medians
                 for other in rest:
                     print(
                         f"  threads={n:<2} gpu_layers={gpu_layers:<3} {other} / {first} decide "
@@ -212,11 +226,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_row(row: dict[str, Any]) -> None:
     n, gpu_layers = row["threads"], row["n_gpu_layers"]
+    versus = "raw llama.cpp" if row["decode"] == "grammar" else "generating"
     print(
-        f"  {row['prompt']:<6} threads={n:<2} gpu_layers={gpu_layers:<3} "
+        f"  {row['prompt'] + '/' + row['decode']:<14} threads={n:<2} gpu_layers={gpu_layers:<3} "
         f"{row['completion_tokens_median']:.0f} tokens | load {row['load_s']:.2f} s | "
         f"decide median {row['runtime_median_s'] * 1000:.0f} ms "
-        f"(p90 {row['runtime_p90_s'] * 1000:.0f}) vs raw llama.cpp "
+        f"(p90 {row['runtime_p90_s'] * 1000:.0f}) vs {versus} "
         f"{row['raw_median_s'] * 1000:.0f} ms (p90 {row['raw_p90_s'] * 1000:.0f}): "
         f"ratio {row['overhead_ratio']:.3f} | prefix reuse "
         f"{row['prefix_reuse_median']:.1%} | prompt {row['prompt_tok_s']:.0f} tok/s, "

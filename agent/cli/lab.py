@@ -363,6 +363,12 @@ def _add_evolve(commands: Any) -> None:
         action="store_true",
         help="values: each answer valued at its mean over the states in the same situation",
     )
+    evo.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the evolution in --out where it stopped (same settings; "
+        "--generations may grow): nothing finished is done again",
+    )
     evo.set_defaults(handler=_evolve)
 
 
@@ -504,7 +510,14 @@ def _evolve(args: argparse.Namespace) -> int:
     # evolve's lines go to stdout, as its report has always been read there
     with progress_for(sys.stdout) as progress:
         reports = evolve(
-            settings, es, args.out, model, cache_dir, start=args.start, progress=progress
+            settings,
+            es,
+            args.out,
+            model,
+            cache_dir,
+            start=args.start,
+            progress=progress,
+            resume=args.resume,
         )
     print(
         f"{len(reports)} generations: "

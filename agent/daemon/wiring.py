@@ -279,6 +279,7 @@ def _llama_decider(settings: Settings) -> LlamaDecider:
         schema=answer_schema(prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
         lora_path=m.lora,
+        decode=m.decode,
     )
 
 

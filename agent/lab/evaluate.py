@@ -30,8 +30,9 @@ from agent.core.decider import Decider
 from agent.core.lives import Life
 from agent.core.prompt import WELL_OFF
 from agent.core.strategies import RULE_STRATEGIES
-from agent.daemon.wiring import build_decider
+from agent.daemon.wiring import build_decider, prompt_style
 from agent.errors import ConfigError
+from agent.lab.book import LifeBook, who
 from agent.lab.calibrate import (
     Params,
     life_note,
@@ -227,10 +228,12 @@ def evaluate(
     known: dict[str, tuple[Life, ...]] | None = None,
     progress: Progress = Silent(),
     controls: bool = True,
+    book: LifeBook | None = None,
 ) -> Evaluation:
     """Parent, child and baselines on `seeds`; scores, paired differences and the verdict.
 
-    `known` holds lives already measured (by name, on these seeds and ticks): not run again.
+    `known` holds lives already measured (by name, on these seeds and ticks): not run again;
+    so are the lives in `book`, where each new one is written as it ends.
     `progress` gets one phase of the lives still to live, a step per life, then (with
     `controls`) one of the timing controls' lives.
     """
@@ -239,7 +242,7 @@ def evaluate(
     contestants = [parent, child, *(Contestant(b, b) for b in baselines)]
     steps = steps_per_tick or weather_steps_per_tick(settings)
     params = params_from(settings, seeds, ticks, steps)
-    lives = _lives(settings, params, contestants, known or {}, progress)
+    lives = _lives(settings, params, contestants, known or {}, progress, book)
     evaluation = judge(params, contestants, lives, resamples)
     if not controls:
         return evaluation
@@ -298,17 +301,41 @@ def _lives(
     contestants: Sequence[Contestant],
     known: dict[str, tuple[Life, ...]],
     progress: Progress,
+    book: LifeBook | None = None,
 ) -> tuple[Life, ...]:
     """Every contestant's lives, in contestant order: known ones reused, the rest lived."""
     todo = [c.name for c in contestants if not _reusable(known.get(c.name, ()), params)]
-    progress.phase("evaluate", len(todo) * len(params.seeds))
+    booked = {c.name: _booked(settings, params, c, book) for c in contestants if c.name in todo}
+    progress.phase("evaluate", sum(len(params.seeds) - len(b) for b in booked.values()))
     lives: list[Life] = []
     for c in contestants:
         if c.name in todo:
-            lives += _live_contestant(settings, params, c, progress)
+            lives += _live_contestant(settings, params, c, progress, booked[c.name], book)
         else:
             lives += known[c.name]
     return tuple(lives)
+
+
+def _identity(settings: Settings, c: Contestant) -> dict[str, Any]:
+    if c.strategy != "llm":
+        return who(c.name, c.strategy, None, None)
+    m = _model_for_settings(settings, c).model
+    sampling = {"temperature": m.temperature, "seed": m.seed, "decode": m.decode}
+    return who(c.name, c.strategy, prompt_style(m), c.adapter, model=str(m.path), **sampling)
+
+
+def _world(params: Params) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(params).items() if k != "seeds"}
+
+
+def _booked(
+    settings: Settings, params: Params, c: Contestant, book: LifeBook | None
+) -> dict[int, Life]:
+    """The contestant's lives on these seeds that the book already has."""
+    if book is None:
+        return {}
+    me, world = _identity(settings, c), _world(params)
+    return {s: x for s in params.seeds if (x := book.get(me, s, world)) is not None}
 
 
 def _reusable(lives: Sequence[Life], params: Params) -> bool:
@@ -319,15 +346,29 @@ def _reusable(lives: Sequence[Life], params: Params) -> bool:
 
 
 def _live_contestant(
-    settings: Settings, params: Params, contestant: Contestant, progress: Progress
+    settings: Settings,
+    params: Params,
+    contestant: Contestant,
+    progress: Progress,
+    booked: dict[int, Life] | None = None,
+    book: LifeBook | None = None,
 ) -> list[Life]:
+    booked = booked or {}
+    if all(seed in booked for seed in params.seeds):
+        return [booked[seed] for seed in params.seeds]
     model = _model_for(settings, contestant) if contestant.strategy == "llm" else None
+    me, world = _identity(settings, contestant), _world(params)
     lives: list[Life] = []
     try:
         for seed in params.seeds:
+            if seed in booked:
+                lives.append(booked[seed])
+                continue
             lives.append(
                 live(settings, params, contestant.strategy, seed, model, name=contestant.name)
             )
+            if book is not None:
+                book.add(me, seed, world, lives[-1])
             progress.step(life_note(lives[-1]))
     finally:
         if model is not None:
@@ -338,11 +379,15 @@ def _live_contestant(
 def _model_for(settings: Settings, contestant: Contestant) -> Decider:
     """The model in this process (not a server's), with the contestant's adapter, if any,
     and its prompt."""
+    return build_decider(_model_for_settings(settings, contestant))
+
+
+def _model_for_settings(settings: Settings, contestant: Contestant) -> Settings:
     update: dict[str, Any] = {"lora": contestant.adapter, "server_url": None}
     if contestant.prompt:
         update["prompt"] = contestant.prompt
     model = settings.model.model_copy(update=update)
-    return build_decider(settings.model_copy(update={"strategy": "llm", "model": model}))
+    return settings.model_copy(update={"strategy": "llm", "model": model})
 
 
 def judge(

@@ -31,12 +31,21 @@ With `objective="imitation"`, the older loop:
    stays, and the next generation learns from one more population of it.
 
 `evolve.json` in the output dir lists every generation's verdict and paths as it goes.
+
+**Resuming.** An evolution takes hours on a small machine; what it finished is kept. Every
+held-out life goes to `lives.jsonl` as it ends (`agent.lab.book`), a generation's labels are
+complete once `labels.json` (their summary) is written beside them, its adapter once its
+`manifest.json` is. `resume=True` (`forager evolve --resume`) goes on from there in the same
+output dir, with the same settings (`evolve-settings.json`; only `generations` may grow):
+finished generations are read back from `evolve.json`, a generation's finished phases are
+skipped, a phase cut short is done again from its start, and no life is lived twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +54,7 @@ from typing import Any
 from agent.config import Settings
 from agent.core.lives import Life
 from agent.errors import ConfigError
+from agent.lab.book import LifeBook
 from agent.lab.calibrate import calibrate, params_from, weather_steps_per_tick
 from agent.lab.counterfactual import LabelParams, check_every, visit, write_rows
 from agent.lab.evaluate import (
@@ -133,6 +143,8 @@ class Evolution:
     model_path: Path
     cache_dir: Path
     progress: Progress
+    book: LifeBook | None = None
+    resume: bool = False
 
     @property
     def eval_seeds(self) -> list[int]:
@@ -159,23 +171,100 @@ def evolve(
     cache_dir: Path,
     start: Path | None = None,
     progress: Progress = Silent(),
+    resume: bool = False,
 ) -> list[GenerationReport]:
     """Run `generations` rounds; returns (and writes to `out/evolve.json`) their reports.
 
     Each phase reports through `progress`: a line as it starts (`say`), its lives or training
-    steps as phases of their own, and each generation's verdict."""
+    steps as phases of their own, and each generation's verdict. With `resume`, an evolution
+    already in `out` goes on where it stopped (see the module's description)."""
     if evolve_settings.generations < 1:
         raise ConfigError(f"--generations {evolve_settings.generations} must be 1 or more")
     if evolve_settings.objective == "values":
         check_every(evolve_settings.label.every, settings.rent.period_ticks)
     out.mkdir(parents=True, exist_ok=True)
-    run = Evolution(settings, evolve_settings, out, model_path, cache_dir, progress)
+    keep_plan(out, plan(settings, evolve_settings, model_path, start), resume)
+    run = Evolution(
+        settings,
+        evolve_settings,
+        out,
+        model_path,
+        cache_dir,
+        progress,
+        book=LifeBook(out / "lives.jsonl"),
+        resume=resume,
+    )
     lineage = Lineage(current=Contestant("gen0", adapter=start))
     if evolve_settings.from_parent:
         parent_training(lineage.current)  # refused now, not after the first labels
-    for g in range(evolve_settings.generations):
+    done = finished(run, lineage) if resume else 0
+    if done:
+        progress.say(
+            f"resuming {out}: {done} generation(s) finished, current {lineage.current.name}, "
+            f"{len(run.book or ())} held-out lives in the book"
+        )
+    for g in range(done, evolve_settings.generations):
         generation(run, lineage, g)
     return lineage.reports
+
+
+def plan(
+    settings: Settings, es: EvolveSettings, model_path: Path, start: Path | None
+) -> dict[str, Any]:
+    """What an evolution must keep to be resumed: everything that shapes its lives, labels
+    and training (not how many generations it runs)."""
+    m = settings.model
+    kept: dict[str, Any] = json.loads(
+        json.dumps(
+            {
+                "evolve": {k: v for k, v in dataclasses.asdict(es).items() if k != "generations"},
+                "start": str(start) if start else None,
+                "model": str(model_path),
+                "sampling": {"temperature": m.temperature, "seed": m.seed, "decode": m.decode},
+                "prompt": m.prompt,
+                "world": settings.model_dump(mode="json", include={"arena", "rent", "policy"}),
+            },
+            default=str,
+        )
+    )
+    return kept
+
+
+def keep_plan(out: Path, wanted: dict[str, Any], resume: bool) -> None:
+    """Write the plan of a new evolution; refuse to start one over a finished or running one
+    (it would be overwritten) and to resume one with other settings."""
+    path = out / "evolve-settings.json"
+    if not resume:
+        if (out / "evolve.json").exists() or path.exists():
+            raise ConfigError(
+                f"{out} already holds an evolution: --resume to go on with it, or another --out"
+            )
+        path.write_text(json.dumps(wanted, indent=2) + "\n")
+        return
+    if not path.is_file():
+        raise ConfigError(f"--resume: {path} does not exist (expected an evolution begun there)")
+    had = json.loads(path.read_text())
+    changed = sorted(k for k in had.keys() | wanted.keys() if had.get(k) != wanted.get(k))
+    if changed:
+        details = "; ".join(f"{k}: was {had.get(k)}, now {wanted.get(k)}" for k in changed)
+        raise ConfigError(
+            f"--resume {out}: begun with other settings ({details}); resume with the same ones"
+        )
+
+
+def finished(run: Evolution, lineage: Lineage) -> int:
+    """The generations `evolve.json` lists, replayed into `lineage`; how many."""
+    path = run.out / "evolve.json"
+    reports = json.loads(path.read_text()) if path.is_file() else []
+    for data in reports:
+        report = GenerationReport(**data)
+        lineage.reports.append(report)
+        lineage.seen_seeds += report.population_seeds
+        if run.es.objective == "imitation":
+            lineage.populations.append(run.out / f"gen{report.generation - 1}" / "population")
+        if report.verdict != "worse":
+            lineage.current = Contestant(f"gen{report.generation}", adapter=Path(report.adapter))
+    return len(reports)
 
 
 def generation(run: Evolution, lineage: Lineage, g: int) -> GenerationReport:
@@ -220,6 +309,12 @@ def labels(
     """1-2. The continuation (the teacher, or the current generation's stand-in) and the
     labels of generation g's seeds; the seeds, the rows, and what the report adds."""
     es, seeds = run.es, population_seeds(g, run.es)
+    summary = child_dir / "labels.json"
+    if run.resume and summary.is_file():
+        kept = json.loads(summary.read_text())
+        run.progress.say(f"gen{g + 1}: labels kept from before ({kept['rows']} states)")
+        lineage.seen_seeds += seeds
+        return seeds, kept["rows"], kept["extra"]
     continuation, visitors, agreement = es.label.continuation, list(es.teachers), None
     if lineage.current.adapter is not None:
         continuation, agreement = standin(run, lineage, g)
@@ -231,13 +326,16 @@ def labels(
     params = params_from(run.settings, seeds, es.population_ticks, _steps(run))
     label = dataclasses.replace(es.label, continuation=continuation)
     states = list(visit(run.settings, params, label, visitors, run.progress))
-    with (child_dir / "labels.jsonl").open("w") as out:
+    part = child_dir / "labels.jsonl.part"
+    with part.open("w") as out:
         rows = write_rows(states, out)
+    part.replace(child_dir / "labels.jsonl")
     significant = sum(x.significant() for x in states)
     if not significant:
         raise ConfigError(f"gen{g + 1}: no labelled state has a significant best answer")
     lineage.seen_seeds += seeds
     extra = {"continuation": continuation, "agreement": agreement, "significant": significant}
+    summary.write_text(json.dumps({"seeds": seeds, "rows": rows, "extra": extra}) + "\n")
     return seeds, rows, extra
 
 
@@ -271,6 +369,8 @@ def population(run: Evolution, lineage: Lineage, g: int, strategies: tuple[str, 
     """The current model (`llm`) and any teachers live generation g's seeds, stores kept."""
     es, seeds = run.es, population_seeds(g, run.es)
     where = run.out / f"gen{g}" / "population"
+    if where.exists():  # a population cut short before: its stores would be lived on again
+        shutil.rmtree(where)
     run.progress.say(
         f"gen{g}: population of {lineage.current.name}"
         + "".join(f", {s}" for s in strategies if s != "llm")
@@ -308,6 +408,14 @@ def train_child(
 ) -> tuple[Contestant, float]:
     """3. The child's adapter on the base model (from its parent's adapter with `from_parent`);
     the child and the seconds it took."""
+    folder = child_dir / "adapter"
+    kept = folder / "manifest.json"
+    if run.resume and kept.is_file():
+        made = json.loads(kept.read_text())
+        run.progress.say(f"gen{g + 1}: adapter kept from before ({folder / made['adapter']})")
+        return Contestant(f"gen{g + 1}", adapter=folder / made["adapter"]), made["seconds"]
+    if folder.exists():  # training cut short before
+        shutil.rmtree(folder)
     objective = "values" if run.es.objective == "values" else "sft"
     start = parent_training(lineage.current) if run.es.from_parent else None
     manifest = train(
@@ -353,6 +461,7 @@ def evaluate_child(
         baselines=run.es.baselines,
         known=lineage.known,
         progress=run.progress,
+        book=run.book,
     )
     lineage.known = {
         c: tuple(x for x in result.lives if x.name == c) for c in (parent.name, child.name)

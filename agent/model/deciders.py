@@ -1,13 +1,16 @@
 """Deciders: what turns an Observation into a Decision.
 
-`LlamaDecider` runs a local GGUF model through llama.cpp with a JSON-schema grammar. A `Llama`
-object is not thread-safe, so there is one per process, used behind one lock. `ServedDecider`
-asks a model server on the node (`forager model serve`) that several agents share.
+`LlamaDecider` runs a local GGUF model through llama.cpp: an answer with no free text is chosen
+among the schema's possible answers by their likelihoods (`agent.model.answers`), any other is
+generated under the schema's grammar. A `Llama` object is not thread-safe, so there is one per
+process, used behind one lock. `ServedDecider` asks a model server on the node (`forager model
+serve`) that several agents share; it always generates.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -19,6 +22,7 @@ from opentelemetry import trace
 from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages, parse_decision
 from agent.core.records import Decision, Observation
 from agent.errors import ModelError
+from agent.model.answers import AnswerTree, schema_answers
 from agent.model.cache import check_model_files
 from telemetry import genai
 
@@ -42,6 +46,7 @@ class LlamaDecider:
         schema: dict[str, Any] = DECISION_SCHEMA,
         capture_content: bool = False,
         lora_path: Path | None = None,
+        decode: str = "answers",
     ) -> None:
         import llama_cpp  # heavy import, kept out of module import time
 
@@ -63,6 +68,10 @@ class LlamaDecider:
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.system_prompt, self.capture_content = system_prompt, capture_content
         self.schema = schema
+        # "answers": the schema's answers scored, when they are a finite list (no reason)
+        answers = _Answers(self._llm, schema) if decode == "answers" else None
+        self._answers = answers if answers is not None and answers.tree is not None else None
+        self.decode = "answers" if self._answers else "grammar"
 
     @property
     def name(self) -> str:
@@ -75,6 +84,10 @@ class LlamaDecider:
 
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
         messages = build_messages(obs, self.system_prompt, recent_prices)
+        if self._answers is not None:
+            decision = self._choose(messages, self.seed + obs.tick)
+            self._annotate(trace.get_current_span(), obs, decision, messages)
+            return decision
         started = time.perf_counter()
         response, evaluated = self._complete(messages, self.seed + obs.tick)
         latency = time.perf_counter() - started
@@ -95,6 +108,42 @@ class LlamaDecider:
         self._annotate(trace.get_current_span(), obs, decision, messages)
         return decision
 
+    def _choose(self, messages: list[dict[str, str]], seed: int) -> Decision:
+        """One answer chosen by the answers' likelihoods (no generation)."""
+        assert self._answers is not None
+        started = time.perf_counter()
+        with self._lock:
+            answer, prompt_tokens, reused, length = self._answers.choose(
+                messages,
+                self.temperature,
+                random.Random(seed),  # noqa: S311 -- a reproducible pick
+            )
+        return to_decision(
+            answer,
+            finish_reason="stop",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=length,
+            cached_tokens=reused,
+            latency_s=time.perf_counter() - started,
+            messages=messages,
+            model=self._name,
+            max_tokens=self.max_tokens,
+        )
+
+    def probabilities(
+        self, obs: Observation, recent_prices: tuple[float, ...] = (), temperature: float = 1.0
+    ) -> dict[str, float]:
+        """Each possible answer's probability of being chosen at `temperature` (the
+        `answers` decoding only)."""
+        if self._answers is None:
+            raise ModelError(
+                "answer probabilities need decode=answers and an answer with no "
+                "free text (the plain prompt)"
+            )
+        messages = build_messages(obs, self.system_prompt, recent_prices)
+        with self._lock:
+            return self._answers.probabilities(messages, temperature)
+
     def _complete(self, messages: list[dict[str, str]], seed: int) -> tuple[Any, int]:
         """One grammar-constrained chat completion, and how many prompt tokens it evaluated."""
         with self._lock:
@@ -113,6 +162,83 @@ class LlamaDecider:
         self, span: trace.Span, obs: Observation, decision: Decision, messages: list[Any]
     ) -> None:
         annotate(span, self, obs, decision, messages)
+
+
+class _Answers:
+    """The schema's answers as a token tree over this `Llama`, and the prompt's tokens as
+    llama-cpp-python's chat completion would make them (the model's own chat template)."""
+
+    def __init__(self, llm: Any, schema: dict[str, Any]) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llm, self.tree = llm, None
+        texts = schema_answers(schema)
+        template = llm.metadata.get("tokenizer.chat_template")
+        if texts is None or template is None:
+            return
+        self._format = Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llm, llm.token_eos()),
+            bos_token=_token_text(llm, llm.token_bos()),
+        )
+        answers = [llm.tokenize(t.encode(), add_bos=False, special=False) for t in texts]
+        self.longest = max(map(len, answers))
+        self.tree = AnswerTree(answers, texts)
+
+    def prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        result = self._format(messages=messages)  # type: ignore[arg-type]
+        tokens: list[int] = self._llm.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+        if len(tokens) + self.longest > self._llm.n_ctx():
+            raise ModelError(
+                f"the prompt is {len(tokens)} tokens and an answer up to {self.longest}: more "
+                f"than the context of {self._llm.n_ctx()} (FORAGER_MODEL__N_CTX)"
+            )
+        return tokens
+
+    def choose(
+        self, messages: list[dict[str, str]], temperature: float, rng: random.Random
+    ) -> tuple[str, int, int, int]:
+        """The answer, the prompt's tokens, how many of them were already evaluated (kept from
+        the previous decision), and the answer's tokens."""
+        assert self.tree is not None
+        prompt = self.prompt(messages)
+        reused = self._keep(prompt)
+        walk = self.tree.walk(prompt[reused:], self._after, temperature, rng)
+        return walk.answer, len(prompt), reused, walk.answer_tokens
+
+    def probabilities(self, messages: list[dict[str, str]], temperature: float) -> dict[str, float]:
+        assert self.tree is not None
+        prompt = self.prompt(messages)
+
+        def after_each(tokens: list[int]) -> list[float]:
+            self._keep(tokens)
+            return self._after(tokens[self._llm.n_tokens :])  # type: ignore[no-any-return]
+
+        return self.tree.probabilities(prompt, after_each, temperature)
+
+    def _keep(self, tokens: list[int]) -> int:
+        """Keep the evaluated tokens that `tokens` starts with (all but its last, whose logits
+        are needed); how many."""
+        llm = self._llm
+        same = 0
+        for have, want in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1], strict=False):
+            if have != want:
+                break
+            same += 1
+        llm.n_tokens = same
+        return same
+
+    def _after(self, tokens: list[int]) -> Any:
+        """`tokens` evaluated after those kept; the logits for the next token (llama.cpp's own
+        buffer, read before the next evaluation)."""
+        self._llm.eval(tokens)
+        return self._llm._ctx.get_logits_ith(-1)
+
+
+def _token_text(llm: Any, token: int) -> str:
+    return str(llm._model.token_get_text(token)) if token != -1 else ""
 
 
 def _open_llama(model_path: Path, lora_path: Path | None, **options: Any) -> Any:

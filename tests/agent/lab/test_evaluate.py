@@ -385,3 +385,23 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     assert manifest["settings"]["objective"] == "values" and manifest["prompt"] == "plain"
     with pytest.raises(ConfigError, match="not held out"):
         held_out_check([Contestant("gen2", adapter=out / "gen2" / "adapter" / "adapter.gguf")], [1])
+
+    # Interrupted during gen2's evaluation (its report not yet written), then resumed: the
+    # labels and the adapter are kept, every held-out life comes from the book, nothing is
+    # lived or trained again, and gen2 is judged as before.
+    lives = (out / "lives.jsonl").read_text().splitlines()
+    # seed 1000: gen0, gen1, hold, mean_reversion, and gen2 (if gen1 was kept, else gen0 again)
+    assert len(lives) == 5
+    (out / "evolve.json").write_text(json.dumps(reports[:1]))
+    assert main(argv) == 2  # not over a run that is there
+    assert "already holds an evolution: --resume" in capsys.readouterr().err
+    assert main([*argv[:-1], "--resume"]) == 2  # without --pool-situations: other settings
+    assert "begun with other settings (evolve:" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "resuming" in printed and "1 generation(s) finished" in printed
+    assert "gen2: labels kept from before" in printed and "gen2: adapter kept" in printed
+    assert (out / "lives.jsonl").read_text().splitlines() == lives  # no life lived again
+    again = json.loads((out / "evolve.json").read_text())
+    assert [r["verdict"] for r in again] == [r["verdict"] for r in reports]
+    assert again[1]["differences"] == reports[1]["differences"]
