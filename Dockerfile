@@ -22,7 +22,7 @@ WORKDIR /src
 COPY . /src
 ENV VENV=/opt/venv TOOLS=/opt/tools EXTRAS= EDITABLE=0 FORAGER_CACHE_DIR=/opt/cache \
     CMAKE_ARGS="-DGGML_NATIVE=off"
-RUN bash deploy/setup.sh && rm -rf /opt/cache/wheels
+RUN bash deploy/setup.sh && rm -rf /opt/cache/wheels /opt/cache/sdist
 
 # ---- CPU runtime (the default target) ----------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS cpu
@@ -49,7 +49,7 @@ WORKDIR /src
 COPY . /src
 ENV VENV=/opt/venv TOOLS=/opt/tools EXTRAS= EDITABLE=0 FORAGER_CACHE_DIR=/opt/cache \
     CMAKE_ARGS="-DGGML_CUDA=on -DGGML_NATIVE=off -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHS}"
-RUN bash deploy/setup.sh && rm -rf /opt/cache/wheels
+RUN bash deploy/setup.sh && rm -rf /opt/cache/wheels /opt/cache/sdist
 
 # ---- CUDA runtime ----------------------------------------------------------------------------
 FROM ${CUDA_RUNTIME} AS cuda

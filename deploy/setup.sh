@@ -47,6 +47,33 @@ if [ "$(cat "$VENV/.llama-flags" 2>/dev/null)" != "$flags_key" ]; then
   echo "$flags_key" >"$VENV/.llama-flags"
 fi
 
+# 2b. llama.cpp's own server, from the same llama.cpp source and flags as the wheel: the model
+#     server a fleet can share (`llama-server`). Offline: no web UI download, no HTTPS client.
+SERVER="$CACHE/llama-server/$LLAMA_VERSION-$flags_key"
+if [ ! -x "$SERVER/llama-server" ]; then
+  say "building llama-server $LLAMA_VERSION from the same source (about 5-15 minutes, once)"
+  sdist="$CACHE/sdist/llama_cpp_python-$LLAMA_VERSION.tar.gz"
+  if [ ! -f "$sdist" ]; then
+    "${PIP[@]}" download -q --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$CACHE/sdist"
+  fi
+  work=$(mktemp -d)
+  tar xzf "$sdist" -C "$work" "llama_cpp_python-$LLAMA_VERSION/vendor/llama.cpp"
+  src="$work/llama_cpp_python-$LLAMA_VERSION/vendor/llama.cpp"
+  # shellcheck disable=SC2086 # CMAKE_ARGS is a list of flags
+  if ! { cmake -S "$src" -B "$work/build" $CMAKE_ARGS -DCMAKE_BUILD_TYPE=Release \
+           -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF \
+           -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+         && cmake --build "$work/build" -t llama-server -j "$(nproc)"; } >"$work/build.log" 2>&1; then
+    tail -n 40 "$work/build.log" >&2
+    say "llama-server did not build (the log's end is above)"
+    exit 1
+  fi
+  mkdir -p "$SERVER.tmp.$$"
+  cp "$work/build/bin/llama-server" "$SERVER.tmp.$$/"
+  mv "$SERVER.tmp.$$" "$SERVER"  # whole or not at all
+  rm -rf "$work"
+fi
+
 # 3. The project and its pinned dependencies.
 target="$ROOT"
 [ -n "$EXTRAS" ] && target="$ROOT[$EXTRAS]"
@@ -70,6 +97,7 @@ fi
 for tool in anvil cast; do
   ln -sf "$TOOLS/bin/$tool" "$VENV/bin/$tool"
 done
+ln -sf "$SERVER/llama-server" "$VENV/bin/llama-server"
 
 # 5. A headless browser for the dashboard test (development installs only): Debian's chromium.
 if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then

@@ -50,7 +50,8 @@ def test_dockerfile_is_multi_stage_non_root_and_uses_the_setup_script():
 # wheel is not cached yet. Above the script's own 1,200 s so that limit reports first.
 @pytest.mark.timeout(1500)
 def test_setup_script_installs_what_the_image_needs(tmp_path: Path):
-    """deploy/setup.sh as the image runs it yields a working forager, anvil and model."""
+    """deploy/setup.sh as the image runs it yields a working forager, anvil, llama-server and
+    model."""
     venv, tools = tmp_path / "venv", tmp_path / "tools"
     env = {**os.environ, "VENV": str(venv), "TOOLS": str(tools), "EXTRAS": "", "EDITABLE": "0"}
     done = subprocess.run(
@@ -75,6 +76,14 @@ def test_setup_script_installs_what_the_image_needs(tmp_path: Path):
         [str(venv / "bin" / "anvil"), "--version"], capture_output=True, text=True, check=True
     )
     assert beside.stdout == anvil.stdout
+    server = subprocess.run(  # llama.cpp's own server, from the same source as the wheel
+        [str(venv / "bin" / "llama-server"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert server.returncode == 0, server.stderr[-2000:]
+    assert "version" in server.stdout + server.stderr
     # Not editable: the installed package does not point back into the source tree.
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import agent; print(agent.__file__)"],
