@@ -115,6 +115,7 @@ def plain(model_path: Path) -> Iterator[LlamaDecider]:
 def test_the_plain_prompt_is_decided_among_its_answers_reusing_the_prompt(plain: LlamaDecider):
     assert plain.decode == "answers"
     answers = schema_answers(BARE_SCHEMA)
+    assert answers is not None
     first = plain.decide(observation(tick=7), RECENT)
     assert first.valid and first.raw in answers and first.finish_reason == "stop"
     again = plain.decide(observation(tick=8), RECENT)
