@@ -1,15 +1,18 @@
 """Density: how many model-driven agents one machine sustains at a tick interval.
 
-N agents live on one shared arena for the same number of ticks, twice: as separate processes
-each with its own model (one `Llama` per process, 1 thread each by default), and sharing one
-`forager model serve` that decodes their sequences in one batch on all the cores. A tick is
+N agents live on one shared arena for the same number of ticks, in each mode: as separate
+processes each with its own model (one `Llama` per process, 1 thread each by default), sharing
+one `forager model serve --engine forager` (our engine: their sequences decoded in one batch on
+all the cores), and sharing one `forager model serve --engine llama-server` (llama.cpp's own
+server, continuous batching, the same llama.cpp build). A tick is
 *late* when it starts more than half an interval after it was due (the scheduler coalesces what
 it cannot run on time); the machine sustains N when almost no tick is late. Also: aggregate
 decisions per second against one agent deciding back to back (the single-process limit). The
-fleet default (`agent.populations.fleet.DEFAULT_MODEL_SERVER`) is the mode with more decisions
-per second at the largest fleet.
+fleet defaults (`agent.populations.fleet.DEFAULT_MODEL_SERVER` and `DEFAULT_MODEL_ENGINE`) are
+the mode with more decisions per second at the largest fleet.
 
-    python -m bench.density [--agents 2,3] [--interval 2] [--ticks 12] [--threads 1]
+    python -m bench.density [--agents 1,2,4,8] [--modes processes,forager,llama-server]
+                            [--interval 2] [--ticks 12] [--threads 1]
 """
 
 from __future__ import annotations
@@ -37,19 +40,22 @@ def lives(folder: Path) -> list[list[dict[str, Any]]]:
     return out
 
 
-def measure(agents: int, interval: float, ticks: int, threads: int, shared: bool) -> dict[str, Any]:
+MODES = ("processes", "forager", "llama-server")
+
+
+def measure(agents: int, interval: float, ticks: int, threads: int, mode: str) -> dict[str, Any]:
     """One fleet of `agents` model agents, as processes or sharing a server, and its figures."""
-    members, wall = _live(agents, interval, ticks, threads, shared)
+    members, wall = _live(agents, interval, ticks, threads, mode)
     return {
         "agents": agents,
-        "mode": "server" if shared else "processes",
+        "mode": mode,
         **_figures(members, interval),
         "wall_s": round(wall, 1),
     }
 
 
 def _live(
-    agents: int, interval: float, ticks: int, threads: int, shared: bool
+    agents: int, interval: float, ticks: int, threads: int, mode: str
 ) -> tuple[list[list[dict[str, Any]]], float]:
     """Run the fleet; every member's tick records and the wall time it took."""
     from agent.config import load_settings
@@ -74,7 +80,8 @@ def _live(
             seed=5,
             stagger_s=interval / max(agents, 1),
             extra_env=env,
-            model_server=shared,
+            model_server=mode != "processes",
+            model_engine="forager" if mode == "processes" else mode,
         )
         wall = time.monotonic() - started
         return lives(folder), wall
@@ -99,9 +106,15 @@ def _figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, 
         "late_ticks": late,
         "late_share": round(late / gaps, 3) if gaps else None,
         "decision_median_s": round(statistics.median(decide), 3) if decide else None,
+        "decision_p90_s": round(_p90(decide), 3) if decide else None,
         "invalid_decisions": invalid,
         "decisions_per_s": round(decided / busy, 3) if busy else None,
     }
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 def single_limit(threads: int, decisions: int = 10) -> float:
@@ -126,7 +139,8 @@ def single_limit(threads: int, decisions: int = 10) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", default="2,3", help="fleet sizes to try")
+    parser.add_argument("--agents", default="1,2,4,8", help="fleet sizes to try")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)}")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between ticks")
     parser.add_argument("--ticks", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per agent")
@@ -140,36 +154,43 @@ def main(argv: list[str] | None = None) -> int:
         f"density: {cores} cores, tick every {args.interval:g} s, {args.ticks} ticks per agent, "
         f"{args.threads} thread(s) per agent; one agent back to back: {limit:.2f} decisions/s"
     )
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"--modes {unknown} are not among {MODES}")
     rows = []
     for n in (int(x) for x in args.agents.split(",")):
-        pair = [
-            measure(n, args.interval, args.ticks, args.threads, shared) for shared in (False, True)
-        ]
-        rows += pair
-        for row in pair:
+        fleets = [measure(n, args.interval, args.ticks, args.threads, mode) for mode in modes]
+        rows += fleets
+        for row in fleets:
             print(
-                f"  {n} agents, {row['mode']:>9}: {row['ticks_done']} ticks, late "
+                f"  {n} agents, {row['mode']:>12}: {row['ticks_done']} ticks, late "
                 f"{row['late_ticks']} ({(row['late_share'] or 0):.0%}), decision median "
-                f"{row['decision_median_s']} s, {row['invalid_decisions']} invalid, "
-                f"{row['decisions_per_s']} decisions/s "
+                f"{row['decision_median_s']} s p90 {row['decision_p90_s']} s, "
+                f"{row['invalid_decisions']} invalid, {row['decisions_per_s']} decisions/s "
                 f"({(row['decisions_per_s'] or 0) / limit:.2f}x the single-process limit)",
                 flush=True,
             )
-        ratio = (pair[1]["decisions_per_s"] or 0) / (pair[0]["decisions_per_s"] or 1)
-        print(f"  {n} agents: shared server / separate processes = {ratio:.2f}x decisions/s")
+        base = fleets[0]["decisions_per_s"] or 1
+        ratios = ", ".join(
+            f"{r['mode']} {(r['decisions_per_s'] or 0) / base:.2f}x" for r in fleets[1:]
+        )
+        if ratios:
+            print(f"  {n} agents: decisions/s against {fleets[0]['mode']}: {ratios}")
     sustained = {
         mode: max(
             (r["agents"] for r in rows if r["mode"] == mode and (r["late_share"] or 0) <= 0.05),
             default=0,
         )
-        for mode in ("processes", "server")
+        for mode in modes
     }
     largest = max(r["agents"] for r in rows)
     rate = {r["mode"]: r["decisions_per_s"] or 0 for r in rows if r["agents"] == largest}
-    faster = max(("processes", "server"), key=lambda m: rate[m])  # at the largest fleet
+    faster = max(modes, key=lambda m: rate[m])  # at the largest fleet
     print(
-        f"  sustained without late ticks (<= 5 %): {sustained['processes']} agents as processes, "
-        f"{sustained['server']} sharing a server; faster at {largest} agents: {faster}"
+        "  sustained without late ticks (<= 5 %): "
+        + ", ".join(f"{m} {sustained[m]} agents" for m in modes)
+        + f"; faster at {largest} agents: {faster}"
     )
     record(
         "density",

@@ -43,6 +43,12 @@ def _add_run(fleet_commands: Any) -> None:
         help="model agents share one `forager model serve` (default: what bench.density measured "
         "faster on this kind of node)",
     )
+    run.add_argument(
+        "--model-engine",
+        choices=("llama-server", "forager"),
+        help="the shared model server: llama.cpp's llama-server or our engine (default: "
+        "agent.populations.fleet.DEFAULT_MODEL_ENGINE)",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -142,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
             stop=stop,
             model_server=_model_server(args.model_server),
             progress=progress,
+            **({"model_engine": args.model_engine} if args.model_engine else {}),
         )
     failed = [m.name for m in members if m.exit_code not in (0, None)]
     print(f"fleet: {len(members)} agents in {args.dir}; failed: {', '.join(failed) or 'none'}")

@@ -277,7 +277,12 @@ def _add_evaluate(commands: Any) -> None:
     ev = commands.add_parser(
         "evaluate", help="generation N vs N+1 (and baselines) on held-out seeds, with a verdict"
     )
-    ev.add_argument("--parent", required=True, help="the parent's adapter, or 'none' (gen 0)")
+    ev.add_argument(
+        "--parent",
+        required=True,
+        help="the parent's adapter, 'none' (generation 0), or a rule strategy (e.g. "
+        "mean_reversion: the child judged against the rule as against a parent)",
+    )
     ev.add_argument("--child", type=Path, required=True, help="the child's adapter (GGUF)")
     ev.add_argument("--parent-name", default="parent")
     ev.add_argument("--child-name", default="child")
@@ -449,6 +454,7 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from agent.core.strategies import RULE_STRATEGIES
     from agent.lab.evaluate import Contestant, evaluate
     from agent.lab.report import write_report
     from agent.model.adapter import adapter_prompt
@@ -458,14 +464,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     parent = _check_evaluate(args)
     settings = load_settings()
     configure_logging("error")
+    baselines = list(_names(args.baselines))
+    if args.parent in RULE_STRATEGIES:  # a rule as the parent: not also among the baselines
+        elder = Contestant(args.parent, args.parent)
+        baselines = [b for b in baselines if b != args.parent]
+    else:
+        prompt = args.parent_prompt or adapter_prompt(parent)
+        elder = Contestant(args.parent_name, adapter=parent, prompt=prompt)
     with progress_for() as progress:
         result = evaluate(
             settings,
-            Contestant(
-                args.parent_name,
-                adapter=parent,
-                prompt=args.parent_prompt or adapter_prompt(parent),
-            ),
+            elder,
             Contestant(
                 args.child_name,
                 adapter=args.child,
@@ -473,7 +482,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             ),
             range(args.first_seed, args.first_seed + args.seeds),
             args.ticks,
-            baselines=list(_names(args.baselines)),
+            baselines=baselines,
             resamples=args.resamples,
             progress=progress,
             controls=not args.no_controls,
@@ -486,13 +495,18 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_evaluate(args: argparse.Namespace) -> Path | None:
     """Refuse bad counts and missing adapters before anything loads; the parent's adapter."""
+    from agent.core.strategies import RULE_STRATEGIES
+
     if args.seeds < 1 or args.ticks < 1 or args.resamples < 100:
         raise ConfigError(
             f"--seeds {args.seeds} and --ticks {args.ticks} must be 1 or more and --resamples "
             f"{args.resamples} at least 100"
         )
-    parent = None if args.parent == "none" else Path(args.parent)
-    _adapter("--parent", parent)
+    if args.parent in RULE_STRATEGIES:
+        parent = None
+    else:
+        parent = None if args.parent == "none" else Path(args.parent)
+        _adapter("--parent", parent)
     _adapter("--child", args.child)
     return parent
 

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import default_cache_dir, load_settings
+from agent.errors import ConfigError
+
+ENGINES = ("llama-server", "forager")
+DEFAULT_ENGINE = "forager"
 
 
 def add(commands: Any) -> None:
@@ -21,12 +25,26 @@ def add(commands: Any) -> None:
     serve = model_commands.add_parser(
         "serve", help="one model for this node's agents, their decisions decoded in one batch"
     )
+    serve.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="llama.cpp's own llama-server, supervised (restarted if it dies), or our engine "
+        f"over llama-cpp-python (default: {DEFAULT_ENGINE})",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--slots", type=int, default=4, help="agents decoded together")
     serve.add_argument("--threads", type=int, help="llama.cpp threads (default: the cores)")
     serve.add_argument("--model", type=Path, help="GGUF (default: the bundled model)")
-    serve.add_argument("--lora", type=Path, help="a LoRA adapter (GGUF) from forager train")
+    serve.add_argument(
+        "--lora",
+        type=Path,
+        action="append",
+        default=[],
+        help="a LoRA adapter (GGUF) from forager train; llama-server takes several, each "
+        "applied only to the requests of the agents that name it",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -45,12 +63,17 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.engine == "llama-server":
+        return _serve_llama_server(args)
+    if len(args.lora) > 1:
+        raise ConfigError("--engine forager serves one adapter (--lora once); use llama-server")
     import uvicorn
 
     from agent.daemon.wiring import build_engine
     from agent.model.server import serve_app
 
-    given = {"path": args.model, "lora": args.lora, "n_threads": args.threads}
+    lora = args.lora[0] if args.lora else None
+    given = {"path": args.model, "lora": lora, "n_threads": args.threads}
     settings = load_settings(model={k: v for k, v in given.items() if v is not None})
     engine = build_engine(settings, slots=args.slots)
     print(
@@ -62,4 +85,34 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(serve_app(engine), host=args.host, port=args.port, log_level="warning")
     finally:
         engine.close()
+    return 0
+
+
+def _serve_llama_server(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+
+    from agent.model.cache import locate_default
+    from agent.model.llama_server import ServerSpec, SupervisedServer
+
+    settings = load_settings()
+    model = args.model or settings.model.path or locate_default(default_cache_dir())
+    threads = args.threads or settings.model.n_threads
+    lora = args.lora or ([settings.model.lora] if settings.model.lora else [])
+    spec = ServerSpec(
+        model, args.port, tuple(lora), host=args.host, slots=args.slots, threads=threads,
+        gpu_layers=settings.model.n_gpu_layers,
+    )  # fmt: skip
+    server = SupervisedServer(spec, log_to=sys.stderr.buffer)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    url = server.start()
+    adapters = "".join(f" + {a.name}" for a in lora)
+    print(f"model server: {url} (llama-server, {model.name}{adapters}, {args.slots} slots)",
+          flush=True)  # fmt: skip
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return 0

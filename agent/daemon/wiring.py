@@ -252,7 +252,7 @@ def _served_decider(settings: Settings, server_url: str) -> ServedDecider:
         system_prompt=system_prompt(settings.persona, prompt_style(m)),
         schema=answer_schema(prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
-        adapter=m.lora.name if m.lora else None,  # checked against the server's
+        adapter=m.lora,  # checked against the server's adapters
     )
 
 

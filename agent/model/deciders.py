@@ -261,6 +261,29 @@ def _open_llama(model_path: Path, lora_path: Path | None, **options: Any) -> Any
     return llm
 
 
+def _lora_request(
+    url: str, served: list[dict[str, Any]], adapter: Path | None
+) -> list[dict[str, Any]] | None:
+    """The `lora` field of this agent's requests: its adapter at scale 1, the server's others at 0.
+
+    None when the server has no adapters and the agent expects none. The agent's adapter is the
+    server's adapter at the same path (the server is on this node; every generation's file is
+    called adapter.gguf, so the name alone would not tell them apart); ModelError when the
+    server does not hold it.
+    """
+    if adapter is None:
+        return [{"id": a["id"], "scale": 0.0} for a in served] or None
+    same = [a for a in served if Path(a["path"]).resolve() == adapter.resolve()]
+    if not same:
+        held = ", ".join(a["path"] for a in served) or "none"
+        raise ModelError(
+            f"model server {url} holds adapters [{held}] but this agent expects {adapter} "
+            "(FORAGER_MODEL__LORA): serve it with forager model serve --lora"
+        )
+    mine = same[0]["id"]
+    return [{"id": a["id"], "scale": 1.0 if a["id"] == mine else 0.0} for a in served]
+
+
 def to_decision(
     raw: str,
     *,
@@ -326,13 +349,18 @@ def annotate(
 
 
 class ServedDecider:
-    """The model of a `forager model serve` on this node, shared with the node's other agents.
+    """The model of a node's model server, shared with the node's other agents.
 
-    The prompt, the grammar, the parsing and the validation are this agent's, as with
-    `LlamaDecider`; only the forward passes are the server's, batched with other agents'. When
-    the server cannot be reached the decision is an invalid `hold` that says so: the tick goes
-    on (rent is still paid) and the next one asks again. An agent that expects an adapter
-    (`adapter`, from FORAGER_MODEL__LORA) refuses a server that runs another.
+    It speaks the OpenAI-compatible chat-completions API, so the server can be llama.cpp's
+    `llama-server` (`forager model serve`, the default), `forager model serve --engine forager`,
+    or vLLM and SGLang on a GPU node: the request carries the decision's JSON schema as
+    `response_format` `{"type": "json_schema", ...}`, a seed, `max_tokens`, and the agent's
+    adapter by id (`lora`, as llama-server applies it per request). The model's name is the
+    server's `/v1/models`. The prompt, the parsing and the validation are this agent's: an
+    answer the server let break the schema is an invalid `hold` that says why. When the server
+    cannot be reached the decision is an invalid `hold` that names the failure: the tick goes on
+    (rent is still paid) and the next one asks again. An agent that expects an adapter
+    (`adapter`, the path of FORAGER_MODEL__LORA) refuses a server that does not hold it.
     """
 
     def __init__(
@@ -347,41 +375,64 @@ class ServedDecider:
         capture_content: bool = False,
         timeout_s: float = 120.0,
         client: str | None = None,
-        adapter: str | None = None,
+        adapter: Path | None = None,
     ) -> None:
         import httpx
 
         self._httpx = httpx
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
-        info = self._server_info()
-        self._name = str(info["model"])
-        self.adapter: str | None = info.get("adapter")
-        self._check_adapter(adapter)
+        try:
+            self._name = self._served_model()
+            served = self._served_adapters()
+            self._lora = _lora_request(self.url, served, adapter)
+        except ModelError:
+            self._http.close()
+            raise
+        self.adapter = adapter.name if adapter else None
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.system_prompt, self.capture_content = system_prompt, capture_content
         self.schema = schema
         # Requests from one agent go to the same slot, whose cache holds its last prompt.
         self.client = client or uuid.uuid4().hex
 
-    def _server_info(self) -> dict[str, Any]:
-        """The server's `/health` answer: the model and adapter it runs."""
+    def _get(self, path: str) -> Any:
         try:
-            health = self._http.get("/health")
-            health.raise_for_status()
-            info: dict[str, Any] = health.json()
+            reply = self._http.get(path)
+            reply.raise_for_status()
+            return reply.json()
         except (self._httpx.HTTPError, ValueError) as exc:
-            self._http.close()
-            raise ModelError(f"model server {self.url} did not answer /health: {exc}") from exc
-        return info
+            raise ModelError(f"model server {self.url} did not answer {path}: {exc}") from exc
 
-    def _check_adapter(self, expected: str | None) -> None:
-        if expected is not None and self.adapter != expected:
-            self._http.close()
+    def _served_model(self) -> str:
+        """The model's id from `/v1/models`, once `/health` says the server is ready."""
+        self._get("/health")
+        models = self._get("/v1/models")
+        try:
+            return str(models["data"][0]["id"])
+        except (KeyError, IndexError, TypeError) as exc:
             raise ModelError(
-                f"model server {self.url} runs adapter {self.adapter!r} but this agent expects "
-                f"{expected!r} (FORAGER_MODEL__LORA): serve it with forager model serve --lora"
+                f"model server {self.url} /v1/models names no model: {str(models)[:200]}"
+            ) from exc
+
+    def _served_adapters(self) -> list[dict[str, Any]]:
+        """The server's adapters (`GET /lora-adapters`: id and path); none where it has none."""
+        try:
+            reply = self._http.get("/lora-adapters")
+        except self._httpx.HTTPError as exc:
+            raise ModelError(f"model server {self.url} did not answer /lora-adapters: {exc}") from (
+                exc
             )
+        if reply.status_code == 404:  # a server with no per-request adapters (vLLM, SGLang)
+            return []
+        try:
+            reply.raise_for_status()
+            adapters = reply.json()
+            return [{"id": int(a["id"]), "path": str(a["path"])} for a in adapters]
+        except (self._httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"model server {self.url} /lora-adapters is not a list of id and path: {exc}"
+            ) from exc
 
     @property
     def name(self) -> str:
@@ -395,16 +446,19 @@ class ServedDecider:
         started = time.perf_counter()
         try:
             response = self._ask(messages, self.seed + obs.tick)
-        except (self._httpx.HTTPError, ValueError) as exc:
+            choice = response["choices"][0]
+            usage = response["usage"]
+            content = choice["message"]["content"] or ""
+            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+            prompt_tokens, completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
+        except (self._httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             return self._unanswered(exc, messages, time.perf_counter() - started)
-        choice = response["choices"][0]
-        usage = response["usage"]
         decision = to_decision(
-            choice["message"]["content"] or "",
+            content,
             finish_reason=str(choice.get("finish_reason") or ""),
-            prompt_tokens=int(usage["prompt_tokens"]),
-            completion_tokens=int(usage["completion_tokens"]),
-            cached_tokens=int(usage["prompt_tokens_details"]["cached_tokens"]),
+            prompt_tokens=int(prompt_tokens),
+            completion_tokens=int(completion_tokens),
+            cached_tokens=int(cached or 0),
             latency_s=time.perf_counter() - started,
             messages=messages,
             model=self._name,
@@ -414,14 +468,19 @@ class ServedDecider:
         return decision
 
     def _ask(self, messages: list[dict[str, str]], seed: int) -> Any:
-        body = {
+        body: dict[str, Any] = {
             "messages": messages,
-            "response_format": {"type": "json_object", "schema": self.schema},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "decision", "strict": True, "schema": self.schema},
+            },
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": seed,
             "user": self.client,
         }
+        if self._lora is not None:
+            body["lora"] = self._lora
         reply = self._http.post("/v1/chat/completions", json=body)
         reply.raise_for_status()
         return reply.json()

@@ -120,6 +120,7 @@ class BatchEngine:
         self.slots_n, self.slot_ctx, self.n_batch = slots, slot_ctx, n_batch
         self.name = model_path.name
         self.adapter = lora_path.name if lora_path else None
+        self.adapter_path = lora_path
         self._model = self._load_model(model_path, n_gpu_layers)
         self._ctx = self._new_context(model_path, n_threads, flash_attn)
         self._lora = None

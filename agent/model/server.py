@@ -1,7 +1,8 @@
-"""The model server's HTTP face (`forager model serve`): one `BatchEngine` on loopback.
+"""Our own engine's HTTP face (`forager model serve --engine forager`): one `BatchEngine`.
 
-It speaks the subset of the chat-completions shape that `ServedDecider` needs, with unknown
-fields refused rather than ignored.
+It speaks the subset of the OpenAI-compatible API that `ServedDecider` needs (the same subset
+llama-server answers), with unknown fields refused rather than ignored. Its one adapter is
+applied to every request: a request that asks for another mix is refused.
 """
 
 from __future__ import annotations
@@ -21,10 +22,36 @@ class Message(BaseModel):
     content: str
 
 
-class ResponseFormat(BaseModel):
+class JsonSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    type: Literal["json_object"]
+    name: str = Field(max_length=64)
+    strict: bool = True
     json_schema: dict[str, Any] = Field(alias="schema")
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's `json_schema` form, or llama-cpp-python's `json_object` with a `schema`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    type: Literal["json_object", "json_schema"]
+    object_schema: dict[str, Any] | None = Field(None, alias="schema")
+    json_schema: JsonSchema | None = None
+
+    def schema_(self) -> dict[str, Any]:
+        if self.type == "json_schema" and self.json_schema is not None:
+            return self.json_schema.json_schema
+        if self.type == "json_object" and self.object_schema is not None:
+            return self.object_schema
+        raise ModelError(
+            "response_format must be {type: json_schema, json_schema: {name, schema}} or "
+            "{type: json_object, schema}"
+        )
+
+
+class Lora(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int = Field(ge=0)
+    scale: float
 
 
 class ChatRequest(BaseModel):
@@ -38,6 +65,7 @@ class ChatRequest(BaseModel):
     seed: int = Field(0, ge=0)
     user: str = Field("", max_length=64, description="the caller; its requests share a slot")
     model: str | None = Field(None, description="must name the served model when given")
+    lora: list[Lora] | None = Field(None, description="adapters by id with their scales")
 
 
 def serve_app(engine: BatchEngine) -> FastAPI:
@@ -48,6 +76,7 @@ def serve_app(engine: BatchEngine) -> FastAPI:
     """
     app = FastAPI(title="OpenForager model server", docs_url=None, redoc_url=None)
     _add_health_route(app, engine)
+    _add_listing_routes(app, engine)
     _add_chat_route(app, engine)
     return app
 
@@ -66,15 +95,41 @@ def _add_health_route(app: FastAPI, engine: BatchEngine) -> None:
         }
 
 
+def _add_listing_routes(app: FastAPI, engine: BatchEngine) -> None:
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": engine.name, "object": "model"}]}
+
+    @app.get("/lora-adapters")
+    def adapters() -> list[dict[str, Any]]:
+        if engine.adapter_path is None:
+            return []
+        return [{"id": 0, "path": str(engine.adapter_path), "scale": 1.0}]
+
+
+def _check_lora(engine: BatchEngine, asked: list[Lora] | None) -> None:
+    """This engine applies its one adapter to every request: any other mix is refused."""
+    if asked is None:
+        return
+    held = {0: 1.0} if engine.adapter_path is not None else {}
+    if {a.id: a.scale for a in asked} != held:
+        raise HTTPException(
+            422,
+            f"this server applies {engine.adapter or 'no adapter'} to every request; adapters "
+            "chosen per request need forager model serve --engine llama-server",
+        )
+
+
 def _add_chat_route(app: FastAPI, engine: BatchEngine) -> None:
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest) -> dict[str, Any]:
         if req.model not in (None, engine.name):
             raise HTTPException(404, f"model {req.model!r} is not served here ({engine.name})")
+        _check_lora(engine, req.lora)
         try:
             done = engine.complete(
                 [m.model_dump() for m in req.messages],
-                schema=req.response_format.json_schema,
+                schema=req.response_format.schema_(),
                 temperature=req.temperature,
                 max_tokens=req.max_tokens,
                 seed=req.seed,

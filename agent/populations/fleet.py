@@ -31,6 +31,8 @@ log = structlog.get_logger()
 # decisions batched) rather than loading it each: `python -m bench.density` measured 1.20x the
 # decisions per second with 2 agents and 1.21x with 3 on 2 cores (README, Performance).
 DEFAULT_MODEL_SERVER = True
+# The shared server's engine (`forager model serve --engine`).
+DEFAULT_MODEL_ENGINE = "forager"
 
 
 class Fleet:
@@ -47,6 +49,7 @@ class Fleet:
         generation: int,
         extra_env: dict[str, str] | None,
         progress: Progress,
+        model_engine: str = DEFAULT_MODEL_ENGINE,
     ) -> None:
         self.folder = folder
         self.ticks = ticks
@@ -54,7 +57,7 @@ class Fleet:
         self.progress = progress
         config = arena_config(settings, seed=seed, state_dir=folder / "arena")
         self.arena = ArenaThread(config, folder / "arena.json")
-        self.model_server = ModelServer(folder / "model-server.log")
+        self.model_server = ModelServer(folder / "model-server.log", model_engine)
         self.supervisor = Supervisor(
             self.arena.file,
             ticks=ticks,
@@ -161,6 +164,7 @@ def run_fleet(
     stop: threading.Event | None = None,
     poll_s: float = 0.5,
     model_server: bool = DEFAULT_MODEL_SERVER,
+    model_engine: str = DEFAULT_MODEL_ENGINE,
     progress: Progress = Silent(),
 ) -> list[Member]:
     """Launch, supervise and stop a population on one shared arena; return its members.
@@ -179,6 +183,7 @@ def run_fleet(
         generation=generation,
         extra_env=extra_env,
         progress=progress,
+        model_engine=model_engine,
     )
     fleet.members = _founders(folder, agents, strategies, generation)
     fleet.run(

@@ -61,15 +61,16 @@ def free_port() -> int:
 class ModelServer:
     """One `forager model serve` for the members that run the model (one model in memory)."""
 
-    def __init__(self, log_file: Path) -> None:
+    def __init__(self, log_file: Path, engine: str = "forager") -> None:
         self.log_file = log_file
+        self.engine = engine
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, slots: int, env: Mapping[str, str]) -> str:
         """Start the server with `slots` agents decoded together; returns its URL once up."""
         port = free_port()
         cmd = [
-            sys.executable, "-m", "agent.cli", "model", "serve",
+            sys.executable, "-m", "agent.cli", "model", "serve", "--engine", self.engine,
             "--port", str(port), "--slots", str(max(1, slots)),
         ]  # fmt: skip
         server_env = dict(env)
@@ -77,7 +78,7 @@ class ModelServer:
         self._proc = start_process(cmd, self.log_file, server_env)
         url = f"http://127.0.0.1:{port}"
         self._wait_ready(self._proc, url)
-        log.info("fleet_model_server_started", url=url, slots=slots)
+        log.info("fleet_model_server_started", url=url, slots=slots, engine=self.engine)
         return url
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], url: str) -> None:

@@ -316,6 +316,16 @@ def test_a_harmful_adapter_is_reported_worse(
     assert harmful_scores["worth_median"]["high"] < hold["worth_median"]["value"]  # it lost money
     assert (out / "evaluation.md").read_text().startswith("| contestant |")
     assert png_size(out / "evaluation.png")[0] > 100
+    # Against a rule as its parent (no generation 0 lives): the rule is not also a baseline.
+    against = ["evaluate", "--parent", "hold", "--child", str(harmful / "adapter.gguf")]
+    against += ["--child-name", "harmful", "--seeds", "2", "--baselines", "hold,mean_reversion"]
+    rule_out = tmp_path / "against-hold"
+    argv = [*against, "--ticks", str(HARMFUL_TICKS), "--no-controls", "--out", str(rule_out)]
+    assert main(argv) == 0
+    assert "Verdict: harmful is **worse** than hold" in capsys.readouterr().out
+    report = json.loads((rule_out / "evaluation.json").read_text())
+    assert [s["name"] for s in report["scores"]] == ["hold", "harmful", "mean_reversion"]
+    assert report["differences"]["expected_life"]["high"] < 0
 
 
 def test_evolve_refuses_a_start_it_cannot_train_from_and_pooling_without_values(

@@ -149,9 +149,20 @@ def test_the_server_refuses_fields_it_would_not_apply(server: str):
     assert reply.status_code == 422
     assert "top_k" in reply.text
     wrong = dict(body, response_format={"type": "json_schema", "json_schema": DECISION_SCHEMA})
-    wrong.pop("top_k")
+    wrong.pop("top_k")  # the schema itself where OpenAI's form wraps it in {name, schema}
     reply = httpx.post(f"{server}/v1/chat/completions", json=wrong, timeout=60)
-    assert reply.status_code == 422 and "json_object" in reply.text
+    assert reply.status_code == 422 and "json_schema" in reply.text and "name" in reply.text
+    # It applies no adapter (or its one) to every request: another mix is refused, not ignored.
+    mix = dict(body, lora=[{"id": 0, "scale": 1.0}])
+    mix.pop("top_k")
+    reply = httpx.post(f"{server}/v1/chat/completions", json=mix, timeout=60)
+    assert reply.status_code == 422 and "--engine llama-server" in reply.text
+
+
+def test_the_server_lists_its_model_and_adapters_as_llama_server_does(server: str):
+    models = httpx.get(f"{server}/v1/models", timeout=10).json()
+    assert [m["id"] for m in models["data"]] == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
+    assert httpx.get(f"{server}/lora-adapters", timeout=10).json() == []
 
 
 def test_a_schema_llama_cpp_cannot_use_fails_its_request_and_not_the_server(server: str):
@@ -193,7 +204,8 @@ def model_names(db: Path) -> set[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # a model server and two agent processes: 490 s seen on a busy machine
-def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path):
+@pytest.mark.parametrize("engine", ["forager", "llama-server"])
+def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path, engine: str):
     folder = tmp_path / "fleet"
     members = run_fleet(
         folder,
@@ -205,11 +217,13 @@ def test_a_fleet_of_model_agents_shares_one_server(tmp_path: Path):
         seed=2,
         stagger_s=0.2,
         model_server=True,
+        model_engine=engine,
         extra_env={"OTEL_SDK_DISABLED": "true"},
     )
     assert [m.exit_code for m in members] == [0, 0]
     log = (folder / "model-server.log").read_text()
     assert "model server: http://127.0.0.1:" in log and "2 slots" in log
+    assert ("llama-server," in log) == (engine == "llama-server")
     for member in members:
         assert model_names(member.data_dir / "state.sqlite") == {"SmolLM2-135M-Instruct.Q4_1.gguf"}
         assert started(folder, member.name)["address"]
@@ -220,5 +234,5 @@ def test_a_bad_server_url_and_an_adapter_the_server_does_not_run_are_named(serve
         load_settings(model={"server_url": "127.0.0.1:8090"})
     # A fleet member inherits FORAGER_MODEL__LORA: the server must run that very adapter.
     settings = load_settings(strategy="llm", model={"server_url": server, "lora": "gen1.gguf"})
-    with pytest.raises(ModelError, match=r"runs adapter None but this agent expects 'gen1.gguf'"):
+    with pytest.raises(ModelError, match=r"holds adapters \[none\] but this agent expects gen1"):
         build_decider(settings)
