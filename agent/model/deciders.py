@@ -396,17 +396,17 @@ class ServedDecider:
         # Requests from one agent go to the same slot, whose cache holds its last prompt.
         self.client = client or uuid.uuid4().hex
 
-    def _get(self, path: str) -> Any:
+    def _get(self, path: str, *, body: bool = True) -> Any:
         try:
             reply = self._http.get(path)
             reply.raise_for_status()
-            return reply.json()
+            return reply.json() if body else None
         except (self._httpx.HTTPError, ValueError) as exc:
             raise ModelError(f"model server {self.url} did not answer {path}: {exc}") from exc
 
     def _served_model(self) -> str:
         """The model's id from `/v1/models`, once `/health` says the server is ready."""
-        self._get("/health")
+        self._get("/health", body=False)  # vLLM's and SGLang's answer 200 with no body
         models = self._get("/v1/models")
         try:
             return str(models["data"][0]["id"])

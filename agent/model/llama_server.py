@@ -78,8 +78,8 @@ class ServerSpec:
         ]  # fmt: skip
         if self.threads:
             cmd += ["--threads", str(self.threads), "--threads-batch", str(self.threads)]
-        for adapter in self.adapters:
-            cmd += ["--lora", str(adapter)]
+        for adapter in self.adapters:  # absolute: agents match their adapter by its path
+            cmd += ["--lora", str(adapter.resolve())]
         if self.adapters:
             cmd.append("--lora-init-without-apply")  # each request names its own
         return cmd + list(self.extra)

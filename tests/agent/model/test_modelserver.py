@@ -12,11 +12,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI, Request, Response
 
 from agent.config import load_settings
 from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages
@@ -236,3 +239,62 @@ def test_a_bad_server_url_and_an_adapter_the_server_does_not_run_are_named(serve
     settings = load_settings(strategy="llm", model={"server_url": server, "lora": "gen1.gguf"})
     with pytest.raises(ModelError, match=r"holds adapters \[none\] but this agent expects gen1"):
         build_decider(settings)
+
+
+def test_an_agent_speaks_to_a_server_shaped_like_vllm(tmp_path: Path):
+    """The handshake and answer of a server that is neither ours nor llama-server (as vLLM and
+    SGLang answer): `/health` with no body, no `/lora-adapters`, no cached-token figures. A
+    scripted stand-in for the server's side (what is tested is the agent's client); its answer
+    is checked by the agent as any other."""
+    app = FastAPI()
+    asked: list[dict[str, Any]] = []
+
+    @app.get("/health")
+    def health() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "HuggingFaceTB/SmolLM2-135M-Instruct"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict[str, Any]:
+        asked.append(await request.json())
+        content = json.dumps({"action": "buy_risk", "amount_pct": 10, "reason": "cheap"})
+        return {
+            "choices": [{"message": {"content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 19},
+        }
+
+    with _served_in_thread(app) as url:
+        decider = ServedDecider(url, seed=5)
+        try:
+            obs, recent = SAMPLES[2]
+            decision = decider.decide(obs, recent)
+        finally:
+            decider.close()
+        with pytest.raises(ModelError, match=r"holds adapters \[none\] but this agent expects"):
+            ServedDecider(url, adapter=tmp_path / "gen1" / "adapter.gguf")
+    assert decision.valid and (decision.action, decision.amount_pct) == ("buy_risk", 10)
+    assert decision.model == "HuggingFaceTB/SmolLM2-135M-Instruct" and decision.cached_tokens == 0
+    form = asked[0]["response_format"]
+    assert form["type"] == "json_schema" and form["json_schema"]["schema"] == DECISION_SCHEMA
+    assert asked[0]["seed"] == 5 + obs.tick and "lora" not in asked[0]
+
+
+@contextmanager
+def _served_in_thread(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not srv.started:
+            assert time.monotonic() < deadline, "the scripted server did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
