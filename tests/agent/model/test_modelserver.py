@@ -45,19 +45,8 @@ def engine(model_path: Path) -> Iterator[BatchEngine]:
 
 @pytest.fixture(scope="module")
 def server(engine: BatchEngine) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(serve_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the model server did not start"
-        time.sleep(0.05)
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with _served_in_thread(serve_app(engine)) as url:
+        yield url
 
 
 def messages(i: int) -> list[dict[str, str]]:
