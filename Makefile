@@ -34,6 +34,7 @@ bench: setup
 	python -m bench.decision --threads 1,2
 	python -m bench.footprint
 	python -m bench.density
+	python -m bench.density --prompt compact
 	python -m bench.swaps
 
 fix: setup

@@ -131,13 +131,17 @@ def run_config(
     series = observations(2 * ticks + 4)
     for obs, recent in series[:2]:  # warm-up: the first call builds the grammar and fills the cache
         decider.decide(obs, recent)
-    runtime, raw, reuse, tokens = [], [], [], []
+    runtime, raw, reuse, tokens, new, ratio = [], [], [], [], [], []
     for i, (obs, recent) in enumerate(series[2:]):
         if (i + i // 2) % 2 == 0:  # runtime, raw, raw, runtime, ...: both see both positions
             decision = decider.decide(obs, recent)
             runtime.append(decision.latency_s)
             reuse.append(decision.cached_tokens / max(1, decision.prompt_tokens))
             tokens.append(decision.completion_tokens)
+            if i % 4 == 0:  # the previous prompt in the cache was this decider's own
+                new.append(decision.new_tokens)
+                evaluated = decision.prompt_tokens - decision.cached_tokens
+                ratio.append(evaluated / max(1, decision.new_tokens))
         else:
             raw.append(raw_decide(decider, obs, recent))
     rates = llama_rates(decider)
@@ -156,6 +160,8 @@ def run_config(
         "raw_p90_s": round(pct(raw, 0.9), 4),
         "overhead_ratio": round(med_runtime / med_raw, 4),
         "prefix_reuse_median": round(statistics.median(reuse), 4),
+        "new_tokens_median": statistics.median(new) if new else None,
+        "evaluated_per_new_median": round(statistics.median(ratio), 3) if ratio else None,
         "completion_tokens_median": statistics.median(tokens),
         **{k: round(v, 1) for k, v in rates.items()},
     }
@@ -182,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=12, help="decisions per mode and config")
     parser.add_argument("--threads", type=ints, default=None, help="e.g. 1,2 (default: cores)")
     parser.add_argument("--n-gpu-layers", type=ints, default=[0], help="e.g. 0,-1")
-    parser.add_argument("--prompts", default="advice,plain", help="prompt styles to compare")
+    parser.add_argument(
+        "--prompts", default="advice,plain,compact", help="prompt styles to compare"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     model = args.model or default_model()
@@ -234,7 +242,8 @@ def print_row(row: dict[str, Any]) -> None:
         f"(p90 {row['runtime_p90_s'] * 1000:.0f}) vs {versus} "
         f"{row['raw_median_s'] * 1000:.0f} ms (p90 {row['raw_p90_s'] * 1000:.0f}): "
         f"ratio {row['overhead_ratio']:.3f} | prefix reuse "
-        f"{row['prefix_reuse_median']:.1%} | prompt {row['prompt_tok_s']:.0f} tok/s, "
+        f"{row['prefix_reuse_median']:.1%}, {row['new_tokens_median']} new tokens, evaluated / "
+        f"new {row['evaluated_per_new_median']} | prompt {row['prompt_tok_s']:.0f} tok/s, "
         f"generation {row['gen_tok_s']:.0f} tok/s",
         flush=True,
     )

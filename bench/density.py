@@ -11,8 +11,13 @@ decisions per second against one agent deciding back to back (the single-process
 fleet defaults (`agent.populations.fleet.DEFAULT_MODEL_SERVER` and `DEFAULT_MODEL_ENGINE`) are
 the mode with more decisions per second at the largest fleet.
 
+The agents' prompt is the default (advice: an answer with a reason, generated) unless `--prompt`
+says otherwise: `compact` is the cheapest decision (an observation of ~25 new tokens a tick, an
+answer walked among 24 in process and on our engine, generated under the grammar by
+llama-server).
+
     python -m bench.density [--agents 1,2,4,8] [--modes processes,forager,llama-server]
-                            [--interval 2] [--ticks 12] [--threads 1]
+                            [--interval 2] [--ticks 12] [--threads 1] [--prompt advice]
 """
 
 from __future__ import annotations
@@ -43,9 +48,11 @@ def lives(folder: Path) -> list[list[dict[str, Any]]]:
 MODES = ("processes", "forager", "llama-server")
 
 
-def measure(agents: int, interval: float, ticks: int, threads: int, mode: str) -> dict[str, Any]:
+def measure(
+    agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str = "advice"
+) -> dict[str, Any]:
     """One fleet of `agents` model agents, as processes or sharing a server, and its figures."""
-    members, wall = _live(agents, interval, ticks, threads, mode)
+    members, wall = _live(agents, interval, ticks, threads, mode, prompt)
     return {
         "agents": agents,
         "mode": mode,
@@ -55,7 +62,7 @@ def measure(agents: int, interval: float, ticks: int, threads: int, mode: str) -
 
 
 def _live(
-    agents: int, interval: float, ticks: int, threads: int, mode: str
+    agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str
 ) -> tuple[list[list[dict[str, Any]]], float]:
     """Run the fleet; every member's tick records and the wall time it took."""
     from agent.config import load_settings
@@ -65,6 +72,7 @@ def _live(
         "FORAGER_MODEL__N_THREADS": str(threads),
         "OTEL_SDK_DISABLED": "true",
         "FORAGER_TELEMETRY__LOG_LEVEL": "warning",
+        "FORAGER_MODEL__PROMPT": prompt,
     }
     with TemporaryDirectory() as tmp:
         folder = Path(tmp) / "fleet"
@@ -117,13 +125,13 @@ def _p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def single_limit(threads: int, decisions: int = 10) -> float:
+def single_limit(threads: int, prompt: str = "advice", decisions: int = 10) -> float:
     """Decisions per second of one agent deciding back to back (no interval)."""
     from agent.config import load_settings
     from agent.daemon.wiring import build_decider
     from bench.decision import observations
 
-    settings = load_settings(model={"n_threads": threads})
+    settings = load_settings(model={"n_threads": threads, "prompt": prompt})
     decider = build_decider(settings)
     try:
         samples = observations(decisions + 2)
@@ -144,15 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between ticks")
     parser.add_argument("--ticks", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per agent")
+    parser.add_argument(
+        "--prompt", default="advice", choices=("advice", "plain", "compact"), help="the agents'"
+    )
     args = parser.parse_args(argv)
     from telemetry.logs import configure_logging
 
     configure_logging("warning")  # the fleet's arena runs in this process: its weather is chatty
     cores = os.cpu_count() or 1
-    limit = single_limit(args.threads)
+    limit = single_limit(args.threads, args.prompt)
     print(
         f"density: {cores} cores, tick every {args.interval:g} s, {args.ticks} ticks per agent, "
-        f"{args.threads} thread(s) per agent; one agent back to back: {limit:.2f} decisions/s"
+        f"{args.threads} thread(s) per agent, {args.prompt} prompt; one agent back to back: "
+        f"{limit:.2f} decisions/s"
     )
     modes = [m for m in args.modes.split(",") if m]
     unknown = sorted(set(modes) - set(MODES))
@@ -160,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--modes {unknown} are not among {MODES}")
     rows = []
     for n in (int(x) for x in args.agents.split(",")):
-        fleets = [measure(n, args.interval, args.ticks, args.threads, mode) for mode in modes]
+        fleets = [
+            measure(n, args.interval, args.ticks, args.threads, mode, args.prompt) for mode in modes
+        ]
         rows += fleets
         for row in fleets:
             print(
@@ -193,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         + f"; faster at {largest} agents: {faster}"
     )
     record(
-        "density",
+        "density" if args.prompt == "advice" else f"density-{args.prompt}",
         {
             "interval_s": args.interval,
+            "prompt": args.prompt,
             "threads_per_agent": args.threads,
             "single_process_decisions_per_s": round(limit, 3),
             "fleets": rows,

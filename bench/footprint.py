@@ -5,19 +5,27 @@ the milestones its JSON log reports (HTTP listening, arena up, agent assembled, 
 Target: ≤ 5 s. Memory: the agent process's resident set (VmRSS; anvil is a separate process)
 right after its first tick and after many more, for the model and for a rule-based baseline
 (a leak shows as growth with ticks), against the model file's size. Target: RSS ≤ model size +
-200 MB, and no growth beyond noise.
+200 MB, and no growth beyond noise. And a *served* model agent (`FORAGER_MODEL__SERVER_URL`, the
+compact prompt), which holds no model: its requests go to a scripted OpenAI-compatible server
+in this process that answers at once (what is measured is the agent, not a model). Target:
+≤ 120 MiB and no growth over 1 000 ticks.
 
-    python -m bench.footprint [--model-ticks N] [--rule-ticks N]
+    python -m bench.footprint [--model-ticks N] [--rule-ticks N] [--served-ticks N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -95,10 +103,62 @@ def run_agent(
     return {"milestones_s": {k: round(v, 3) for k, v in seen.items()}, "rss_mib": rss}
 
 
+# What the scripted server answers, in turn: trades as well as holds, so the agent acts.
+SCRIPT = (
+    '{"action": "hold", "amount_pct": 10}',
+    '{"action": "buy_risk", "amount_pct": 10}',
+    '{"action": "hold", "amount_pct": 10}',
+    '{"action": "sell_risk", "amount_pct": 10}',
+)
+
+
+@contextlib.contextmanager
+def scripted_server() -> Iterator[str]:
+    """An OpenAI-compatible chat-completions server on loopback that answers `SCRIPT` in turn
+    at once; its URL."""
+    answers = itertools.cycle(SCRIPT)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, body: object | None) -> None:
+            data = b"" if body is None else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self._send(200, None)
+            elif self.path == "/v1/models":
+                self._send(200, {"data": [{"id": "scripted"}]})
+            else:
+                self._send(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            choice = {"message": {"content": next(answers)}, "finish_reason": "stop"}
+            usage = {"prompt_tokens": 1, "completion_tokens": 1}
+            self._send(200, {"choices": [choice], "usage": usage})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-ticks", type=int, default=100)
     parser.add_argument("--rule-ticks", type=int, default=1000)
+    parser.add_argument("--served-ticks", type=int, default=1000)
     args = parser.parse_args(argv)
     from agent.config import default_cache_dir
     from agent.model.cache import locate_default
@@ -119,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     rule = run_agent(
         "momentum", args.rule_ticks, 0.02, (10, args.rule_ticks // 2, args.rule_ticks), rich
     )
-    for name, run in (("model", model), ("rule (momentum)", rule)):
+    with scripted_server() as url:
+        env = {**rich, "FORAGER_MODEL__SERVER_URL": url, "FORAGER_MODEL__PROMPT": "compact"}
+        n = args.served_ticks
+        served = run_agent("llm", n, 0.02, (10, n // 2, n), env)
+    runs = (("model", model), ("rule (momentum)", rule), ("served model agent", served))
+    for name, run in runs:
         samples = ", ".join(f"tick {t}: {m:.0f} MiB" for t, m in sorted(run["rss_mib"].items()))
         print(f"memory, {name}: {samples}")
     model_rss = max(model["rss_mib"].values(), default=0.0)
@@ -128,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{model_rss - model_mib:.0f} MiB (target: model + 200 MiB: "
         f"{'met' if model_rss <= model_mib + 200 else 'missed'})"
     )
+    served_rss = served["rss_mib"]
+    if served_rss:
+        first, last = served_rss[min(served_rss)], served_rss[max(served_rss)]
+        print(
+            f"  served model agent: {max(served_rss.values()):.0f} MiB at most (target <= 120: "
+            f"{'met' if max(served_rss.values()) <= 120 else 'missed'}), {last - first:+.1f} MiB "
+            f"from tick {min(served_rss)} to {max(served_rss)}"
+        )
     record(
         "footprint",
         {
@@ -135,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             "model_file_mib": round(model_mib, 1),
             "rss_mib_model": model["rss_mib"],
             "rss_mib_rule": rule["rss_mib"],
+            "rss_mib_served": served["rss_mib"],
         },
     )
     return 0

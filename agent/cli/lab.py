@@ -58,7 +58,7 @@ def _add_label(commands: Any) -> None:
     )
     label.add_argument(
         "--prompt",
-        choices=("plain", "advice"),
+        choices=("plain", "compact", "advice"),
         default="plain",
         help="the system prompt the rows carry (default: plain, no trading advice)",
     )
@@ -289,7 +289,7 @@ def _add_evaluate(commands: Any) -> None:
     for who in ("parent", "child"):
         ev.add_argument(
             f"--{who}-prompt",
-            choices=("advice", "plain"),
+            choices=("advice", "plain", "compact"),
             help=f"the {who}'s system prompt (default: its adapter's, else FORAGER_MODEL__PROMPT)",
         )
     ev.add_argument("--seeds", type=int, default=8, help="how many held-out seeds")
@@ -367,6 +367,13 @@ def _add_evolve(commands: Any) -> None:
         "--pool-situations",
         action="store_true",
         help="values: each answer valued at its mean over the states in the same situation",
+    )
+    evo.add_argument(
+        "--prompt",
+        choices=("plain", "compact"),
+        default="plain",
+        help="the prompt the labels carry and the trained generations live with (compact: "
+        "about 25 new tokens a tick instead of about 190, so lives take a fraction of the time)",
     )
     evo.add_argument(
         "--resume",
@@ -584,5 +591,7 @@ def _evolve_settings(args: argparse.Namespace) -> EvolveSettings:
         ),
         objective=args.objective,
         from_parent=args.from_parent,
-        label=LabelParams(horizon=args.horizon, futures=args.futures, every=args.every),
+        label=LabelParams(
+            horizon=args.horizon, futures=args.futures, every=args.every, prompt=args.prompt
+        ),
     )

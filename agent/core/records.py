@@ -95,7 +95,8 @@ class Decision:
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens kept from before, not evaluated again
+    new_tokens: int = 0  # prompt tokens from the first that differs from the previous prompt's
     finish_reason: str = ""
     latency_s: float = 0.0
     prompt: tuple[dict[str, str], ...] = ()  # the exact messages the model saw

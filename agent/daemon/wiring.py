@@ -253,6 +253,7 @@ def _served_decider(settings: Settings, server_url: str) -> ServedDecider:
         schema=answer_schema(prompt_style(m)),
         capture_content=settings.telemetry.capture_content,
         adapter=m.lora,  # checked against the server's adapters
+        style=prompt_style(m),
     )
 
 
@@ -280,6 +281,7 @@ def _llama_decider(settings: Settings) -> LlamaDecider:
         capture_content=settings.telemetry.capture_content,
         lora_path=m.lora,
         decode=m.decode,
+        style=prompt_style(m),
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from agent.config import Settings
 from agent.core.decider import Decider
-from agent.core.prompt import AMOUNTS, decision_from_text, system_prompt
+from agent.core.prompt import AMOUNTS, build_messages, decision_from_text, system_prompt
 from agent.core.records import Action, Decision, Observation, TickRecord
 from agent.core.strategies import RuleDecider
 from agent.errors import ConfigError
@@ -284,14 +284,27 @@ def _visit_life(
             if tick % label.every == 0:
                 key = f"cf-{seed}-{visitor}-{tick}"
                 values, errors, seen = label_state(settings, world, store, params, label, key)
-                prompt = _with_system(seen, system_prompt(style=label.prompt))
                 obs = world.market.sense(agent.age, agent.rent_status(), ())
+                prompt = _as_style(seen, label.prompt, obs, agent.recent_prices)
                 where = situation(obs, agent.recent_prices)
                 progress.step(f"seed {seed} {visitor} tick {tick}")
                 yield Label(seed, tick, visitor, prompt, values, errors, where)
             record = agent.tick()
             if record is None or not record.alive:
                 return
+
+
+def _as_style(
+    seen: tuple[dict[str, str], ...],
+    style: str,
+    obs: Observation,
+    recent_prices: tuple[float, ...],
+) -> tuple[dict[str, str], ...]:
+    """The prompt a model under `style` would have seen at this state: the seen messages with
+    the style's system prompt, or (the compact style writes its own observation) built anew."""
+    if style == "compact":
+        return tuple(build_messages(obs, system_prompt(style=style), recent_prices, style))
+    return _with_system(seen, system_prompt(style=style))
 
 
 def _with_system(prompt: tuple[dict[str, str], ...], system: str) -> tuple[dict[str, str], ...]:

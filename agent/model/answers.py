@@ -91,18 +91,34 @@ class AnswerTree:
         before and returns the next-token logits; it is first called with `prompt` followed by
         the forced tokens up to the first branch, then with the pick and the forced tokens up
         to the next branch, and never for tokens after the last branch."""
-        node, pending, calls = self.root, list(prompt), 0
-        while True:
-            while node.answer is None and len(node.children) == 1:
-                token, node = next(iter(node.children.items()))
-                pending.append(token)
-            if node.answer is not None:
-                return Walk(node.answer, calls, self.lengths[node.answer])
+        node, forced = self.forced(self.root)
+        pending, calls = [*prompt, *forced], 0
+        while node.answer is None:
             logits = logits_after(pending)
             calls += 1
-            tokens = list(node.children)
-            token = tokens[pick([logits[t] for t in tokens], temperature, rng)]
-            node, pending = node.children[token], [token]
+            token, node = self.branch(node, logits, temperature, rng)
+            node, forced = self.forced(node)
+            pending = [token, *forced]
+        return Walk(node.answer, calls, self.lengths[node.answer])
+
+    @staticmethod
+    def forced(node: Node) -> tuple[Node, list[int]]:
+        """The tokens that must follow `node` up to the next branch or the answer's end, and
+        the node there."""
+        tokens = []
+        while node.answer is None and len(node.children) == 1:
+            token, node = next(iter(node.children.items()))
+            tokens.append(token)
+        return node, tokens
+
+    @staticmethod
+    def branch(
+        node: Node, logits: Sequence[float], temperature: float, rng: random.Random
+    ) -> tuple[int, Node]:
+        """One of the branch's tokens, drawn by `pick` from their logits; the node it leads to."""
+        tokens = list(node.children)
+        token = tokens[pick([logits[t] for t in tokens], temperature, rng)]
+        return token, node.children[token]
 
     def probabilities(
         self,

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class LlamaDecider:
         capture_content: bool = False,
         lora_path: Path | None = None,
         decode: str = "answers",
+        style: str = "advice",
     ) -> None:
         import llama_cpp  # heavy import, kept out of module import time
 
@@ -67,9 +69,10 @@ class LlamaDecider:
         self._name = model_path.name
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.system_prompt, self.capture_content = system_prompt, capture_content
-        self.schema = schema
+        self.schema, self.style = schema, style
+        self._tokens = _Prompts(self._llm)
         # "answers": the schema's answers scored, when they are a finite list (no reason)
-        answers = _Answers(self._llm, schema) if decode == "answers" else None
+        answers = _Answers(self._llm, self._tokens, schema) if decode == "answers" else None
         self._answers = answers if answers is not None and answers.tree is not None else None
         self.decode = "answers" if self._answers else "grammar"
 
@@ -83,12 +86,13 @@ class LlamaDecider:
             self._llm.close()
 
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
-        messages = build_messages(obs, self.system_prompt, recent_prices)
+        messages = build_messages(obs, self.system_prompt, recent_prices, self.style)
         if self._answers is not None:
             decision = self._choose(messages, self.seed + obs.tick)
             self._annotate(trace.get_current_span(), obs, decision, messages)
             return decision
         started = time.perf_counter()
+        new = self._tokens.new(self._tokens.prompt(messages))
         response, evaluated = self._complete(messages, self.seed + obs.tick)
         latency = time.perf_counter() - started
         choice = response["choices"][0]
@@ -100,6 +104,7 @@ class LlamaDecider:
             prompt_tokens=prompt_tokens,
             completion_tokens=int(usage.get("completion_tokens", 0)),
             cached_tokens=max(0, prompt_tokens - evaluated),
+            new_tokens=new,
             latency_s=latency,
             messages=messages,
             model=self._name,
@@ -118,12 +123,14 @@ class LlamaDecider:
                 self.temperature,
                 random.Random(seed),  # noqa: S311 -- a reproducible pick
             )
+            new = self._tokens.new_since
         return to_decision(
             answer,
             finish_reason="stop",
             prompt_tokens=prompt_tokens,
             completion_tokens=length,
             cached_tokens=reused,
+            new_tokens=new,
             latency_s=time.perf_counter() - started,
             messages=messages,
             model=self._name,
@@ -140,7 +147,7 @@ class LlamaDecider:
                 "answer probabilities need decode=answers and an answer with no "
                 "free text (the plain prompt)"
             )
-        messages = build_messages(obs, self.system_prompt, recent_prices)
+        messages = build_messages(obs, self.system_prompt, recent_prices, self.style)
         with self._lock:
             return self._answers.probabilities(messages, temperature)
 
@@ -164,38 +171,71 @@ class LlamaDecider:
         annotate(span, self, obs, decision, messages)
 
 
-class _Answers:
-    """The schema's answers as a token tree over this `Llama`, and the prompt's tokens as
-    llama-cpp-python's chat completion would make them (the model's own chat template)."""
+class _Prompts:
+    """The prompt's tokens as llama-cpp-python's chat completion makes them (the model's own
+    chat template), and how many of them are new since the previous prompt's."""
 
-    def __init__(self, llm: Any, schema: dict[str, Any]) -> None:
+    def __init__(self, llm: Any) -> None:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        self._llm, self.tree = llm, None
-        texts = schema_answers(schema)
+        self._llm, self._format, self._previous = llm, None, list[int]()
+        self.new_since = 0  # the last prompt's tokens from the first that differs from before
         template = llm.metadata.get("tokenizer.chat_template")
-        if texts is None or template is None:
-            return
-        self._format = Jinja2ChatFormatter(
-            template=template,
-            eos_token=_token_text(llm, llm.token_eos()),
-            bos_token=_token_text(llm, llm.token_bos()),
+        self.templated = template is not None
+        if template is not None:
+            self._format = Jinja2ChatFormatter(
+                template=template,
+                eos_token=_token_text(llm, llm.token_eos()),
+                bos_token=_token_text(llm, llm.token_bos()),
+            )
+
+    def prompt(self, messages: list[dict[str, str]], room: int = 0) -> list[int]:
+        """The tokens of `messages` (none without a chat template), checked to leave `room`
+        tokens of the context for the answer."""
+        if self._format is None:
+            return []
+        result = self._format(messages=messages)  # type: ignore[arg-type]
+        tokens: list[int] = self._llm.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
         )
+        if len(tokens) + room > self._llm.n_ctx():
+            raise ModelError(
+                f"the prompt is {len(tokens)} tokens and an answer up to {room}: more "
+                f"than the context of {self._llm.n_ctx()} (FORAGER_MODEL__N_CTX)"
+            )
+        return tokens
+
+    def new(self, tokens: list[int]) -> int:
+        """How many of `tokens` follow the first that differs from the previous prompt's (all
+        of them the first time); `tokens` becomes the previous prompt."""
+        same = _common_prefix(self._previous, tokens)
+        self._previous, self.new_since = tokens, len(tokens) - same
+        return self.new_since
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    same = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        same += 1
+    return same
+
+
+class _Answers:
+    """The schema's answers as a token tree over this `Llama`, walked after the prompt."""
+
+    def __init__(self, llm: Any, prompts: _Prompts, schema: dict[str, Any]) -> None:
+        self._llm, self._prompts, self.tree = llm, prompts, None
+        texts = schema_answers(schema)
+        if texts is None or not prompts.templated:
+            return
         answers = [llm.tokenize(t.encode(), add_bos=False, special=False) for t in texts]
         self.longest = max(map(len, answers))
         self.tree = AnswerTree(answers, texts)
 
     def prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        result = self._format(messages=messages)  # type: ignore[arg-type]
-        tokens: list[int] = self._llm.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
-        if len(tokens) + self.longest > self._llm.n_ctx():
-            raise ModelError(
-                f"the prompt is {len(tokens)} tokens and an answer up to {self.longest}: more "
-                f"than the context of {self._llm.n_ctx()} (FORAGER_MODEL__N_CTX)"
-            )
-        return tokens
+        return self._prompts.prompt(messages, self.longest)
 
     def choose(
         self, messages: list[dict[str, str]], temperature: float, rng: random.Random
@@ -204,6 +244,7 @@ class _Answers:
         the previous decision), and the answer's tokens."""
         assert self.tree is not None
         prompt = self.prompt(messages)
+        self._prompts.new(prompt)
         reused = self._keep(prompt)
         walk = self.tree.walk(prompt[reused:], self._after, temperature, rng)
         return walk.answer, len(prompt), reused, walk.answer_tokens
@@ -222,13 +263,8 @@ class _Answers:
         """Keep the evaluated tokens that `tokens` starts with (all but its last, whose logits
         are needed); how many."""
         llm = self._llm
-        same = 0
-        for have, want in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1], strict=False):
-            if have != want:
-                break
-            same += 1
-        llm.n_tokens = same
-        return same
+        llm.n_tokens = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens[:-1])
+        return int(llm.n_tokens)
 
     def _after(self, tokens: list[int]) -> Any:
         """`tokens` evaluated after those kept; the logits for the next token (llama.cpp's own
@@ -295,6 +331,7 @@ def to_decision(
     messages: list[dict[str, str]],
     model: str,
     max_tokens: int,
+    new_tokens: int = 0,
 ) -> Decision:
     """A model's answer, parsed and validated: anything wrong becomes an invalid `hold`."""
     parsed = parse_decision(raw)
@@ -312,6 +349,7 @@ def to_decision(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cached_tokens=cached_tokens,
+        new_tokens=new_tokens,
         finish_reason=finish_reason,
         latency_s=latency_s,
         prompt=tuple(messages),
@@ -376,6 +414,7 @@ class ServedDecider:
         timeout_s: float = 120.0,
         client: str | None = None,
         adapter: Path | None = None,
+        style: str = "advice",
     ) -> None:
         import httpx
 
@@ -392,7 +431,7 @@ class ServedDecider:
         self.adapter = adapter.name if adapter else None
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.system_prompt, self.capture_content = system_prompt, capture_content
-        self.schema = schema
+        self.schema, self.style = schema, style
         # Requests from one agent go to the same slot, whose cache holds its last prompt.
         self.client = client or uuid.uuid4().hex
 
@@ -442,7 +481,7 @@ class ServedDecider:
         self._http.close()
 
     def decide(self, obs: Observation, recent_prices: tuple[float, ...] = ()) -> Decision:
-        messages = build_messages(obs, self.system_prompt, recent_prices)
+        messages = build_messages(obs, self.system_prompt, recent_prices, self.style)
         started = time.perf_counter()
         try:
             response = self._ask(messages, self.seed + obs.tick)

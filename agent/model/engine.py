@@ -5,7 +5,10 @@ compute that cannot be shared: every process decodes one sequence at a time. `Ba
 one model and one context with a *slot* (a KV-cache sequence) per agent, and runs a single decode
 loop: each step feeds one new token for every sequence that is generating and chunks of prompt
 for every sequence that has just arrived, in one `llama_decode` call, then samples each sequence
-with its own grammar-constrained sampler.
+with its own grammar-constrained sampler. A schema whose answers are a finite list (the plain
+prompt's: an action and a size) is not generated at all: its answers' token tree is walked as
+in-process (`agent.model.answers`), each branch one small evaluation, the forced tokens fed with
+the pick, nothing after the last branch.
 
 A slot keeps what its last request left in the cache, so an agent's next prompt only evaluates
 what changed; a new agent copies the longest matching prefix (the system prompt) from any slot
@@ -17,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import json
 import queue
+import random
 import threading
 import time
 from concurrent.futures import Future
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ModelError
+from agent.model.answers import AnswerTree, Node, schema_answers
 from agent.model.cache import check_model_files
 
 # A prompt plus its answer must fit in one slot's share of the context.
@@ -51,6 +56,7 @@ class _Request:
     client: str
     grammar: Any  # a checked LlamaGrammar, shared by requests with the same schema
     future: Future[Completion]
+    tree: AnswerTree | None = None  # the schema's answers, when they are a finite list
     submitted: float = field(default_factory=time.perf_counter)
 
 
@@ -68,6 +74,8 @@ class _Slot:
     admitted: float = 0.0
     sampler: Any = None
     logits_at: int = -1  # this step's batch index whose logits this slot samples
+    node: Node | None = None  # where an answer tree's walk is
+    rng: random.Random | None = None  # the walk's picks
 
 
 def _check_inputs(model_path: Path, lora_path: Path | None, slots: int) -> None:
@@ -221,13 +229,31 @@ class BatchEngine:
         """Queue one chat completion; the future holds its `Completion` (or a ModelError)."""
         if self._stopping or not self._thread.is_alive():
             raise ModelError("the model engine is closed")
-        grammar = self._grammar(schema)
+        tree = self._tree(schema)
+        grammar = None if tree is not None else self._grammar(schema)
         prompt = self._prompt(messages, max_tokens)
         future: Future[Completion] = Future()
         self._queue.put(
-            _Request(prompt, temperature, max_tokens, seed, client, grammar=grammar, future=future)
+            _Request(
+                prompt, temperature, max_tokens, seed, client, grammar, future=future, tree=tree
+            )
         )
         return future
+
+    def _tree(self, schema: dict[str, Any]) -> AnswerTree | None:
+        """The schema's answers as a token tree, built once; None when they are not a finite
+        list (an answer with free text is generated under the grammar)."""
+        key = "tree:" + json.dumps(schema, sort_keys=True)
+        with self._grammars_lock:
+            if key not in self._grammars:
+                texts = schema_answers(schema)
+                tokens = [
+                    self._model.tokenize(t.encode(), add_bos=False, special=False)
+                    for t in texts or ()
+                ]
+                self._grammars[key] = AnswerTree(tokens, texts) if texts else None
+            tree: AnswerTree | None = self._grammars[key]
+            return tree
 
     def _prompt(self, messages: list[dict[str, str]], max_tokens: int) -> list[int]:
         """The messages as prompt tokens, refused when they and the answer overflow a slot."""
@@ -372,7 +398,13 @@ class BatchEngine:
         slot.generated = []
         slot.next_token = None
         slot.admitted = time.perf_counter()
-        slot.sampler = self._sampler(req)
+        if req.tree is not None:
+            slot.node, forced = req.tree.forced(req.tree.root)
+            slot.pending += forced
+            slot.generated = list(forced)
+            slot.rng = random.Random(req.seed)  # noqa: S311 -- a reproducible pick
+        else:
+            slot.sampler = self._sampler(req)
 
     def _sampler(self, req: _Request) -> Any:
         """The same chain llama-cpp-python builds for a chat completion with a schema."""
@@ -432,6 +464,9 @@ class BatchEngine:
 
     def _sample(self, slot: _Slot) -> None:
         assert slot.request is not None
+        if slot.request.tree is not None:
+            self._branch(slot, slot.request.tree)
+            return
         token = self._ll.llama_sampler_sample(slot.sampler.sampler, self._ctx.ctx, slot.logits_at)
         if self._ll.llama_vocab_is_eog(self._model.vocab, token):
             self._finish(slot, "stop")
@@ -442,13 +477,31 @@ class BatchEngine:
         else:
             slot.next_token = token
 
-    def _finish(self, slot: _Slot, reason: str) -> None:
+    def _branch(self, slot: _Slot, tree: AnswerTree) -> None:
+        """The walk's next pick from this step's logits, then the forced tokens after it (fed
+        as the slot's prompt is: the last one's logits give the next branch); at an answer's
+        end, the answer."""
+        assert slot.node is not None and slot.rng is not None and slot.request is not None
+        if slot.node.answer is None:
+            logits = self._ctx.get_logits_ith(slot.logits_at)
+            token, node = tree.branch(slot.node, logits, slot.request.temperature, slot.rng)
+            slot.node, forced = tree.forced(node)
+            slot.generated += [token, *forced]
+            if slot.node.answer is None:
+                slot.pending = [token, *forced]
+                return
+        self._finish(slot, "stop", slot.node.answer)
+
+    def _finish(self, slot: _Slot, reason: str, answer: str | None = None) -> None:
         req = slot.request
         assert req is not None
-        text = self._model.detokenize(slot.generated, special=False).decode("utf-8", "replace")
+        text = answer
+        if text is None:
+            text = self._model.detokenize(slot.generated, special=False).decode("utf-8", "replace")
         now = time.perf_counter()
-        slot.sampler.close()
-        slot.sampler = None
+        if slot.sampler is not None:
+            slot.sampler.close()
+        slot.sampler, slot.node, slot.rng = None, None, None
         slot.request = None  # free before the caller hears: it may ask again at once
         slot.last_used = now
         req.future.set_result(

@@ -364,6 +364,9 @@ class Agent:
             error=decision.error,
             reason=decision.reason,
             latency_s=round(decision.latency_s, 3),
+            prompt_tokens=decision.prompt_tokens,
+            evaluated_tokens=decision.prompt_tokens - decision.cached_tokens,
+            new_tokens=decision.new_tokens,
             completion_tokens=decision.completion_tokens,
         )
         return decision

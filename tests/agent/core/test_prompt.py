@@ -188,3 +188,42 @@ def test_an_answer_without_a_reason_is_valid():
         "",
         True,
     )
+
+
+def test_the_compact_observation_is_what_acts_with_what_changes_least_first():
+    text = build_messages(observation(), recent_prices=(2.10, 2.05, 1.90), style="compact")[-1][
+        "content"
+    ]
+    assert text.splitlines() == [
+        "Rent 5.00 STABLE every 10 ticks.",
+        "Wallet 480 STABLE (96 rents), 10.0 RISK.",
+        "Rent due in 3 ticks.",
+        "Price -2.4% vs recent median (well below).",
+    ]
+    owed = build_messages(observation(tick=12, paid=1), style="compact")[-1]["content"]
+    assert "Rent OWED NOW, 2 ticks late." in owed and "no recent prices yet" in owed
+    pooled = dataclasses.replace(
+        observation(), balances=Balances(native=0, stable=480_000_000, risk=0, lp=10**20)
+    )
+    pooled = dataclasses.replace(pooled, lp_supply=10**21)
+    assert (
+        "Pool share worth 20000 STABLE." in build_messages(pooled, style="compact")[-1]["content"]
+    )
+
+
+def test_consecutive_compact_observations_differ_only_from_the_rent_countdown_on():
+    """The cached prefix runs through the wallet: a tick that traded nothing changes only the
+    last two lines (the full observation changes from its second line, the tick number)."""
+    first = build_messages(observation(7), recent_prices=(2.0, 2.1), style="compact")
+    second = build_messages(observation(8), recent_prices=(2.1, 2.0), style="compact")
+    a, b = first[-1]["content"].splitlines(), second[-1]["content"].splitlines()
+    assert a[:2] == b[:2] and a[2:] != b[2:]
+    full = build_messages(observation(7))[-1]["content"].splitlines()
+    assert full[1] != build_messages(observation(8))[-1]["content"].splitlines()[1]
+
+
+def test_the_compact_prompt_is_the_plain_one_and_says_what_each_turn_shows():
+    compact, plain = system_prompt(style="compact"), system_prompt(style="plain")
+    rules, answer = plain.rsplit("\n", 1)
+    assert compact.startswith(rules) and compact.endswith(answer) and compact != plain
+    assert "recent median" in compact

@@ -13,7 +13,7 @@ import structlog
 
 from agent.cli.main import main
 from agent.config import Settings
-from agent.core.prompt import PLAIN_PROMPT
+from agent.core.prompt import COMPACT_PROMPT, PLAIN_PROMPT
 from agent.core.strategies import RuleDecider
 from agent.errors import ConfigError
 from agent.lab.calibrate import Params, paper_agent, params_from
@@ -143,6 +143,29 @@ def test_label_command_writes_rows_that_datasets_loads(
         "action": "buy_risk",
         "amount_pct": 10,
     }
+
+
+def test_labels_under_the_compact_prompt_carry_its_own_observation(tmp_path: Path):
+    """A row is the prompt a model under that style would see: the compact style writes the
+    observation its own way, the same state's plain row in full."""
+    rows = {}
+    for style in ("plain", "compact"):
+        out = tmp_path / f"{style}.jsonl"
+        argv = ["label", "--out", str(out), "--seeds", "1", "--first-seed", str(SEED)]
+        argv += ["--ticks", "8", "--every", "7", "--horizon", "4", "--futures", "2"]
+        argv += ["--visitors", "mean_reversion", "--prompt", style]
+        assert main(argv) == 0
+        rows[style] = [json.loads(line) for line in out.read_text().splitlines()]
+    plain, compact = rows["plain"][1], rows["compact"][1]
+    assert compact["prompt"][0] == {"role": "system", "content": COMPACT_PROMPT}
+    shown = compact["prompt"][1]["content"]
+    assert shown.startswith("Rent ") and "Tick" not in shown and "vs recent median" in shown
+    assert (
+        plain["prompt"][1]["content"].startswith("Rent: ")
+        and "Tick 7." in plain["prompt"][1]["content"]
+    )
+    # the same state, valued the same: only the words differ
+    assert [c["value"] for c in compact["candidates"]] == [c["value"] for c in plain["candidates"]]
 
 
 def test_label_command_names_bad_input(capsys: pytest.CaptureFixture[str]):

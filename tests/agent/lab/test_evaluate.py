@@ -344,6 +344,22 @@ def test_evolve_refuses_a_start_it_cannot_train_from_and_pooling_without_values(
     assert "it needs --objective values" in capsys.readouterr().err
 
 
+def test_evolve_labels_and_lives_with_the_prompt_it_is_given():
+    """--prompt compact: the labels carry the compact prompt, so the generations trained on
+    them live with it (their manifests name it); plain by default. Part of what a resumed run
+    must keep."""
+    from agent.cli.lab import _evolve_settings
+    from agent.cli.main import parser
+
+    base = ["evolve", "--generations", "1"]
+    assert _evolve_settings(parser().parse_args(base)).label.prompt == "plain"
+    compact = _evolve_settings(parser().parse_args([*base, "--prompt", "compact"]))
+    assert compact.label.prompt == "compact"
+    assert dataclasses.asdict(compact)["label"]["prompt"] == "compact"
+    with pytest.raises(SystemExit):
+        parser().parse_args([*base, "--prompt", "advice"])  # a generation answers what acts
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(EVOLVE_TIMEOUT_S)
 def test_evolve_runs_the_loop_and_writes_a_report_per_generation(

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.core.prompt import BARE_SCHEMA, DECISION_SCHEMA, PLAIN_PROMPT, build_messages
+from agent.core.prompt import (
+    BARE_SCHEMA,
+    COMPACT_PROMPT,
+    DECISION_SCHEMA,
+    PLAIN_PROMPT,
+    build_messages,
+)
 from agent.errors import ConfigError
 from agent.lab.counterfactual import CANDIDATES
 from agent.model.answers import AnswerTree, schema_answers, softmax
@@ -125,6 +131,35 @@ def test_the_plain_prompt_is_decided_among_its_answers_reusing_the_prompt(plain:
     assert same.cached_tokens == same.prompt_tokens - 1  # the last token: its logits are needed
     assert same.raw == again.raw  # same prompt, same seed (seed + tick): the same pick
     assert same.completion_tokens == len(plain._llm.tokenize(same.raw.encode(), add_bos=False))
+    assert same.new_tokens == 0  # the very prompt of the tick before
+
+
+def test_a_steady_tick_evaluates_only_what_is_new_and_the_compact_observation_is_little(
+    plain: LlamaDecider, model_path: Path
+):
+    """Tokens evaluated on a tick against tokens new since the previous prompt (from the first
+    that differs): the plain observation, then the compact one, in the same real model."""
+    plain.decide(observation(tick=20), RECENT)
+    steady = plain.decide(observation(tick=21), (*RECENT[1:], 2.03))
+    evaluated = steady.prompt_tokens - steady.cached_tokens
+    assert steady.new_tokens >= 60 and evaluated <= steady.new_tokens + 1
+    compact = LlamaDecider(
+        model_path,
+        n_threads=2,
+        system_prompt=COMPACT_PROMPT,
+        schema=BARE_SCHEMA,
+        style="compact",
+    )
+    try:
+        first = compact.decide(observation(tick=20), RECENT)
+        assert first.new_tokens == first.prompt_tokens and first.valid
+        again = compact.decide(observation(tick=21), (*RECENT[1:], 2.03))
+        assert again.valid and again.raw in (schema_answers(BARE_SCHEMA) or [])
+        assert again.prompt[-1]["content"].startswith("Rent 5.00 STABLE every 10 ticks.")
+        assert 0 < again.new_tokens <= 40 and again.new_tokens * 2 < steady.new_tokens
+        assert again.prompt_tokens - again.cached_tokens <= again.new_tokens + 1
+    finally:
+        compact.close()
 
 
 def test_the_answer_probabilities_match_each_answers_own_token_likelihoods(

@@ -8,6 +8,7 @@ says. All on the real bundled model.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -22,9 +23,17 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from agent.config import load_settings
-from agent.core.prompt import DECISION_SCHEMA, SYSTEM_PROMPT, build_messages
+from agent.core.prompt import (
+    BARE_SCHEMA,
+    COMPACT_PROMPT,
+    DECISION_SCHEMA,
+    PLAIN_PROMPT,
+    SYSTEM_PROMPT,
+    build_messages,
+)
 from agent.daemon.wiring import build_decider
 from agent.errors import ConfigError, ModelError
+from agent.model.answers import schema_answers
 from agent.model.deciders import LlamaDecider, ServedDecider
 from agent.model.engine import BatchEngine
 from agent.model.server import serve_app
@@ -84,6 +93,43 @@ def test_batched_answers_are_the_answers_each_prompt_gets_alone(
     assert engine.decode_calls - calls < generated
 
 
+@pytest.mark.timeout(900)
+def test_a_finite_answer_is_walked_not_generated_as_in_process(
+    engine: BatchEngine, model_path: Path
+):
+    """The plain prompt's answers are a list of 24: the engine walks their token tree, as the
+    in-process decider does, a few batched evaluations instead of a token at a time."""
+    alone = LlamaDecider(
+        model_path, n_threads=2, temperature=0.0, system_prompt=PLAIN_PROMPT, schema=BARE_SCHEMA
+    )
+    try:
+        expected = [alone.decide(*SAMPLES[i]).raw for i in range(3)]
+    finally:
+        alone.close()
+    calls = engine.decode_calls
+    futures = [
+        engine.submit(
+            build_messages(SAMPLES[i][0], PLAIN_PROMPT, SAMPLES[i][1]),
+            schema=BARE_SCHEMA,
+            temperature=0.0,
+            client=f"plain-{i}",
+        )
+        for i in range(3)
+    ]
+    got = [f.result(timeout=300) for f in futures]
+    answers = schema_answers(BARE_SCHEMA) or []
+    assert [g.text for g in got] == expected and all(g.text in answers for g in got)
+    assert all(g.finish_reason == "stop" for g in got)
+    evaluated = sum(g.prompt_tokens - g.cached_tokens for g in got)
+    # the prompts in batches, then at most three branches each; generating would take a call
+    # per answer token
+    assert engine.decode_calls - calls <= math.ceil(evaluated / engine.n_batch) + 3 * 3
+    assert engine.decode_calls - calls < sum(g.completion_tokens for g in got)
+    assert [g.completion_tokens for g in got] == [
+        len(engine._model.tokenize(g.text.encode(), add_bos=False, special=False)) for g in got
+    ]
+
+
 def _acts(text: str) -> tuple[str, int]:
     answer = json.loads(text)
     return answer["action"], answer["amount_pct"]
@@ -129,6 +175,20 @@ def test_an_agent_decides_through_the_server(server: str):
     assert decision.model.endswith(".gguf")
     assert decision.prompt_tokens > 700 and decision.completion_tokens > 0
     assert decision.prompt == tuple(build_messages(obs, SYSTEM_PROMPT, recent))
+    compact = ServedDecider(
+        server, system_prompt=COMPACT_PROMPT, schema=BARE_SCHEMA, style="compact"
+    )
+    try:
+        short = compact.decide(obs, recent)
+    finally:
+        compact.close()
+    # the compact observation, decided by the answers' tree on the server
+    assert short.valid and short.raw in (schema_answers(BARE_SCHEMA) or [])
+    assert (
+        short.prompt[-1]["content"].startswith("Rent ")
+        and "Tick" not in short.prompt[-1]["content"]
+    )
+    assert short.prompt_tokens < decision.prompt_tokens - 300
 
 
 def test_the_server_refuses_fields_it_would_not_apply(server: str):
