@@ -89,7 +89,7 @@ class Manifest:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     population_seeds: list[int] = field(default_factory=list)  # arena seeds the data lived on
-    prompt: str | None = None  # the system prompt the rows carry ("advice", "plain", "compact"), if known
+    prompt: str | None = None  # the rows' system prompt (`agent.core.prompt.PROMPTS`), if known
 
 
 def sha256(path: Path) -> str:

@@ -14,8 +14,8 @@ from agent.errors import ConfigError
 
 
 def adapter_prompt(adapter: Path | None) -> str | None:
-    """The system prompt (`advice`, `plain`, `compact`) the adapter was trained with; None when there is
-    no adapter, no manifest beside it, or it does not say."""
+    """The system prompt (`advice`, `plain`, `compact`) the adapter was trained with; None when
+    there is no adapter, no manifest beside it, or it does not say."""
     manifest = adapter.parent / "manifest.json" if adapter else None
     if manifest is None or not manifest.is_file():
         return None
