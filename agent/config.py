@@ -7,10 +7,12 @@ Sources, strongest first: CLI flags (applied by the CLI), `FORAGER_*` environmen
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -23,6 +25,14 @@ from pydantic_settings import (
 from agent.errors import ConfigError
 
 _ADDRESS_FIELDS = ("stable_token", "risk_token", "pool", "router", "landlord")
+
+SHARE_RPC_URL_VAR = "FORAGER_AKASH__SHARE_RPC_URL"
+UNSHARED_RPC_URL = (
+    "FORAGER_CHAIN__RPC_URL is set (a live chain), and an SDL's environment is visible to the "
+    "Akash provider: an API key in an RPC URL would be too. To put the RPC URL (and "
+    f"FORAGER_CHAIN__RPC_URLS) in the SDL anyway, set {SHARE_RPC_URL_VAR}=true or pass "
+    "--share-rpc-url (without it the agent would start a local arena, not join the chain)"
+)
 
 
 def default_cache_dir() -> Path:
@@ -69,10 +79,17 @@ class ModelSettings(BaseModel):
 
 
 class ChainSettings(BaseModel):
-    """A live chain. With no `rpc_url` the agent starts its own local arena."""
+    """A live chain. With no `rpc_url` the agent starts its own local arena.
 
-    rpc_url: str | None = None
-    rpc_urls: list[str] = Field(default_factory=list, description="fallback RPC endpoints")
+    RPC URLs are secrets: providers put API keys in them (`/v2/KEY`, `?apikey=KEY`, `user:KEY@`).
+    They are shown only as `telemetry.redaction.redact_url` shows them, and go into an SDL only
+    with `akash.share_rpc_url`.
+    """
+
+    rpc_url: SecretStr | None = Field(None, description="the chain's JSON-RPC endpoint (secret)")
+    rpc_urls: list[SecretStr] = Field(
+        default_factory=list, description="fallback RPC endpoints (secret), a JSON list"
+    )
     chain_id: int | None = None
     stable_token: str | None = None
     risk_token: str | None = None
@@ -83,10 +100,37 @@ class ChainSettings(BaseModel):
     confirmations: int = Field(1, ge=1, description="blocks before an action counts as done")
     fee_cap_gwei: Decimal = Field(Decimal(500), gt=0, description="most a replacement may pay")
 
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_rpc_url(value)
+        return value
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _rpc_urls(cls, values: list[SecretStr]) -> list[SecretStr]:
+        for value in values:
+            _check_rpc_url(value)
+        return values
+
+    def urls(self) -> list[str]:
+        """The RPC URL and its fallbacks, in the order they are tried (secrets: never show)."""
+        if self.rpc_url is None:
+            return []
+        return [url.get_secret_value() for url in (self.rpc_url, *self.rpc_urls)]
+
     def missing(self) -> list[str]:
         """Names of the settings a live chain still needs."""
         names = ["chain_id", *_ADDRESS_FIELDS]
         return [f"FORAGER_CHAIN__{n.upper()}" for n in names if getattr(self, n) is None]
+
+
+def _check_rpc_url(value: SecretStr) -> None:
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Never echo the value: it may hold an API key.
+        raise ValueError("expected an http:// or https:// URL with a host")
 
 
 class ArenaSettings(BaseModel):
@@ -194,10 +238,15 @@ class HttpSettings(BaseModel):
 
 
 class AkashSettings(BaseModel):
-    """The Akash Console API (managed wallet)."""
+    """The Akash Console API (managed wallet), and what an SDL may carry."""
 
     api_key: SecretStr | None = None
     console_url: str = "https://console-api.akash.network"
+    share_rpc_url: bool = Field(
+        False,
+        description="put a live chain's RPC URLs (secrets) in rendered SDLs, where the provider "
+        "sees them (also --share-rpc-url)",
+    )
 
 
 class TelemetrySettings(BaseModel):
@@ -292,7 +341,13 @@ def _describe(exc: ValidationError) -> str:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The agent's non-secret settings as container environment variables (an SDL's env)."""
+    """The agent's settings as container environment variables (an SDL's env).
+
+    Nothing secret, except a live chain's RPC URLs when the operator consents
+    (`akash.share_rpc_url`): an SDL's env is visible to the provider. Without consent a live
+    chain raises `ConfigError` rather than leave the URL out, which would send the agent to a
+    local arena of its own.
+    """
     env = {
         "FORAGER_INTERVAL_S": str(settings.interval_s),
         "FORAGER_GENERATION": str(settings.generation),
@@ -307,9 +362,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FORAGER_RENT__PERIOD_TICKS": str(settings.rent.period_ticks),
         "FORAGER_RENT__GRACE_TICKS": str(settings.rent.grace_ticks),
     }
-    chain = settings.chain
-    if chain.rpc_url:
-        env["FORAGER_CHAIN__RPC_URL"] = chain.rpc_url
-        for name in ("chain_id", *_ADDRESS_FIELDS):
-            env[f"FORAGER_CHAIN__{name.upper()}"] = str(getattr(chain, name))
+    if settings.chain.rpc_url is not None:
+        env |= _chain_env(settings.chain, share_rpc_url=settings.akash.share_rpc_url)
+    return env
+
+
+def _chain_env(chain: ChainSettings, *, share_rpc_url: bool) -> dict[str, str]:
+    if not share_rpc_url:
+        raise ConfigError(UNSHARED_RPC_URL)
+    url, *fallbacks = chain.urls()
+    env = {"FORAGER_CHAIN__RPC_URL": url}
+    if fallbacks:
+        env["FORAGER_CHAIN__RPC_URLS"] = json.dumps(fallbacks)  # parsed back as a JSON list
+    for name in ("chain_id", *_ADDRESS_FIELDS):
+        env[f"FORAGER_CHAIN__{name.upper()}"] = str(getattr(chain, name))
     return env

@@ -1,16 +1,25 @@
 """Keeps secrets out of every log line.
 
 Two nets: values under secret-sounding keys are masked, and any registered secret (a private
-key, a password) is masked wherever it appears inside any string value, at any depth.
+key, a password, the parts of an RPC URL that may carry an API key) is masked wherever it
+appears inside any string value, at any depth. URLs get a third: `redact_url` shows only an
+endpoint's scheme, host and port, and `redact_urls` does that to every URL inside a text (an
+upstream exception's message).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 REDACTED = "[REDACTED]"
+ELIDED = "…"  # what stands for a URL's userinfo, path, query and fragment
+
+# An absolute URL inside free text: a scheme, `://`, then up to a space, quote or bracket.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>(){}]+")
 
 _SECRET_KEY_PARTS = ("password", "passphrase", "private_key", "privatekey", "secret", "mnemonic")
 _MIN_SECRET_LEN = 6
@@ -32,6 +41,22 @@ class SecretRegistry:
             forms.add(secret[2:].lower())
         with self._lock:
             self._secrets = self._secrets | forms
+
+    def register_url(self, url: str) -> None:
+        """Remember the parts of `url` that may carry a credential: its userinfo and password
+        (`https://KEY@host`, `https://user:KEY@host`), its fragment, and its path and query
+        together (`/v2/KEY`, `/rpc?apikey=KEY`) as requests' and web3's messages show them."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # malformed (an unclosed IPv6 bracket): mask all of it
+            self.register(url)
+            return
+        userinfo, _, _ = parts.netloc.rpartition("@")
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        for part in (userinfo, parts.password or "", parts.fragment):
+            self.register(part)
+        if tail.strip("/"):
+            self.register(tail)
 
     def scrub(self, text: str) -> str:
         """Return `text` with every registered secret masked."""
@@ -70,3 +95,29 @@ def redact_event(
         else:
             event_dict[key] = secrets.scrub_value(event_dict[key])
     return event_dict
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be shown: scheme, host and port; userinfo, path, query and fragment,
+    where present, become `…` (`https://eth-mainnet.g.alchemy.com/…`). Not a URL: `…`."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ELIDED
+    _, at, host = parts.netloc.rpartition("@")
+    if not parts.scheme or not host:
+        return ELIDED  # a mistyped URL may still hold a key
+    shown = f"{parts.scheme}://" + (f"{ELIDED}@" if at else "") + host
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        shown += "/" + ELIDED
+    return shown
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every absolute URL in it shown as `redact_url` shows it."""
+    return _URL_IN_TEXT.sub(_redact_found, text)
+
+
+def _redact_found(found: re.Match[str]) -> str:
+    url = found.group(0).rstrip(".,;:!")  # the sentence's punctuation, not the URL's
+    return redact_url(url) + found.group(0)[len(url) :]

@@ -14,7 +14,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception
 
-from telemetry.redaction import secrets
+from telemetry.redaction import redact_urls, secrets
 from wallets.errors import (
     ChainError,
     ChainUnavailable,
@@ -28,18 +28,22 @@ from wallets.rpc import FailoverProvider
 
 @contextmanager
 def rpc_errors(what: str) -> Iterator[None]:
-    """Translate web3/requests exceptions raised while doing `what` into ours."""
+    """Translate web3/requests exceptions raised while doing `what` into ours; their text is
+    kept without the endpoint's URL (an API key may be in it) or any registered secret."""
     try:
         yield
     except (requests.ConnectionError, requests.Timeout) as exc:
-        text = secrets.scrub(str(exc))[:300]
-        raise ChainUnavailable(f"{what}: RPC unreachable: {text}") from exc
+        raise ChainUnavailable(f"{what}: RPC unreachable: {_clean(exc)[:300]}") from exc
     except ContractLogicError as exc:
-        raise TxReverted(f"{what}: reverted: {exc.message or exc}") from exc
+        raise TxReverted(f"{what}: reverted: {_clean(exc.message or exc)}") from exc
     except TimeExhausted as exc:
         raise TxNotMined(f"{what}: no receipt in time") from exc
     except (Web3Exception, requests.RequestException, ValueError) as exc:
-        raise ChainError(f"{what}: {secrets.scrub(str(exc))}") from exc
+        raise ChainError(f"{what}: {_clean(exc)}") from exc
+
+
+def _clean(problem: object) -> str:
+    return secrets.scrub(redact_urls(str(problem)))
 
 
 @dataclass(frozen=True)

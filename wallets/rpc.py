@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -24,7 +23,7 @@ from web3.providers import HTTPProvider
 from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from telemetry.redaction import secrets
+from telemetry.redaction import redact_url, redact_urls, secrets
 from wallets.errors import RateLimited
 
 log = structlog.get_logger()
@@ -35,23 +34,6 @@ _RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
 _RETRYABLE_TEXT = ("rate limit", "too many requests", "limit exceeded", "try again later")
 _HTTP_TOO_MANY = 429
 _HTTP_SERVER_ERROR = 500
-
-
-def display_url(url: str) -> str:
-    """An endpoint as it may be logged: scheme, host and port; never a path-borne API key."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
-def register_url_secrets(url: str) -> None:
-    """Treat the parts of an RPC URL that may carry an API key as secrets."""
-    parts = urlsplit(url)
-    tail = parts.path + (f"?{parts.query}" if parts.query else "")
-    if tail.strip("/"):
-        secrets.register(tail)
-    if parts.password:
-        secrets.register(parts.password)
 
 
 def is_rate_limited(response: object) -> bool:
@@ -85,7 +67,7 @@ class FailoverProvider(JSONBaseProvider):
             raise ValueError("at least one RPC URL is needed")
         self.urls = list(urls)
         for url in self.urls:
-            register_url_secrets(url)
+            secrets.register_url(url)  # an API key in a URL is masked wherever it shows
         self._endpoints = [
             HTTPProvider(
                 u, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
@@ -160,8 +142,8 @@ class FailoverProvider(JSONBaseProvider):
                 if index != self._active:
                     log.warning(
                         "rpc_switched",
-                        to=display_url(self.urls[index]),
-                        previous=display_url(self.active_url),
+                        to=redact_url(self.urls[index]),
+                        previous=redact_url(self.active_url),
                     )
                     self._active = index
                 return index
@@ -179,7 +161,7 @@ class FailoverProvider(JSONBaseProvider):
         if actual != self.expected_chain_id:
             reason = f"serves chain id {actual}, expected {self.expected_chain_id}"
             self.excluded[self.urls[index]] = reason
-            log.error("rpc_excluded", url=display_url(self.urls[index]), reason=reason)
+            log.error("rpc_excluded", url=redact_url(self.urls[index]), reason=reason)
             return False
         self._verified.add(index)
         return True
@@ -191,9 +173,9 @@ class FailoverProvider(JSONBaseProvider):
                 self._active = (index + 1) % len(self.urls)
         log.warning(
             "rpc_failed",
-            url=display_url(self.urls[index]),
+            url=redact_url(self.urls[index]),
             method=method,
-            error=secrets.scrub(str(exc))[:200],
+            error=secrets.scrub(redact_urls(str(exc)))[:200],
         )
 
     def _sleep(self, attempt: int) -> None:

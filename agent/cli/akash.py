@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import AkashSettings, load_settings, settings_env
+from agent.config import SHARE_RPC_URL_VAR, AkashSettings, load_settings, settings_env
 from agent.errors import ConfigError
 from akash.errors import AkashError, SdlError
 from telemetry.redaction import secrets
@@ -45,6 +45,7 @@ def _add_sdl(akash_commands: Any) -> None:
     sdl.add_argument("--price", type=int, help="max per block (uact or uakt)")
     sdl.add_argument("--denom", choices=["uact", "uakt"])
     sdl.add_argument("--env", action="append", default=[], help="KEY=VALUE for the container")
+    add_share_rpc_url(sdl)
     sdl.add_argument("--out", type=Path, help="write here instead of stdout")
     sdl.set_defaults(handler=_sdl)
     check = akash_commands.add_parser("validate", help="validate any SDL file")
@@ -91,6 +92,24 @@ def _add_logs(akash_commands: Any) -> None:
     logs.set_defaults(handler=_lease_logs)
 
 
+def add_share_rpc_url(command: Any) -> None:
+    """The operator's consent to ship a live chain's RPC URLs (secrets) in an SDL."""
+    command.add_argument(
+        "--share-rpc-url",
+        action="store_true",
+        default=None,  # not given: FORAGER_AKASH__SHARE_RPC_URL or the default (no) decides
+        help=f"put the live chain's RPC URLs, API keys and all, in the SDL, where the provider "
+        f"sees them (also {SHARE_RPC_URL_VAR}=true); needed with FORAGER_CHAIN__RPC_URL",
+    )
+
+
+def sdl_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """`load_settings` overrides from the SDL-rendering flags given (`--share-rpc-url`)."""
+    if getattr(args, "share_rpc_url", None) is None:
+        return {}
+    return {"akash": {"share_rpc_url": args.share_rpc_url}}
+
+
 def sdl_options(args: argparse.Namespace, **extra: Any) -> SdlOptions:
     """`SdlOptions` from the SDL flags this command has and was given; the rest keep defaults."""
     from akash.sdl import SdlOptions
@@ -112,7 +131,7 @@ def _sdl(args: argparse.Namespace) -> int:
     from akash.sdl import render_sdl
 
     options = sdl_options(args, env=dict(_pair(item) for item in args.env))
-    text = render_sdl(options, settings_env(load_settings()))
+    text = render_sdl(options, settings_env(load_settings(**sdl_settings(args))))
     if args.out:
         args.out.write_text(text)
     else:

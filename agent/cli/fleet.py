@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agent.cli.akash import console_client, sdl_options
+from agent.cli.akash import add_share_rpc_url, console_client, sdl_options, sdl_settings
 from agent.cli.arena import until_signalled
 from agent.config import Settings, load_settings, settings_env
 from agent.errors import ConfigError
@@ -68,6 +68,7 @@ def _add_deploy(fleet_commands: Any) -> None:
     go.add_argument(
         "--keys", action="store_true", help="make each agent's wallet here and ship it (secret env)"
     )
+    add_share_rpc_url(go)
     go.set_defaults(handler=_deploy)
 
 
@@ -78,6 +79,7 @@ def _add_supervise(fleet_commands: Any) -> None:
     watch.add_argument("--price", type=int, help="max per block (uact)")
     watch.add_argument("--poll", type=float, default=60.0, help="seconds between passes")
     watch.add_argument("--once", action="store_true", help="one pass, then exit")
+    add_share_rpc_url(watch)
     watch.set_defaults(handler=_supervise)
 
 
@@ -115,8 +117,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings() -> Settings:
-    settings = load_settings()
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(**sdl_settings(args))
     configure_logging(settings.telemetry.log_level)
     return settings
 
@@ -132,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     from agent.populations.fleet import run_fleet
     from agent.reports.progress import progress_for
 
-    settings = _settings()
+    settings = _settings(args)
     strategies = _strategies(args.strategies)
     with until_signalled() as stop, progress_for() as progress:
         members = run_fleet(
@@ -164,15 +166,16 @@ def _model_server(flag: bool | None) -> bool:
 def _deploy(args: argparse.Namespace) -> int:
     from agent.populations.akash_fleet import deploy_fleet
 
-    settings = _settings()
+    settings = _settings(args)
     strategies = _strategies(args.strategies)
+    env = settings_env(settings)  # a live chain without consent stops here, before any lease
     done = deploy_fleet(
         console_client(settings.akash),
         args.dir,
         agents=args.agents,
         strategies=strategies,
         options=sdl_options(args),
-        base_env=settings_env(settings),
+        base_env=env,
         generation=args.generation,
         bid_timeout_s=args.bid_timeout,
         max_price=args.max_price,
@@ -188,13 +191,12 @@ def _deploy(args: argparse.Namespace) -> int:
 def _supervise(args: argparse.Namespace) -> int:
     from agent.populations.akash_fleet import supervise_remote
 
-    settings = _settings()
+    settings = _settings(args)
+    env = settings_env(settings)  # a live chain without consent stops here, before any lease
     client, options = console_client(settings.akash), sdl_options(args)
     with until_signalled() as stop:
         while True:
-            for entry in supervise_remote(
-                client, args.deployments, options, settings_env(settings)
-            ):
+            for entry in supervise_remote(client, args.deployments, options, env):
                 where = entry.get("state_url") or entry.get("error")
                 print(f"{entry['name']} (child of {entry['parent']}): {where}")
             if args.once or stop.wait(args.poll):

@@ -46,6 +46,7 @@ from arena.errors import AnvilMissing, ArenaError, SavedWorldError
 from arena.local import LocalArena
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo
 from telemetry.otel import configure_telemetry, shutdown_telemetry
+from telemetry.redaction import redact_url
 from wallets.chain import Chain
 from wallets.errors import ChainError, ChainUnavailable, WalletError
 from wallets.tokens import to_base
@@ -274,7 +275,7 @@ class Daemon:
             agent_id=agent.agent_id,
             address=address,
             model=agent.model,
-            rpc_url=market.rpc_url,
+            rpc_url=redact_url(market.rpc_url),
             age=agent.age,
             alive=agent.alive,
             arena=self._arena is not None,

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from arena.compiler import compile_all
 from arena.local import ArenaConfig, LocalArena
 from arena.weather import ReplayPath
 from arena.world import RISK_DECIMALS, STABLE_DECIMALS, ArenaInfo, fund
-from telemetry.redaction import secrets
+from telemetry.redaction import redact_url, redact_urls, secrets
 from wallets.chain import Chain, checksum
 from wallets.dex import UniswapV2
 from wallets.errors import ChainError, KeystoreError
@@ -61,21 +61,26 @@ _DAY_S = 86_400
 
 @dataclass(frozen=True)
 class Market:
-    """Addresses of the world the agent lives in."""
+    """Addresses of the world the agent lives in. Its RPC URLs may hold an API key: they are
+    left out of its repr, and shown only through `redact_url`."""
 
-    rpc_url: str
+    rpc_url: str = field(repr=False)
     chain_id: int
     stable_token: str
     risk_token: str
     pool: str
     router: str
     landlord: str
-    fallback_urls: tuple[str, ...] = ()
+    fallback_urls: tuple[str, ...] = field(default=(), repr=False)
 
 
 def market_from_settings(settings: Settings) -> Market:
+    """The live market; its RPC URLs are registered as secrets before anything uses them."""
     c = settings.chain
-    assert c.rpc_url and c.chain_id is not None, "load_settings checks a live chain is complete"
+    assert c.rpc_url is not None and c.chain_id is not None, "load_settings checks it is complete"
+    url, *fallbacks = c.urls()
+    for each in (url, *fallbacks):
+        secrets.register_url(each)
     fields = {"stable_token": c.stable_token, "risk_token": c.risk_token, "pool": c.pool}
     fields |= {"router": c.router, "landlord": c.landlord}
     checked = {}
@@ -84,9 +89,7 @@ def market_from_settings(settings: Settings) -> Market:
             checked[name] = checksum(value or "")
         except ValueError as exc:
             raise ConfigError(f"FORAGER_CHAIN__{name.upper()}: {exc}") from exc
-    return Market(
-        rpc_url=c.rpc_url, chain_id=c.chain_id, fallback_urls=tuple(c.rpc_urls), **checked
-    )
+    return Market(rpc_url=url, chain_id=c.chain_id, fallback_urls=tuple(fallbacks), **checked)
 
 
 def market_from_arena(info: ArenaInfo) -> Market:
@@ -129,8 +132,9 @@ def fund_from_faucet(settings: Settings, info: ArenaInfo, address: str) -> bool:
             risk=to_base(a.agent_risk, RISK_DECIMALS),
         )
     except (OSError, Web3Exception, TimeoutError) as exc:
-        raise ChainError(f"arena at {info.rpc_url} could not fund {address}: {exc}") from exc
-    log.info("arena_funded", address=address, rpc_url=info.rpc_url)
+        where, why = redact_url(info.rpc_url), secrets.scrub(redact_urls(str(exc)))
+        raise ChainError(f"arena at {where} could not fund {address}: {why}") from exc
+    log.info("arena_funded", address=address, rpc_url=redact_url(info.rpc_url))
     return True
 
 

@@ -64,14 +64,20 @@ def test_unknown_setting_is_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_fallback_rpc_urls_are_a_json_list(monkeypatch: pytest.MonkeyPatch):
     """FORAGER_CHAIN__RPC_URLS takes a JSON list of fallback endpoints."""
     monkeypatch.setenv("FORAGER_CHAIN__RPC_URLS", '["http://127.0.0.1:1", "http://127.0.0.1:2"]')
-    assert load_settings().chain.rpc_urls == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+    chain = load_settings().chain
+    assert [url.get_secret_value() for url in chain.rpc_urls] == [
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+    ]
 
 
-def test_settings_env_carries_the_agent_and_a_live_chain_but_no_secret(
+def test_settings_env_carries_the_agent_and_a_live_chain_but_no_other_secret(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    """settings_env: the container's FORAGER_* env; chain fields only for a live chain."""
+    """settings_env: the container's FORAGER_* env; chain fields only for a live chain (whose
+    RPC URL the operator agreed to share), never the Console API key."""
     assert "FORAGER_CHAIN__RPC_URL" not in settings_env(load_settings())
+    monkeypatch.setenv("FORAGER_AKASH__SHARE_RPC_URL", "true")
     monkeypatch.setenv("FORAGER_CHAIN__RPC_URL", "http://127.0.0.1:1")
     monkeypatch.setenv("FORAGER_CHAIN__CHAIN_ID", "8453")
     for name in ("STABLE_TOKEN", "RISK_TOKEN", "POOL", "ROUTER", "LANDLORD"):
