@@ -249,6 +249,23 @@ class AkashSettings(BaseModel):
     )
 
 
+class LandlordSettings(BaseModel):
+    """`forager landlord`: the book of tenants, and how it keeps their leases funded."""
+
+    dir: Path = Field(Path("landlord"), description="the book (SQLite) and tenants' final state")
+    margin: Decimal = Field(Decimal("0.2"), ge=0, description="rent over the lease price")
+    stable_per_usd: Decimal = Field(Decimal(1), gt=0, description="stable tokens per USD")
+    usd_per_token: Decimal = Field(Decimal(1), gt=0, description="USD per ACT (or AKT)")
+    block_s: Decimal = Field(Decimal(6), gt=0, description="Akash block time, seconds")
+    stable_decimals: int = Field(6, ge=0, le=36, description="the stable token's decimals")
+    deposit_usd: Decimal = Field(Decimal(5), gt=0, description="one top-up of a paid-up lease")
+    low_escrow_hours: Decimal = Field(
+        Decimal(24), gt=0, description="top up when the escrow lasts less than this at the bid"
+    )
+    every_s: float = Field(60.0, gt=0, description="seconds between passes")
+    agent_timeout_s: float = Field(10.0, gt=0, description="reading an agent's /state, /series")
+
+
 class TelemetrySettings(BaseModel):
     service_name: str = "openforager"
     log_level: str = "info"
@@ -288,6 +305,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     akash: AkashSettings = AkashSettings()
+    landlord: LandlordSettings = LandlordSettings()
 
     @field_validator("data_dir", "cache_dir")
     @classmethod

@@ -45,10 +45,22 @@ class Bid:
 @dataclass(frozen=True)
 class LeaseStatus:
     provider: str
-    state: str
+    state: str  # active, closed, insufficient_funds
     uris: tuple[str, ...]
     gseq: int = 1
     oseq: int = 1
+    price: Decimal | None = None  # the accepted bid, per block
+    denom: str | None = None
+
+
+@dataclass(frozen=True)
+class Escrow:
+    """A deployment's escrow account: what is left (`funds`) and how often it was topped up."""
+
+    state: str  # open, closed, overdrawn
+    balance: Decimal  # in `denom`, summed over the funds of that denom
+    denom: str
+    deposits: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class DeploymentStatus:
     dseq: str
     state: str
     leases: tuple[LeaseStatus, ...]
+    escrow: Escrow | None = None
 
 
 class ConsoleClient:
@@ -196,6 +209,7 @@ def _status(data: dict[str, Any]) -> DeploymentStatus:
         services = ((lease.get("status") or {}).get("services")) or {}
         uris = tuple(uri for service in services.values() for uri in service.get("uris") or [])
         lease_id = lease["id"]
+        price = lease.get("price") or {}
         leases.append(
             LeaseStatus(
                 str(lease_id["provider"]),
@@ -203,9 +217,26 @@ def _status(data: dict[str, Any]) -> DeploymentStatus:
                 uris,
                 gseq=int(lease_id.get("gseq", 1)),
                 oseq=int(lease_id.get("oseq", 1)),
+                price=Decimal(str(price["amount"])) if "amount" in price else None,
+                denom=str(price["denom"]) if "denom" in price else None,
             )
         )
-    return DeploymentStatus(str(deployment["id"]["dseq"]), str(deployment["state"]), tuple(leases))
+    dseq, state = str(deployment["id"]["dseq"]), str(deployment["state"])
+    return DeploymentStatus(dseq, state, tuple(leases), _escrow(data.get("escrow_account")))
+
+
+def _escrow(account: Any) -> Escrow | None:
+    """The escrow's balance in its first denom (a deployment is funded in one denom)."""
+    state = (account or {}).get("state") if isinstance(account, dict) else None
+    if not isinstance(state, dict):
+        return None
+    funds = state.get("funds") or []
+    denom = str(funds[0]["denom"]) if funds else "uact"
+    balance = sum(
+        (Decimal(str(coin["amount"])) for coin in funds if coin.get("denom") == denom), Decimal(0)
+    )
+    deposits = len(state.get("deposits") or [])
+    return Escrow(str(state.get("state", "")), balance, denom, deposits)
 
 
 def pick_bid(

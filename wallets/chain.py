@@ -105,9 +105,10 @@ class Chain:
         if len(code) == 0:
             raise ContractMissing(name, address)
 
-    def head(self) -> Head:
+    def head(self, block_id: int | str = "latest") -> Head:
+        """The latest block, or the block numbered `block_id`."""
         with rpc_errors("eth_getBlockByNumber"):
-            block = self.w3.eth.get_block("latest")
+            block = self.w3.eth.get_block(block_id)  # type: ignore[arg-type]
         return _head(block)
 
     def read_state(

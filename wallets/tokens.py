@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from web3 import Web3
 from web3.contract.contract import ContractFunction
 
 from wallets.chain import Chain, calldata, checksum, rpc_errors
@@ -55,6 +56,12 @@ ERC20_ABI: list[dict[str, Any]] = [
 ]
 
 
+TRANSFER_TOPIC = "0x" + Web3.keccak(text="Transfer(address,address,uint256)").hex().removeprefix(
+    "0x"
+)
+LOG_CHUNK_BLOCKS = 10_000  # public RPCs refuse wider eth_getLogs ranges
+
+
 def to_base(amount: Decimal, decimals: int) -> int:
     """Whole token units to integer base units."""
     return int(amount * (Decimal(10) ** decimals))
@@ -65,7 +72,26 @@ class Erc20:
 
     def __init__(self, chain: Chain, address: str) -> None:
         self.address = checksum(address)
+        self._chain = chain
         self._contract = chain.contract(self.address, ERC20_ABI)
+
+    def transferred(self, sender: str, to: str, from_block: int, to_block: int) -> int:
+        """The sum of `Transfer(sender → to)` logs in blocks `from_block..to_block` (inclusive),
+        read from the chain with eth_getLogs in chunks."""
+        topics: list[Any] = [TRANSFER_TOPIC, _topic(sender), _topic(to)]
+        total = 0
+        for start in range(from_block, to_block + 1, LOG_CHUNK_BLOCKS):
+            end = min(start + LOG_CHUNK_BLOCKS - 1, to_block)
+            query: Any = {
+                "address": self.address,
+                "fromBlock": start,
+                "toBlock": end,
+                "topics": topics,
+            }
+            with rpc_errors(f"eth_getLogs Transfer on {self.address}"):
+                logs = self._chain.w3.eth.get_logs(query)
+            total += sum(int.from_bytes(bytes(log["data"]), "big") for log in logs)
+        return total
 
     def balance_of(self, owner: str) -> int:
         with rpc_errors(f"balanceOf on {self.address}"):
@@ -98,3 +124,8 @@ class Erc20:
 
     def approve_data(self, spender: str, amount: int) -> bytes:
         return calldata(self._contract.encode_abi("approve", args=[checksum(spender), amount]))
+
+
+def _topic(address: str) -> str:
+    """An address as an indexed log topic: 32 bytes, left-padded."""
+    return "0x" + checksum(address)[2:].lower().rjust(64, "0")

@@ -12,13 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import SHARE_RPC_URL_VAR, AkashSettings, load_settings, settings_env
+from agent.config import SHARE_RPC_URL_VAR, AkashSettings, Settings, load_settings, settings_env
 from agent.errors import ConfigError
 from akash.errors import AkashError, SdlError
 from telemetry.redaction import secrets
 
 if TYPE_CHECKING:
     from akash.console import ConsoleClient, DeploymentStatus
+    from akash.rent import Rent
     from akash.sdl import SdlOptions
 
 _SDL_FLAGS = ("image", "cpu", "memory", "storage", "persistent", "gpu", "gpu_ram", "price", "denom")
@@ -46,6 +47,7 @@ def _add_sdl(akash_commands: Any) -> None:
     sdl.add_argument("--denom", choices=["uact", "uakt"])
     sdl.add_argument("--env", action="append", default=[], help="KEY=VALUE for the container")
     add_share_rpc_url(sdl)
+    add_rent_from_price(sdl)
     sdl.add_argument("--out", type=Path, help="write here instead of stdout")
     sdl.set_defaults(handler=_sdl)
     check = akash_commands.add_parser("validate", help="validate any SDL file")
@@ -103,6 +105,46 @@ def add_share_rpc_url(command: Any) -> None:
     )
 
 
+def add_rent_from_price(command: Any) -> None:
+    """The agent's rent set from the SDL's price cap (see `akash.rent`)."""
+    command.add_argument(
+        "--rent-from-price",
+        action="store_true",
+        help="set the agent's FORAGER_RENT__AMOUNT from the price cap: cap * blocks per rent "
+        "period, in stable at FORAGER_LANDLORD__STABLE_PER_USD, plus FORAGER_LANDLORD__MARGIN "
+        "(the arithmetic goes to stderr)",
+    )
+
+
+def rent_quote(settings: Settings, price: Decimal | int, denom: str) -> Rent:
+    """The rent per period for a lease at `price` per block, under these settings."""
+    from akash.rent import rent_from_price
+
+    landlord = settings.landlord
+    return rent_from_price(
+        price,
+        period_ticks=settings.rent.period_ticks,
+        interval_s=Decimal(str(settings.interval_s)),
+        decimals=landlord.stable_decimals,
+        margin=landlord.margin,
+        denom=denom,
+        block_s=landlord.block_s,
+        usd_per_token=landlord.usd_per_token,
+        stable_per_usd=landlord.stable_per_usd,
+    )
+
+
+def priced(settings: Settings, options: SdlOptions, args: argparse.Namespace) -> Settings:
+    """`settings` with the rent from the price cap when `--rent-from-price` was given."""
+    if not getattr(args, "rent_from_price", False):
+        return settings
+    rent = rent_quote(settings, options.price, options.denom)
+    print("rent from the price cap:", *rent.lines(), sep="\n  ", file=sys.stderr)
+    return settings.model_copy(
+        update={"rent": settings.rent.model_copy(update={"amount": rent.amount})}
+    )
+
+
 def sdl_settings(args: argparse.Namespace) -> dict[str, Any]:
     """`load_settings` overrides from the SDL-rendering flags given (`--share-rpc-url`)."""
     if getattr(args, "share_rpc_url", None) is None:
@@ -131,7 +173,8 @@ def _sdl(args: argparse.Namespace) -> int:
     from akash.sdl import render_sdl
 
     options = sdl_options(args, env=dict(_pair(item) for item in args.env))
-    text = render_sdl(options, settings_env(load_settings(**sdl_settings(args))))
+    settings = priced(load_settings(**sdl_settings(args)), options, args)
+    text = render_sdl(options, settings_env(settings))
     if args.out:
         args.out.write_text(text)
     else:
@@ -197,7 +240,17 @@ def _close(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    return _show_status(console_client(load_settings().akash).deployment(args.dseq))
+    settings = load_settings()
+    status = console_client(settings.akash).deployment(args.dseq)
+    _show_status(status)
+    if status.escrow is not None:
+        print(f"  escrow: {status.escrow.balance} {status.escrow.denom} ({status.escrow.state})")
+    for lease in status.leases:
+        if lease.price is not None and lease.denom in ("uact", "uakt"):
+            rent = rent_quote(settings, lease.price, lease.denom)
+            print(f"  rent at this bid ({lease.price} {lease.denom}/block):")
+            print("\n".join(f"    {line}" for line in rent.lines()))
+    return 0
 
 
 def _topup(args: argparse.Namespace) -> int:

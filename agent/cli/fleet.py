@@ -9,7 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agent.cli.akash import add_share_rpc_url, console_client, sdl_options, sdl_settings
+from agent.cli.akash import (
+    add_rent_from_price,
+    add_share_rpc_url,
+    console_client,
+    priced,
+    sdl_options,
+    sdl_settings,
+)
 from agent.cli.arena import until_signalled
 from agent.config import Settings, load_settings, settings_env
 from agent.errors import ConfigError
@@ -69,6 +76,7 @@ def _add_deploy(fleet_commands: Any) -> None:
         "--keys", action="store_true", help="make each agent's wallet here and ship it (secret env)"
     )
     add_share_rpc_url(go)
+    add_rent_from_price(go)
     go.set_defaults(handler=_deploy)
 
 
@@ -166,7 +174,8 @@ def _model_server(flag: bool | None) -> bool:
 def _deploy(args: argparse.Namespace) -> int:
     from agent.populations.akash_fleet import deploy_fleet
 
-    settings = _settings(args)
+    options = sdl_options(args)
+    settings = priced(_settings(args), options, args)
     strategies = _strategies(args.strategies)
     env = settings_env(settings)  # a live chain without consent stops here, before any lease
     done = deploy_fleet(
@@ -174,7 +183,7 @@ def _deploy(args: argparse.Namespace) -> int:
         args.dir,
         agents=args.agents,
         strategies=strategies,
-        options=sdl_options(args),
+        options=options,
         base_env=env,
         generation=args.generation,
         bid_timeout_s=args.bid_timeout,

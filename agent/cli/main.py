@@ -1,9 +1,9 @@
 """The `forager` command line: the parser, the dispatch, and one line for every known error.
 
 Each command group lives in its own module (`agent.cli.run`, `.wallet`, `.dataset`,
-`.telemetry`, `.akash`, `.arena`, `.fleet`, `.lab`, `.model`, `.logs`) whose `add(commands)`
-registers its parsers with a `handler`. Handlers import what is heavy themselves, so `forager
---help` and the small commands start fast.
+`.telemetry`, `.akash`, `.arena`, `.fleet`, `.landlord`, `.lab`, `.model`, `.logs`) whose
+`add(commands)` registers its parsers with a `handler`. Handlers import what is heavy
+themselves, so `forager --help` and the small commands start fast.
 """
 
 from __future__ import annotations
@@ -12,7 +12,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from agent.cli import akash, arena, dataset, fleet, lab, logs, model, run, telemetry, wallet
+from agent.cli import (
+    akash,
+    arena,
+    dataset,
+    fleet,
+    lab,
+    landlord,
+    logs,
+    model,
+    run,
+    telemetry,
+    wallet,
+)
 from agent.errors import AgentError
 from akash.errors import AkashError
 from arena.errors import ArenaError
@@ -24,7 +36,7 @@ EXIT_ERROR = 2  # a known error: the message says what to fix
 # Every package's base: a failure the user can act on, told in one line instead of a traceback.
 PACKAGE_ERRORS = (AgentError, WalletError, TelemetryError, AkashError, ArenaError)
 
-_GROUPS = (run, wallet, dataset, telemetry, akash, arena, fleet, lab, model, logs)
+_GROUPS = (run, wallet, dataset, telemetry, akash, arena, fleet, landlord, lab, model, logs)
 
 
 def parser() -> argparse.ArgumentParser:

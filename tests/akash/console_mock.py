@@ -45,7 +45,19 @@ def _schema(path: str, method: str, status: int | None) -> dict[str, Any]:
     return _fix(op["responses"][str(status)]["content"]["application/json"]["schema"])
 
 
-def _deployment(dseq: str, state: str, leases: list[dict[str, Any]]) -> dict[str, Any]:
+def _deployment(
+    dseq: str, state: str, leases: list[dict[str, Any]], escrow: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    escrow = escrow or {"state": "open", "funds": 5_000_000, "deposits": [5_000_000]}
+    deposits = [
+        {
+            "owner": OWNER,
+            "height": str(100 + n),
+            "source": "balance",
+            "balance": {"denom": "uact", "amount": str(amount)},
+        }
+        for n, amount in enumerate(escrow["deposits"])
+    ]
     return {
         "deployment": {
             "id": {"owner": OWNER, "dseq": dseq},
@@ -58,18 +70,11 @@ def _deployment(dseq: str, state: str, leases: list[dict[str, Any]]) -> dict[str
             "id": {"scope": "deployment", "xid": f"{OWNER}/{dseq}"},
             "state": {
                 "owner": OWNER,
-                "state": "open",
+                "state": escrow["state"],
                 "transferred": [{"denom": "uact", "amount": "0"}],
                 "settled_at": "100",
-                "funds": [{"denom": "uact", "amount": "5000000"}],
-                "deposits": [
-                    {
-                        "owner": OWNER,
-                        "height": "100",
-                        "source": "balance",
-                        "balance": {"denom": "uact", "amount": "5000000"},
-                    }
-                ],
+                "funds": [{"denom": "uact", "amount": str(escrow["funds"])}],
+                "deposits": deposits,
             },
         },
     }
@@ -119,7 +124,12 @@ def _bid(dseq: str, provider: str, amount: str, gpu: str | None) -> dict[str, An
 
 
 class ConsoleMock:
-    """The Console API on loopback, in memory. Knobs: `bids`, `bids_after_polls`, `fail`."""
+    """The Console API on loopback, in memory. Knobs: `bids`, `bids_after_polls`, `fail`.
+
+    Each deployment keeps an escrow (`escrow(dseq)`: state, funds in uact, deposits); a deposit
+    of D USD adds D * 1 000 000 uact (ACT ≈ 1 USD). `lease(dseq, ...)` makes a leased deployment
+    directly, for tests that start from a running tenant.
+    """
 
     def __init__(self, api_key: str = "test-key") -> None:
         self.api_key = api_key
@@ -207,7 +217,12 @@ class ConsoleMock:
     def _create(self, _url: Any, body: Any) -> dict[str, Any]:
         self._next += 1
         dseq = str(self._next)
-        self.deployments[dseq] = {"state": "active", "leases": [], "sdl": body["data"]["sdl"]}
+        self.deployments[dseq] = {
+            "state": "active",
+            "leases": [],
+            "sdl": body["data"]["sdl"],
+            "escrow": self._new_escrow(),
+        }
         tx = {"code": 0, "transactionHash": "CD" * 32, "rawLog": ""}
         return {"data": {"dseq": dseq, "manifest": f'[{{"name":"{dseq}"}}]', "signTx": tx}}
 
@@ -247,15 +262,40 @@ class ConsoleMock:
             },
         }
         self.deployments[dseq]["leases"] = [lease]
-        return {"data": _deployment(dseq, "active", [lease])}
+        return {"data": _deployment(dseq, "active", [lease], self.deployments[dseq]["escrow"])}
+
+    @staticmethod
+    def _new_escrow() -> dict[str, Any]:
+        return {"state": "open", "funds": 5_000_000, "deposits": [5_000_000]}
+
+    def escrow(self, dseq: str) -> dict[str, Any]:
+        """The deployment's escrow, to read or to set (`state`, `funds` in uact, `deposits`)."""
+        escrow: dict[str, Any] = self.deployments[dseq]["escrow"]
+        return escrow
+
+    def lease(self, provider: str = "akash1cheap", price: str = "900.5") -> str:
+        """A new deployment with an active lease from `provider` at `price` uact per block."""
+        self._next += 1
+        dseq = str(self._next)
+        self.deployments[dseq] = {"state": "active", "leases": [], "escrow": self._new_escrow()}
+        self.bids = [(provider, price, None), *self.bids]
+        wanted = {"dseq": dseq, "gseq": 1, "oseq": 1, "provider": provider}
+        self._lease(None, {"leases": [wanted]})
+        return dseq
+
+    def _view(self, dseq: str) -> dict[str, Any]:
+        known = self.deployments[dseq]
+        return {"data": _deployment(dseq, known["state"], known["leases"], known["escrow"])}
 
     def _get(self, url: Any, _body: Any) -> dict[str, Any]:
-        dseq = url.path.rsplit("/", 1)[-1]
-        known = self.deployments[dseq]
-        return {"data": _deployment(dseq, known["state"], known["leases"])}
+        return self._view(url.path.rsplit("/", 1)[-1])
 
     def _close(self, url: Any, _body: Any) -> dict[str, Any]:
-        self.deployments[url.path.rsplit("/", 1)[-1]]["state"] = "closed"
+        known = self.deployments[url.path.rsplit("/", 1)[-1]]
+        known["state"] = "closed"
+        known["escrow"]["state"] = "closed"
+        for lease in known["leases"]:
+            lease["state"] = "closed"
         return {"data": {"success": True}}
 
     def _provider(self, url: Any, _body: Any) -> dict[str, Any]:
@@ -270,8 +310,11 @@ class ConsoleMock:
 
     def _deposit(self, _url: Any, body: Any) -> dict[str, Any]:
         dseq = body["data"]["dseq"]
-        known = self.deployments[dseq]
-        return {"data": _deployment(dseq, known["state"], known["leases"])}
+        escrow = self.escrow(dseq)
+        added = round(float(body["data"]["deposit"]) * 1_000_000)
+        escrow["funds"] += added
+        escrow["deposits"].append(added)
+        return self._view(dseq)
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
