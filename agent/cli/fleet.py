@@ -7,7 +7,7 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cli.akash import (
     add_rent_from_price,
@@ -18,10 +18,15 @@ from agent.cli.akash import (
     sdl_settings,
 )
 from agent.cli.arena import until_signalled
+from agent.cli.landlord import with_book
 from agent.config import Settings, load_settings, settings_env
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 from agent.reports.tables import show
 from telemetry.logs import configure_logging
+from wallets.errors import WalletError
+
+if TYPE_CHECKING:
+    from agent.populations.landlord_service import ChainPlace
 
 
 def add(commands: Any) -> None:
@@ -77,6 +82,7 @@ def _add_deploy(fleet_commands: Any) -> None:
     )
     add_share_rpc_url(go)
     add_rent_from_price(go)
+    _add_landlord_dir(go, "add each leased agent to the landlord's book in DIR")
     go.set_defaults(handler=_deploy)
 
 
@@ -88,6 +94,7 @@ def _add_supervise(fleet_commands: Any) -> None:
     watch.add_argument("--poll", type=float, default=60.0, help="seconds between passes")
     watch.add_argument("--once", action="store_true", help="one pass, then exit")
     add_share_rpc_url(watch)
+    _add_landlord_dir(watch, "add each leased agent (children too) to the landlord's book in DIR")
     watch.set_defaults(handler=_supervise)
 
 
@@ -99,7 +106,17 @@ def _add_leaderboard(fleet_commands: Any) -> None:
     )
     board.add_argument("--json", type=Path, help="also write the ranking as JSON here")
     board.add_argument("--chart", type=Path, help="PNG of net worth (default: DIR/networth.png)")
+    _add_landlord_dir(board, "with --deployments: each life's fate from the landlord's book")
     board.set_defaults(handler=_leaderboard)
+
+
+def _add_landlord_dir(command: Any, what: str) -> None:
+    command.add_argument(
+        "--landlord-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"{what} (default: FORAGER_LANDLORD__DIR; neither: no book)",
+    )
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
@@ -107,26 +124,48 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
     if (args.dir is None) == (args.deployments is None):
         raise ConfigError("fleet leaderboard: give a fleet DIR or --deployments FILE")
+    fates = None
     if args.deployments is not None:
-        lives = board.remote_leaderboard(args.deployments)
+        landlord = _landlord_dir(args)
+        fates = None if landlord is None else _fates(args.deployments, landlord)
+        lives = board.remote_leaderboard(args.deployments, landlord)
         default_chart = args.deployments.parent / "networth.png"
     else:
         lives = board.leaderboard(args.dir)
         default_chart = args.dir / "networth.png"
     if sys.stdout.isatty():
-        show(board.ranking(lives))
+        show(board.ranking(lives, fates))
     else:
-        print(board.render_table(lives))  # plain, aligned text for pipes and scripts
+        print(board.render_table(lives, fates))  # plain, aligned text for pipes and scripts
     chart = board.write_chart(lives, args.chart or default_chart)
     print(f"chart: {chart}")
     if args.json:
-        args.json.write_text(json.dumps([board.row(life) for life in lives], indent=2))
+        args.json.write_text(json.dumps([board.row(life, fates) for life in lives], indent=2))
         print(f"json: {args.json}")
     return 0
 
 
+def _landlord_dir(args: argparse.Namespace) -> Path | None:
+    """The landlord's folder when a book is configured (flag or settings), else None."""
+    from agent.populations.landlord_service import book_configured
+
+    settings = with_book(load_settings(), args.landlord_dir)
+    return settings.landlord.dir if book_configured(settings) else None
+
+
+def _fates(deployments: Path, landlord: Path) -> dict[str, str]:
+    from agent.populations.landlord_service import existing_book
+    from agent.populations.leaderboard import landlord_fates
+
+    book = existing_book(landlord)
+    try:
+        return landlord_fates(deployments, book)
+    finally:
+        book.close()
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(**sdl_settings(args))
+    settings = with_book(load_settings(**sdl_settings(args)), getattr(args, "landlord_dir", None))
     configure_logging(settings.telemetry.log_level)
     return settings
 
@@ -173,11 +212,13 @@ def _model_server(flag: bool | None) -> bool:
 
 def _deploy(args: argparse.Namespace) -> int:
     from agent.populations.akash_fleet import deploy_fleet
+    from agent.populations.landlord_service import fleet_book
 
     options = sdl_options(args)
     settings = priced(_settings(args), options, args)
     strategies = _strategies(args.strategies)
     env = settings_env(settings)  # a live chain without consent stops here, before any lease
+    place = fleet_book(settings)  # so does a landlord's book without a chain
     done = deploy_fleet(
         console_client(settings.akash),
         args.dir,
@@ -194,19 +235,48 @@ def _deploy(args: argparse.Namespace) -> int:
         where = entry.get("state_url") or entry.get("error")
         print(f"{entry['name']} {entry['strategy']}: dseq {entry.get('dseq', '-')} {where}")
     print(f"recorded in {args.dir / 'deployments.json'}")
-    return 0 if all("dseq" in entry for entry in done) else 1
+    booked = place is None or _into_book(settings, place, args.dir / "deployments.json")
+    return 0 if booked and all("dseq" in entry for entry in done) else 1
 
 
 def _supervise(args: argparse.Namespace) -> int:
     from agent.populations.akash_fleet import supervise_remote
+    from agent.populations.landlord_service import fleet_book
 
     settings = _settings(args)
     env = settings_env(settings)  # a live chain without consent stops here, before any lease
+    place = fleet_book(settings)  # so does a landlord's book without a chain
     client, options = console_client(settings.akash), sdl_options(args)
     with until_signalled() as stop:
         while True:
             for entry in supervise_remote(client, args.deployments, options, env):
                 where = entry.get("state_url") or entry.get("error")
                 print(f"{entry['name']} (child of {entry['parent']}): {where}")
-            if args.once or stop.wait(args.poll):
+            # The whole record: an agent skipped before may have an address now.
+            booked = place is None or _into_book(settings, place, args.deployments)
+            if args.once:
+                return 0 if booked else 1
+            if stop.wait(args.poll):
                 return 0
+
+
+def _into_book(settings: Settings, place: ChainPlace, deployments: Path) -> bool:
+    """Add the record's leased agents not yet in the landlord's book, and say what was done.
+
+    A failure (the chain, the book) is said, not raised: the leases are already recorded, and
+    the next `fleet supervise` pass or `forager landlord adopt` adds them.
+    """
+    from agent.populations.landlord_service import adopt_record
+
+    try:
+        done = adopt_record(settings, place, deployments)
+    except (AgentError, WalletError) as exc:
+        print(
+            f"landlord: the book was not updated ({exc}); the leases are recorded in "
+            f"{deployments}: forager landlord adopt --deployments {deployments}",
+            file=sys.stderr,
+        )
+        return False
+    for dseq, what in done:
+        print(f"landlord: dseq {dseq} {what}")
+    return True

@@ -15,7 +15,6 @@ from typing import Any
 from agent.cli.akash import console_client
 from agent.cli.arena import until_signalled
 from agent.config import Settings, load_settings
-from agent.errors import ConfigError
 from agent.reports.tables import Table, show
 from telemetry.logs import configure_logging
 
@@ -56,12 +55,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings()
-    if args.dir is not None:
-        settings = settings.model_copy(
-            update={"landlord": settings.landlord.model_copy(update={"dir": args.dir})}
-        )
-    return settings
+    return with_book(load_settings(), args.dir)
+
+
+def with_book(settings: Settings, folder: Path | None) -> Settings:
+    """`settings` with the landlord's folder set from a flag (`--dir`, a fleet's
+    `--landlord-dir`), when one was given; `FORAGER_LANDLORD__DIR` otherwise."""
+    if folder is None:
+        return settings
+    return settings.model_copy(
+        update={"landlord": settings.landlord.model_copy(update={"dir": folder})}
+    )
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -91,16 +95,12 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _adopt(args: argparse.Namespace) -> int:
-    from agent.populations.landlord_service import adopt, chain_place, open_book, read_arena
+    from agent.populations.landlord_service import adopt_record, chain_place, read_arena
 
     settings = _settings(args)
     configure_logging(settings.telemetry.log_level)
     place = chain_place(settings, read_arena(args.arena))
-    book = open_book(settings)
-    try:
-        done = adopt(book, place, args.deployments, settings)
-    finally:
-        book.close()
+    done = adopt_record(settings, place, args.deployments)
     for dseq, what in done:
         print(f"dseq {dseq}: {what}")
     print(f"{len(done)} new deployment(s) in {args.deployments}")
@@ -140,12 +140,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from agent.populations.landlord_service import BOOK_FILE, open_book
+    from agent.populations.landlord_service import existing_book
 
-    settings = _settings(args)
-    if not (settings.landlord.dir / BOOK_FILE).is_file():
-        raise ConfigError(f"no landlord book in {settings.landlord.dir} (forager landlord add)")
-    book = open_book(settings)
+    book = existing_book(_settings(args).landlord.dir)
     tenants = book.tenants()
     book.close()
     columns = ("dseq", "address", "rent", "period", "status", "fate", "bid", "last action")

@@ -3,7 +3,8 @@
 `deploy_fleet` deploys N agents (each its own SDL; with `with_keys` each its own wallet, made
 here and shipped as secret settings). `supervise_remote` asks each deployed parent which
 children it funded and deploys each child with the wallet derived from the parent's keystore,
-which the operator holds. Every outcome is recorded in `deployments.json` as it happens.
+which the operator holds. Every outcome is recorded in `deployments.json` as it happens, with
+the rent terms the agent's SDL set (`rent`), which the landlord's book takes it on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ from wallets.keystore import derive_child_key, load_keystore, make_wallet, read_
 log = structlog.get_logger()
 
 Entry = dict[str, Any]  # one line of deployments.json: who the agent is, and its lease or error
+
+# The rent terms an agent is deployed with, as its SDL's env sets them: each entry keeps them
+# (`rent`), so the landlord's book takes an agent on the terms it actually runs under.
+_RENT_ENV = {
+    "amount": "FORAGER_RENT__AMOUNT",
+    "period_ticks": "FORAGER_RENT__PERIOD_TICKS",
+    "grace_ticks": "FORAGER_RENT__GRACE_TICKS",
+    "interval_s": "FORAGER_INTERVAL_S",
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ def deploy_fleet(
         env = {**base_env, "FORAGER_STRATEGY": strategy, "FORAGER_GENERATION": str(generation)}
         if with_keys:
             env |= _give_wallet(entry, folder / "keys")
+        entry |= _rent_terms(env)
         entry.update(lease.deploy(name, render_sdl(options, env)))
         done.append(entry)
         _record(folder / "deployments.json", done)
@@ -131,7 +142,9 @@ def supervise_remote(
             if name in known:
                 continue
             entry, env = _child(parent, state, name, deployments.parent / "keys")
-            entry.update(lease.deploy(name, render_sdl(options, {**base_env, **env})))
+            env = {**base_env, **env}
+            entry |= _rent_terms(env)
+            entry.update(lease.deploy(name, render_sdl(options, env)))
             entries.append(entry)
             added.append(entry)
             known.add(name)
@@ -194,6 +207,11 @@ def _give_wallet(entry: Entry, keys: Path, account: LocalAccount | None = None) 
     made = make_wallet(keystore, password_file, account)
     entry.update(address=made.address, keystore=str(keystore), password_file=str(password_file))
     return wallet_env(keystore, password_file)
+
+
+def _rent_terms(env: dict[str, str]) -> Entry:
+    terms = {key: env[name] for key, name in _RENT_ENV.items() if name in env}
+    return {"rent": terms} if terms else {}
 
 
 def _record(path: Path, entries: list[Entry]) -> None:

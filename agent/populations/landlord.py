@@ -314,7 +314,7 @@ class Landlord:
         """Fetch and keep the agent's last /state and /series; say what was kept."""
         if not tenant.state_url:
             return "no state url"
-        where = self.folder / "final" / tenant.dseq
+        where = final_dir(self.folder, tenant.dseq)
         where.mkdir(parents=True, exist_ok=True)
         kept = []
         for name in ("state", "series"):
@@ -352,6 +352,11 @@ class Landlord:
             error_type=type(exc).__name__,
             error=str(exc),
         )
+
+
+def final_dir(folder: Path, dseq: str) -> Path:
+    """Where a landlord in `folder` keeps a closed tenant's last `state.json`, `series.json`."""
+    return folder / "final" / dseq
 
 
 def _gone(status: DeploymentStatus) -> bool:

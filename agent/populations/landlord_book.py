@@ -209,6 +209,23 @@ class Book:
         return [Line(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
 
 
+def fate_of(tenant: Tenant | None) -> str:
+    """A tenant's fate as the landlord recorded it, in words (`fleet leaderboard`)."""
+    if tenant is None:
+        return "not in the landlord's book"
+    if tenant.status == ACTIVE:
+        return "alive"
+    if tenant.status == PROVIDER_CLOSED:
+        return "closed by the provider"
+    if tenant.status == OVERDRAWN:
+        return "closed by the provider, overdrawn"
+    if tenant.fate == "died":
+        why = "died" if tenant.died_tick is None else f"died on tick {tenant.died_tick}"
+    else:
+        why = "evicted: rent unpaid" if tenant.fate == "evicted" else "closed"
+    return f"{why}, lease closed at block {tenant.closed_block}"
+
+
 def _column(value: Any) -> Any:
     # Amounts in base units overflow SQLite's 64-bit integers: they are kept as text.
     return str(value) if isinstance(value, int) and abs(value) >= 2**63 else value

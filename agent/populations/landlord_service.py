@@ -60,6 +60,13 @@ def open_book(settings: Settings) -> Book:
     return Book(settings.landlord.dir / BOOK_FILE)
 
 
+def existing_book(folder: Path) -> Book:
+    """The book in `folder`, for reading: one that is not there is an error, not made."""
+    if not (folder / BOOK_FILE).is_file():
+        raise ConfigError(f"no landlord book in {folder} (forager landlord add or adopt)")
+    return Book(folder / BOOK_FILE)
+
+
 def terms(settings: Settings) -> Terms:
     section = settings.landlord
     return Terms(
@@ -88,6 +95,8 @@ def add_tenant(
     grace_ticks: int,
     state_url: str | None = None,
     start_block: int | None = None,
+    bid_price: str | None = None,
+    bid_denom: str | None = None,
 ) -> Tenant:
     """Put a tenant in the book; its start is `start_block` (default: the chain's head)."""
     chain = Chain(list(place.rpc_urls))
@@ -106,20 +115,56 @@ def add_tenant(
         start_block=start.number,
         start_ts=start.timestamp,
         state_url=state_url,
+        bid_price=bid_price,
+        bid_denom=bid_denom,
     )
     book.add(tenant)
     log.info("tenant_added", dseq=tenant.dseq, address=address, start_block=start.number)
     return tenant
 
 
+def book_configured(settings: Settings) -> bool:
+    """Whether the operator named a landlord book (`FORAGER_LANDLORD__DIR`, the settings file,
+    or a command's `--landlord-dir`): a fleet never writes to the default folder unasked."""
+    return "dir" in settings.landlord.model_fields_set
+
+
+def fleet_book(settings: Settings) -> ChainPlace | None:
+    """Where a fleet command adds the agents it leases: the chain rent is paid on, or None
+    (said in one log line) when no book is configured. Called before any lease, so a book
+    without a chain stops the command while nothing is spent."""
+    if not book_configured(settings):
+        log.info(
+            "landlord_book_not_configured",
+            detail="leased agents are not added to a landlord's book: set FORAGER_LANDLORD__DIR "
+            "or --landlord-dir (or run forager landlord adopt later)",
+        )
+        return None
+    return chain_place(settings, None)
+
+
+def adopt_record(settings: Settings, place: ChainPlace, deployments: Path) -> list[tuple[str, str]]:
+    """`adopt` on the book of `settings`, opened and closed around it."""
+    book = open_book(settings)
+    try:
+        done = adopt(book, place, deployments, settings)
+    finally:
+        book.close()
+    for dseq, what in done:
+        log.info("tenant_adopted", dseq=dseq, outcome=what, book=str(settings.landlord.dir))
+    return done
+
+
 def adopt(
     book: Book, place: ChainPlace, deployments: Path, settings: Settings
 ) -> list[tuple[str, str]]:
     """Add each leased agent of a fleet record (`fleet deploy`, `fleet supervise`) not yet in
-    the book, on the rent terms of `settings` (the ones its SDL was rendered with).
+    the book, on the rent terms it was deployed with and at its accepted bid.
 
-    The agent's address comes from the record (`--keys`) or else from its `/state`; one that
-    has neither yet is skipped and named, to be adopted on a later run. Returns (dseq, what).
+    The terms are the entry's `rent` (what its SDL's env held; the fleet records it), else
+    those of `settings`. The agent's address comes from the record (`--keys`, or a child's
+    derived wallet) or else from its `/state`; one that has neither yet is skipped and named,
+    to be adopted on a later run. Returns (dseq, what).
     """
     try:
         entries = json.loads(deployments.read_text())
@@ -140,14 +185,27 @@ def adopt(
             place,
             address=str(address),
             dseq=dseq,
-            rent_amount=settings.rent.amount,
-            period_ticks=settings.rent.period_ticks,
-            interval_s=Decimal(str(settings.interval_s)),
-            grace_ticks=settings.rent.grace_ticks,
             state_url=entry.get("state_url"),
+            bid_price=entry.get("price"),
+            bid_denom=entry.get("denom"),
+            **_deployed_terms(entry.get("rent") or {}, settings),
         )
+        known.add(dseq)
         done.append((dseq, f"added {address}"))
     return done
+
+
+def _deployed_terms(rent: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The rent terms of a fleet entry, each missing one taken from `settings`."""
+    try:
+        return {
+            "rent_amount": Decimal(str(rent.get("amount", settings.rent.amount))),
+            "period_ticks": int(rent.get("period_ticks", settings.rent.period_ticks)),
+            "interval_s": Decimal(str(rent.get("interval_s", settings.interval_s))),
+            "grace_ticks": int(rent.get("grace_ticks", settings.rent.grace_ticks)),
+        }
+    except (ArithmeticError, ValueError) as exc:
+        raise ConfigError(f"fleet record rent terms {rent}: expected numbers ({exc})") from exc
 
 
 def _address_of(state_url: str | None, settings: Settings) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft7Validator
+from ruamel.yaml import YAML
 
 from akash.validate import find_schema
 from tests.conftest import REPO
@@ -328,3 +329,9 @@ class ConsoleMock:
 
 def manifest_of(path: Path) -> str:
     return str(json.loads(path.read_text())["manifest"])
+
+
+def sdl_env(console: ConsoleMock, dseq: str) -> dict[str, str]:
+    """The environment of the agent service in the SDL a deployment was created with."""
+    sdl = YAML(typ="safe").load(console.deployments[dseq]["sdl"])
+    return dict(item.split("=", 1) for item in sdl["services"]["agent"]["env"])

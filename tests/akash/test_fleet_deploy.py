@@ -1,27 +1,29 @@
 """`forager fleet deploy`: one Akash deployment per agent through the Console (mock checked
-against the OpenAPI); the remote leaderboard asks each running agent for its life."""
+against the OpenAPI); the remote leaderboard asks each running agent for its life, and the
+landlord's book for its fate."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
 from agent.populations.akash_fleet import deploy_fleet, supervise_remote
-from agent.populations.leaderboard import leaderboard, remote_leaderboard
+from agent.populations.landlord import final_dir
+from agent.populations.landlord_book import CLOSED, OVERDRAWN, PROVIDER_CLOSED, Book, Tenant
+from agent.populations.landlord_service import BOOK_FILE
+from agent.populations.leaderboard import landlord_fates, leaderboard, remote_leaderboard
 from akash.console import ConsoleClient
 from akash.sdl import SdlOptions
 from akash.validate import load_schema, validate_document
-from tests.akash.console_mock import ConsoleMock
-from tests.conftest import ForagerProcess
+from tests.akash.console_mock import ConsoleMock, sdl_env
+from tests.conftest import REPO, ForagerProcess
 from wallets.keystore import create_keystore, decrypt_keystore
-
-
-def sdl_env(console: ConsoleMock, dseq: str) -> dict[str, str]:
-    """The environment of the agent service in the SDL a deployment was created with."""
-    sdl = YAML(typ="safe").load(console.deployments[dseq]["sdl"])
-    return dict(item.split("=", 1) for item in sdl["services"]["agent"]["env"])
 
 
 def test_each_agent_gets_its_own_deployment_with_its_strategy(console: ConsoleMock, tmp_path: Path):
@@ -171,3 +173,78 @@ def test_children_funded_on_akash_are_deployed_with_the_derived_wallet(
     assert supervise_remote(client, record, SdlOptions(), {}, poll_s=0.01) == []  # once only
     assert len(json.loads(record.read_text())) == 2
     assert parent.terminate() == 0
+
+
+def _tenant(book: Book, dseq: str, **fate: Any) -> None:
+    """Put a tenant in the book and record its fate as a landlord's pass would."""
+    book.add(Tenant(dseq, "0x" + dseq.rjust(40, "0"), 1000, 10, "1", 5, 1, 0))
+    if fate:
+        book.update(dseq, **fate)
+
+
+def _board(record: Path, out: Path, *flags: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """`forager fleet leaderboard --deployments` (plain table, JSON rows by name)."""
+    env = {k: v for k, v in os.environ.items() if k != "FORAGER_LANDLORD__DIR"}
+    cmd = [sys.executable, "-m", "agent.cli", "fleet", "leaderboard", "--deployments", str(record)]
+    cmd += ["--json", str(out), "--chart", str(out.with_suffix(".png")), *flags]
+    done = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[done.stdout.index(" #  agent") :]  # after the unreachable ones' warnings
+    return table, {row["name"]: row for row in json.loads(out.read_text())}
+
+
+def test_the_remote_leaderboard_shows_each_lifes_fate_from_the_landlords_book(
+    tmp_path: Path, forager: list[ForagerProcess]
+):
+    """With --landlord-dir: alive, died on tick N with the lease closed at block M (the life read
+    from the final state the landlord kept, as the agent answers no more), provider-closed,
+    overdrawn, evicted, or not in the book; without it the board is as before."""
+    agents = {}
+    for name in ("agent-00", "agent-01"):
+        proc = ForagerProcess(tmp_path / "local" / name, "--strategy", "hold", "--interval", "0.1")
+        forager.append(proc)
+        agents[name] = proc
+    for proc in agents.values():
+        proc.wait_event("tick_finished", tick=5)
+    landlord, gone = tmp_path / "landlord", "http://127.0.0.1:9/state"
+    kept = final_dir(landlord, "3002")  # what the landlord kept when it closed agent-02's lease
+    kept.mkdir(parents=True)
+    (kept / "state.json").write_text(agents["agent-00"].get("/state").text)
+    (kept / "series.json").write_text(agents["agent-00"].get("/series").text)
+    book = Book(landlord / BOOK_FILE)
+    _tenant(book, "3001")
+    _tenant(book, "3002", status=CLOSED, fate="died", died_tick=7, closed_block=123)
+    _tenant(book, "3004", status=PROVIDER_CLOSED, fate=PROVIDER_CLOSED)
+    _tenant(book, "3005", status=OVERDRAWN, fate=OVERDRAWN)
+    _tenant(book, "3006", status=CLOSED, fate="evicted", closed_block=200)
+    record = tmp_path / "deployments.json"
+    urls = {"3001": agents["agent-00"].url, "3003": agents["agent-01"].url}
+    record.write_text(json.dumps([
+        {"name": f"agent-0{i}", "dseq": dseq, "state_url": urls.get(dseq, gone)}
+        for i, dseq in enumerate(("3001", "3003", "3002", "3004", "3005", "3006"))
+    ] + [{"name": "agent-09", "error": "no open bid"}]))  # fmt: skip
+    table, rows = _board(record, tmp_path / "board.json", "--landlord-dir", str(landlord))
+    assert {name: row["landlord"] for name, row in rows.items()} == {
+        "agent-00": "alive",
+        "agent-01": "not in the landlord's book",
+        "agent-02": "died on tick 7, lease closed at block 123",
+    }
+    assert table.splitlines()[0].split()[-2:] == ["fate", "landlord"]
+    (line,) = [line for line in table.splitlines() if " agent-02 " in line]
+    assert line.endswith("  died on tick 7, lease closed at block 123")
+    assert landlord_fates(record, book) == {
+        "agent-00": "alive",
+        "agent-01": "not in the landlord's book",
+        "agent-02": "died on tick 7, lease closed at block 123",
+        "agent-03": "closed by the provider",
+        "agent-04": "closed by the provider, overdrawn",
+        "agent-05": "evicted: rent unpaid, lease closed at block 200",
+    }
+    book.close()
+    table, rows = _board(record, tmp_path / "plain.json")
+    assert set(rows) == {"agent-00", "agent-01"} and "landlord" not in rows["agent-00"]
+    assert "landlord" not in table
+    for proc in agents.values():
+        assert proc.terminate() == 0

@@ -101,10 +101,12 @@ def advance(arena: LocalArena, seconds: int) -> None:
 
 
 class AgentStandIn:
-    """An agent's `/state` and `/series` on loopback; `alive` and `up` are knobs."""
+    """An agent's `/state` and `/series` on loopback; `alive`, `up` and `extra` (more keys of
+    its `/state`, e.g. the `children` a parent funded) are knobs."""
 
     def __init__(self, alive: bool = True, tick: int = 42, address: str | None = None) -> None:
         self.alive, self.tick, self.up, self.address = alive, tick, True, address
+        self.extra: dict[str, Any] = {}
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -128,6 +130,7 @@ class AgentStandIn:
             "tick": self.tick,
             "net_worth": 12.5,
             "address": self.address,
+            **self.extra,
         }
 
     def answer(self, req: BaseHTTPRequestHandler) -> None:

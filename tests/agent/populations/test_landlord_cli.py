@@ -1,5 +1,5 @@
-"""`forager landlord` from the command line, and adopting a fleet's record, on a real anvil
-arena and the Console mock."""
+"""`forager landlord` from the command line, adopting a fleet's record, and `fleet deploy` and
+`fleet supervise` booking the agents they lease, on a real anvil arena and the Console mock."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ import os
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_account import Account
 
 from agent.config import load_settings
-from agent.populations.landlord_book import Book
+from agent.populations.landlord_book import Book, Tenant
 from agent.populations.landlord_service import BOOK_FILE, adopt
 from arena.local import LocalArena
 from tests.agent.populations.landlord_helpers import API_KEY, AgentStandIn, Payer, place_of
-from tests.akash.console_mock import ConsoleMock
+from tests.akash.console_mock import ConsoleMock, sdl_env
 from tests.conftest import REPO
+from wallets.keystore import create_keystore, derive_child_key
+from wallets.tokens import to_base
 
 
 def test_adopt_adds_a_fleets_leased_agents_once_on_the_deployed_terms(
@@ -119,3 +123,119 @@ def _wait_event(proc: subprocess.Popen[str], name: str) -> dict[str, Any]:
         if event.get("event") == name:
             return event
     raise AssertionError(f"the landlord exited before {name}")
+
+
+def _fleet(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`forager fleet ARGS` in `cwd`, with no landlord folder but the one `env` names."""
+    base = {k: v for k, v in os.environ.items() if k != "FORAGER_LANDLORD__DIR"}
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", "fleet", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**base, **env},
+        check=False,
+    )
+
+
+def _live_chain(arena: LocalArena, console: ConsoleMock) -> dict[str, str]:
+    """The arena as a live chain (what agents on Akash are given), and the Console mock."""
+    info = arena.info
+    assert info is not None
+    env = {f"FORAGER_CHAIN__{name.upper()}": str(getattr(info, name)) for name in CHAIN_FIELDS}
+    return env | {"FORAGER_AKASH__API_KEY": API_KEY, "FORAGER_AKASH__CONSOLE_URL": console.url}
+
+
+CHAIN_FIELDS = ("rpc_url", "chain_id", "stable_token", "risk_token", "pool", "router", "landlord")
+
+
+def _events(out: str, name: str) -> list[dict[str, Any]]:
+    lines = (json.loads(line) for line in out.splitlines() if line.startswith("{"))
+    return [event for event in lines if event.get("event") == name]
+
+
+def _sdl_terms(console: ConsoleMock, dseq: str) -> tuple[int, int, int, Decimal]:
+    """The rent terms a deployment's SDL gave its agent: base units, period, grace, interval."""
+    env = sdl_env(console, dseq)
+    amount = to_base(Decimal(env["FORAGER_RENT__AMOUNT"]), 6)
+    period, grace = int(env["FORAGER_RENT__PERIOD_TICKS"]), int(env["FORAGER_RENT__GRACE_TICKS"])
+    return amount, period, grace, Decimal(env["FORAGER_INTERVAL_S"])
+
+
+def _terms(tenant: Tenant) -> tuple[int, int, int, Decimal]:
+    return tenant.amount, tenant.period_ticks, tenant.grace_ticks, Decimal(tenant.interval_s)
+
+
+def test_fleet_deploy_puts_each_leased_agent_in_a_configured_book_once(
+    arena: LocalArena, console: ConsoleMock, tmp_path: Path
+):
+    """No book configured: one log line, nothing written. With --landlord-dir: every leased agent
+    on its SDL's rent terms and its accepted bid; deploying again adds only the new ones."""
+    console.bids_after_polls = 0
+    env = _live_chain(arena, console)
+    deploy = ("deploy", "--strategies", "hold", "--keys", "--share-rpc-url", "--bid-timeout", "30")
+    priced = ("--price", "1000", "--rent-from-price")
+    unbooked = _fleet(*deploy, "--agents", "1", "--dir", "plain", env=env, cwd=tmp_path)
+    assert unbooked.returncode == 0, unbooked.stderr
+    assert len(_events(unbooked.stdout, "landlord_book_not_configured")) == 1
+    assert "landlord:" not in unbooked.stdout and not (tmp_path / "landlord").exists()
+    book_dir = tmp_path / "books"
+    booked = ("--landlord-dir", str(book_dir), *priced)
+    first = _fleet(*deploy, "--agents", "2", "--dir", "a", *booked, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    entries = json.loads((tmp_path / "a" / "deployments.json").read_text())
+    again = _fleet(*deploy, "--agents", "1", "--dir", "b", *booked, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    entries += json.loads((tmp_path / "b" / "deployments.json").read_text())
+    assert again.stdout.count("landlord: dseq") == 1
+    book = Book(book_dir / BOOK_FILE)
+    tenants = {t.dseq: t for t in book.tenants()}
+    assert {t.dseq: t.address for t in tenants.values()} == {
+        e["dseq"]: e["address"] for e in entries
+    }
+    for dseq, tenant in tenants.items():
+        assert _terms(tenant) == _sdl_terms(console, dseq)
+        assert (tenant.bid_price, tenant.bid_denom) == ("900.5", "uact")  # the cheapest bid
+    assert _sdl_terms(console, entries[0]["dseq"])[0] != to_base(Decimal(5), 6)  # from the cap
+    book.close()
+
+
+def test_fleet_supervise_books_the_children_it_leases_once_however_often_it_runs(
+    arena: LocalArena, console: ConsoleMock, agent: AgentStandIn, tmp_path: Path
+):
+    """A parent funds child 1; `supervise --once` leases it and books it (its derived wallet, its
+    SDL's terms, its bid) and the parent on its recorded terms; a second pass adds nobody."""
+    console.bids_after_polls = 0
+    keystore, password_file = tmp_path / "keys" / "agent-00.json", tmp_path / "agent-00.password"
+    keystore.parent.mkdir()
+    password_file.write_text("parent-pass-123")
+    parent = create_keystore(keystore, "parent-pass-123")
+    agent.address = parent.address
+    agent.extra = {"children": ["p.c1"], "strategy": "hold", "generation": 0, "agent_id": "p"}
+    rent = {"amount": "0.25", "period_ticks": "3", "grace_ticks": "2", "interval_s": "7.5"}
+    record = tmp_path / "deployments.json"
+    record.write_text(json.dumps([{
+        "name": "agent-00", "strategy": "hold", "dseq": console.lease(price="1000"),
+        "price": "1000", "denom": "uact", "rent": rent, "address": parent.address,
+        "state_url": agent.url + "/state", "keystore": str(keystore),
+        "password_file": str(password_file),
+    }]))  # fmt: skip
+    env = _live_chain(arena, console) | {"FORAGER_LANDLORD__DIR": str(tmp_path / "landlord")}
+    watch = ("supervise", "--deployments", str(record), "--once", "--share-rpc-url")
+    first = _fleet(*watch, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    parent_entry, child_entry = json.loads(record.read_text())
+    book = Book(tmp_path / "landlord" / BOOK_FILE)
+    tenants = {t.dseq: t for t in book.tenants()}
+    assert set(tenants) == {parent_entry["dseq"], child_entry["dseq"]}
+    child = tenants[child_entry["dseq"]]
+    derived = Account.from_key(derive_child_key(bytes(parent.key), 1)).address
+    assert (child.address, child.bid_price) == (derived, "900.5")
+    assert _terms(child) == _sdl_terms(console, child.dseq)
+    assert _terms(tenants[parent_entry["dseq"]]) == (250_000, 3, 2, Decimal("7.5"))
+    second = _fleet(*watch, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "landlord: dseq" not in second.stdout
+    assert len(book.tenants()) == 2 and len(json.loads(record.read_text())) == 2
+    book.close()
