@@ -77,7 +77,7 @@ def pct(values: list[float], q: float) -> float:
 
 def raw_decide(decider: LlamaDecider, obs: Observation, recent: tuple[float, ...]) -> float:
     """llama.cpp alone: the same request the runtime makes, timed around the call only."""
-    messages = build_messages(obs, decider.system_prompt, recent)
+    messages = build_messages(obs, decider.system_prompt, recent, decider.style)
     started = time.perf_counter()
     decider._llm.create_chat_completion(
         messages=messages,
@@ -126,6 +126,7 @@ def run_config(
         system_prompt=system_prompt(style=style),
         schema=answer_schema(style),
         decode=decode,
+        style=style,
     )
     load_s = time.perf_counter() - started
     series = observations(2 * ticks + 4)
