@@ -262,6 +262,11 @@ class LandlordSettings(BaseModel):
     low_escrow_hours: Decimal = Field(
         Decimal(24), gt=0, description="top up when the escrow lasts less than this at the bid"
     )
+    auto_top_up: bool = Field(
+        False,
+        description="a managed wallet: let the Console top up paid-up leases (its per-deployment "
+        "auto top-up, turned off while a tenant owes rent) instead of depositing",
+    )
     every_s: float = Field(60.0, gt=0, description="seconds between passes")
     agent_timeout_s: float = Field(10.0, gt=0, description="reading an agent's /state, /series")
 

@@ -1,5 +1,9 @@
 """The Akash Console API (managed wallet): create a deployment, read bids, lease, close, top up.
 
+A deployment can also be topped up by the Console itself (its per-deployment auto top-up, paid
+from the managed wallet): `auto_top_up` reads that setting and `set_auto_top_up` turns it on or
+off, creating the deployment's settings the first time.
+
 Bodies are wrapped in `{"data": ...}`; the API key goes in `x-api-key`. Errors come back as
 `ConsoleError` with the HTTP status and the API's own message; nothing is retried blindly
 (creating a deployment twice would pay twice).
@@ -18,6 +22,7 @@ from telemetry.redaction import secrets
 
 DEFAULT_URL = "https://console-api.akash.network"
 _UNAUTHORIZED = 401
+_NOT_FOUND = 404
 _FUNDS_WORDS = ("insufficient", "not enough", "balance")
 
 
@@ -89,6 +94,7 @@ class ConsoleClient:
             timeout=timeout_s,
             transport=transport,
         )
+        self._user_id: str | None = None
 
     def create_deployment(self, sdl: str, deposit_usd: float | None = None) -> Created:
         body: dict[str, Any] = {"sdl": sdl}
@@ -118,6 +124,33 @@ class ConsoleClient:
     def deposit(self, dseq: str, usd: float) -> DeploymentStatus:
         body = {"data": {"dseq": dseq, "deposit": usd}}
         return _status(self._call("POST", "/v1/deposit-deployment", body))
+
+    def user_id(self) -> str:
+        """The Console user the API key belongs to (`/v1/user/me`, its `id`); asked once."""
+        if self._user_id is None:
+            self._user_id = str(self._call("GET", "/v1/user/me")["id"])
+        return self._user_id
+
+    def auto_top_up(self, dseq: str) -> bool | None:
+        """Whether the Console tops the deployment up by itself; None when it has no settings."""
+        try:
+            data = self._call("GET", f"/v1/deployment-settings/{self.user_id()}/{dseq}")
+        except ConsoleError as exc:
+            if exc.status == _NOT_FOUND:
+                return None
+            raise
+        return bool(data["autoTopUpEnabled"])
+
+    def set_auto_top_up(self, dseq: str, enabled: bool) -> bool:
+        """Turn the deployment's auto top-up on or off (idempotent); returns the setting now."""
+        user = self.user_id()
+        if self.auto_top_up(dseq) is None:
+            body = {"data": {"userId": user, "dseq": dseq, "autoTopUpEnabled": enabled}}
+            data = self._call("POST", "/v1/deployment-settings", body)
+        else:
+            body = {"data": {"autoTopUpEnabled": enabled}}
+            data = self._call("PATCH", f"/v1/deployment-settings/{user}/{dseq}", body)
+        return bool(data["autoTopUpEnabled"])
 
     def provider_host(self, address: str) -> str:
         """The provider's `hostUri` from its on-chain record (the only source of that URL)."""

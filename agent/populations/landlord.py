@@ -11,14 +11,23 @@ then: a lease the provider closed, or an overdrawn one, is recorded and left alo
 whose `/state` says it is dead, or that is past its grace period (the first unpaid period
 ended more than `grace_ticks` ago), has its final `/state` and `/series` kept and its
 deployment closed; a paid-up agent whose escrow lasts less than `low_escrow_hours` at the bid
-price gets a deposit of `deposit_usd`. Each act is journalled before the call (`intent`) and
-after it (`done`); an open intent is answered on the next pass by reading the Console (see
-`Landlord.resolve`). A Console or chain error leaves the tenants as they were: it is journalled
-as `failed`, logged, and the next pass tries again.
+price gets a deposit of `deposit_usd`. With `auto_top_up` (a managed wallet whose Console tops
+deployments up itself) the landlord deposits nothing: it keeps the deployment's auto top-up on
+while the agent is paid up and turns it off as soon as it is not, so an agent that stops paying
+is funded by nobody until it pays again or its grace ends.
+
+Each act is journalled before the call (`intent`) and after it (`done`); an open intent is
+answered on the next pass by reading the Console (see `Landlord.resolve`). A Console or chain
+error leaves the tenants as they were: it is journalled as `failed`, logged, and the next pass
+tries again.
+
+Metrics (OpenTelemetry, and `/metrics` of `forager landlord run`): passes, acts by kind and
+outcome, tenants by status, and per tenant its escrow in hours and its periods behind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,7 +37,7 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from agent.populations.landlord_book import (
     ACTIVE,
@@ -49,6 +58,7 @@ log = structlog.get_logger()
 tracer = trace.get_tracer("forager.landlord")
 
 _GONE_LEASES = ("closed", "insufficient_funds")
+AUTO_TOP_UP = "auto_top_up"  # the journal's name for setting the Console's auto top-up
 
 
 class LeaseConsole(Protocol):
@@ -60,6 +70,10 @@ class LeaseConsole(Protocol):
 
     def close(self, dseq: str) -> bool: ...
 
+    def auto_top_up(self, dseq: str) -> bool | None: ...
+
+    def set_auto_top_up(self, dseq: str, enabled: bool) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Terms:
@@ -69,6 +83,7 @@ class Terms:
     low_escrow_hours: Decimal = Decimal(24)
     block_s: Decimal = Decimal(6)
     agent_timeout_s: float = 10.0
+    auto_top_up: bool = False  # the Console tops up a paid-up tenant; no deposits
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,7 @@ class TenantView:
     bid: str | None
     last_action: str | None
     error: str | None = None
+    auto_top_up: bool | None = None  # the Console's setting, where the landlord uses it
 
 
 def standing(tenant: Tenant, paid: int, now_ts: int) -> Standing:
@@ -139,6 +155,32 @@ class RentLedger:
         return self.token.transferred(tenant.address, self.landlord, tenant.start_block, to_block)
 
 
+class LandlordMetrics:
+    """The landlord's instruments; `passed` reports a pass's views."""
+
+    def __init__(self) -> None:
+        meter = metrics.get_meter("openforager.landlord")
+        self.passes = meter.create_counter("forager.landlord.passes", unit="{pass}")
+        self.acts = meter.create_counter("forager.landlord.acts", unit="{act}")
+        self.tenants = meter.create_gauge("forager.landlord.tenants", unit="{tenant}")
+        self.escrow = meter.create_gauge("forager.landlord.escrow_hours", unit="h")
+        self.behind = meter.create_gauge("forager.landlord.periods_behind", unit="{period}")
+
+    def act(self, kind: str, outcome: str) -> None:
+        self.acts.add(1, {"kind": kind, "outcome": outcome})
+
+    def passed(self, views: tuple[TenantView, ...]) -> None:
+        self.passes.add(1)
+        for status in (ACTIVE, CLOSED, OVERDRAWN, PROVIDER_CLOSED):
+            self.tenants.set(sum(v.status == status for v in views), {"status": status})
+        for view in views:
+            tenant = {"dseq": view.dseq}
+            if view.escrow_hours is not None:
+                self.escrow.set(view.escrow_hours, tenant)
+            if view.periods_due is not None and view.paid_through is not None:
+                self.behind.set(max(0, view.periods_due - view.paid_through), tenant)
+
+
 class Landlord:
     """Runs passes over the book. One pass at a time; `views` is replaced whole after each."""
 
@@ -148,6 +190,7 @@ class Landlord:
         self.book, self.console, self.ledger = book, console, ledger
         self.folder, self.terms = folder, terms
         self.views: tuple[TenantView, ...] = ()
+        self.metrics = LandlordMetrics()
 
     def run_pass(self) -> tuple[TenantView, ...]:
         """Answer open intents, then visit every tenant; returns (and keeps) what it saw."""
@@ -156,6 +199,7 @@ class Landlord:
             head = self.ledger.head()
             views = tuple(self._visit_traced(tenant, head) for tenant in self.book.tenants())
             self.views = views
+            self.metrics.passed(views)
             span.set_attribute("forager.tenants", len(views))
             log.info("landlord_pass_finished", tenants=len(views), block=head.number)
         return views
@@ -171,7 +215,8 @@ class Landlord:
         """Answer every intent left without a `done` line by reading the Console.
 
         A close: done if the deployment is closed, else close it. A deposit: done if the
-        escrow has a new deposit or a higher balance than the intent recorded, else deposit.
+        escrow has a new deposit or a higher balance than the intent recorded, else deposit. An
+        auto top-up setting: set it again (setting it is idempotent).
         """
         for line in self.book.open_intents():
             try:
@@ -180,6 +225,9 @@ class Landlord:
                     self._finish_close(line, status)
                 elif line.kind == "deposit":
                     self._finish_deposit(line, status)
+                elif line.kind == AUTO_TOP_UP:
+                    enabled = self.console.set_auto_top_up(line.dseq, bool(line.data["enabled"]))
+                    self._auto_set(line, enabled, recovered=True)
             except ConsoleError as exc:
                 self._console_failed(line.dseq, line.kind, exc, line.id)
 
@@ -221,6 +269,8 @@ class Landlord:
                 return self._evict(tenant, "died", head, owes, agent.get("tick"))
             if owes.past_grace:
                 return self._evict(tenant, "evicted", head, owes, None)
+            if self.terms.auto_top_up:
+                return self._auto_top_up(tenant, status, owes)
             if owes.paid_up and self._low(status):
                 return self._top_up(tenant, status, owes)
         except ConsoleError as exc:
@@ -270,7 +320,28 @@ class Landlord:
         self.book.done(line, {"balance": balance, "recovered": recovered, "already": already})
         action = f"deposited {line.data['usd']} USD"
         self.book.update(line.dseq, last_action=action)
+        self.metrics.act("deposit", "recovered" if recovered else "done")
         log.info("lease_topped_up", dseq=line.dseq, usd=str(line.data["usd"]), recovered=recovered)
+
+    def _auto_top_up(self, tenant: Tenant, status: DeploymentStatus, owes: Standing) -> TenantView:
+        """The Console's auto top-up on while the tenant is paid up, off while it is not."""
+        wanted = owes.paid_up
+        if bool(self.console.auto_top_up(tenant.dseq)) == wanted:
+            return self._view(tenant, status, owes, auto_top_up=wanted)
+        line = self.book.line(self.book.intent(tenant.dseq, AUTO_TOP_UP, {"enabled": wanted}))
+        try:
+            enabled = self.console.set_auto_top_up(tenant.dseq, wanted)
+        except ConsoleError as exc:
+            self._console_failed(tenant.dseq, AUTO_TOP_UP, exc, line.id)
+            raise
+        self._auto_set(line, enabled, recovered=False)
+        return self._view(self.book.tenant(tenant.dseq), status, owes, auto_top_up=enabled)
+
+    def _auto_set(self, line: Line, enabled: bool, *, recovered: bool) -> None:
+        self.book.done(line, {"enabled": enabled, "recovered": recovered})
+        self.book.update(line.dseq, last_action=f"auto top-up {'on' if enabled else 'off'}")
+        self.metrics.act(AUTO_TOP_UP, "recovered" if recovered else "done")
+        log.info("lease_auto_top_up", dseq=line.dseq, enabled=enabled, recovered=recovered)
 
     def _evict(self, tenant: Tenant, why: str, head: Head, owes: Standing, tick: Any) -> TenantView:
         final = self._keep_final(tenant)
@@ -298,6 +369,7 @@ class Landlord:
             final=line.data.get("final"),
             last_action=f"closed ({why}) at block {block}",
         )
+        self.metrics.act("close", "recovered" if recovered else "done")
         log.info("lease_closed", dseq=line.dseq, why=why, block=block, recovered=recovered)
 
     def _agent_state(self, tenant: Tenant) -> dict[str, Any] | None:
@@ -337,13 +409,18 @@ class Landlord:
         status: DeploymentStatus | None = None,
         owes: Standing | None = None,
         error: str | None = None,
+        auto_top_up: bool | None = None,
     ) -> TenantView:
-        return _view(tenant, status, owes, error, self.terms.block_s)
+        view = _view(tenant, status, owes, error, self.terms.block_s)
+        return (
+            dataclasses.replace(view, auto_top_up=auto_top_up) if auto_top_up is not None else view
+        )
 
     def _console_failed(
         self, dseq: str, kind: str, exc: ConsoleError, ref: int | None = None
     ) -> None:
         self.book.failed(dseq, kind, str(exc), ref)
+        self.metrics.act(kind, "failed")
         log.error(
             "landlord_console_failed",
             dseq=dseq,

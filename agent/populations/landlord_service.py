@@ -20,12 +20,14 @@ import httpx
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse, Response
 
 from agent.config import Settings
 from agent.errors import ConfigError
 from agent.populations.landlord import Landlord, LeaseConsole, RentLedger, Terms
 from agent.populations.landlord_book import Book, Tenant
 from arena.world import ArenaInfo
+from telemetry import otel
 from wallets.chain import Chain
 from wallets.tokens import Erc20, to_base
 
@@ -74,6 +76,7 @@ def terms(settings: Settings) -> Terms:
         low_escrow_hours=section.low_escrow_hours,
         block_s=section.block_s,
         agent_timeout_s=section.agent_timeout_s,
+        auto_top_up=section.auto_top_up,
     )
 
 
@@ -221,7 +224,7 @@ def _address_of(state_url: str | None, settings: Settings) -> str | None:
 
 
 def tenants_app(landlord: Landlord) -> FastAPI:
-    """`/healthz` and `/tenants` (read-only) over the last pass."""
+    """`/healthz`, `/tenants` and `/metrics` (read-only) over the last pass."""
     app = FastAPI(title="forager landlord", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -231,6 +234,13 @@ def tenants_app(landlord: Landlord) -> FastAPI:
     @app.get("/tenants")
     def tenants() -> list[dict[str, Any]]:
         return [dataclasses.asdict(view) for view in landlord.views]
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def prometheus() -> Response:
+        """The landlord's metrics in Prometheus text format."""
+        telemetry = otel.current()
+        text = telemetry.prometheus_text() if telemetry else b""
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
 

@@ -23,6 +23,7 @@ from tests.loopback import LoopbackServer
 
 SPEC = json.loads((find_schema(REPO).parent / "console-api" / "openapi.json").read_text())
 OWNER = "akash1owner0000000000000000000000000000000"
+USER_ID = "0f6d2c8e-4a51-4b7e-9c3a-1d2e3f405162"  # the API key's user (`/v1/user/me`)
 
 
 def _fix(schema: Any) -> Any:
@@ -129,7 +130,9 @@ class ConsoleMock:
 
     Each deployment keeps an escrow (`escrow(dseq)`: state, funds in uact, deposits); a deposit
     of D USD adds D * 1 000 000 uact (ACT ≈ 1 USD). `lease(dseq, ...)` makes a leased deployment
-    directly, for tests that start from a running tenant.
+    directly, for tests that start from a running tenant. `settings` holds each deployment's
+    auto top-up setting; `run_auto_top_up()` does what the Console does with it (one top-up of
+    every active deployment that has it on).
     """
 
     def __init__(self, api_key: str = "test-key") -> None:
@@ -145,6 +148,7 @@ class ConsoleMock:
         self.deployments: dict[str, dict[str, Any]] = {}
         self.provider_hosts: dict[str, str] = {}  # provider address -> hostUri
         self.tokens: list[dict[str, Any]] = []  # the `data` of each JWT request
+        self.settings: dict[str, dict[str, Any]] = {}  # dseq -> its deployment settings
         self._next = 1000
         self._polls = 0
         mock = self
@@ -158,6 +162,9 @@ class ConsoleMock:
 
             def do_DELETE(self) -> None:
                 mock.handle(self, "delete")
+
+            def do_PATCH(self) -> None:
+                mock.handle(self, "patch")
 
             def log_message(self, *_: Any) -> None:
                 return
@@ -195,6 +202,8 @@ class ConsoleMock:
             self._send(req, code, {"message": message})
             return
         answer = getattr(self, f"_{operation}")(url, body)
+        if isinstance(answer, tuple):  # an operation that answers with another status
+            status, answer = answer
         self._check(f"response {spec_path}", _schema(spec_path, method, status), answer)
         self._send(req, status, answer)
 
@@ -211,6 +220,12 @@ class ConsoleMock:
             return "/v1/create-jwt-token", "token", 201
         if method == "get" and re.fullmatch(r"/v1/providers/akash1\w+", path):
             return "/v1/providers/{address}", "provider", 200
+        if method == "get" and path == "/v1/user/me":
+            return "/v1/user/me", "me", 200
+        if method == "post" and path == "/v1/deployment-settings":
+            return "/v1/deployment-settings", "settings_create", 201
+        if re.fullmatch(r"/v1/deployment-settings/[\w-]+/\d+", path) and method in ("get", "patch"):
+            return "/v1/deployment-settings/{userId}/{dseq}", f"settings_{method}", 200
         if re.fullmatch(r"/v1/deployments/\d+", path):
             return "/v1/deployments/{dseq}", {"get": "get", "delete": "close"}[method], 200
         return None
@@ -308,6 +323,57 @@ class ConsoleMock:
     def _token(self, _url: Any, body: Any) -> dict[str, Any]:
         self.tokens.append(body["data"])
         return {"data": {"token": f"jwt-{len(self.tokens)}-secret"}}
+
+    def _me(self, _url: Any, _body: Any) -> dict[str, Any]:
+        user = example(_schema("/v1/user/me", "get", 200)["properties"]["data"])
+        return {"data": {**user, "id": USER_ID, "userId": "auth0|forager", "username": "forager"}}
+
+    def _settings_data(self, dseq: str) -> dict[str, Any]:
+        return {"data": self.settings[dseq]}
+
+    def _settings_create(self, _url: Any, body: Any) -> dict[str, Any]:
+        data = body["data"]
+        if data["userId"] != USER_ID or data["dseq"] in self.settings:
+            self.violations.append(f"settings create: {data} (user {USER_ID}, exists?)")
+        self.settings[data["dseq"]] = {
+            "id": "7e1f0a52-0000-4000-8000-" + data["dseq"].rjust(12, "0"),
+            "userId": data["userId"],
+            "dseq": data["dseq"],
+            "autoTopUpEnabled": bool(data.get("autoTopUpEnabled", False)),
+            "estimatedTopUpAmount": 0,
+            "topUpFrequencyMs": 3_600_000,
+            "createdAt": "2026-12-06T00:00:00Z",
+            "updatedAt": "2026-12-06T00:00:00Z",
+        }
+        return self._settings_data(data["dseq"])
+
+    def _settings_target(self, url: Any) -> str:
+        user, dseq = url.path.split("/")[-2:]
+        if user != USER_ID:
+            self.violations.append(f"settings of user {user}, not {USER_ID}")
+        return str(dseq)
+
+    def _settings_get(self, url: Any, _body: Any) -> Any:
+        dseq = self._settings_target(url)
+        if dseq not in self.settings:
+            return 404, {"message": "Deployment settings not found"}
+        return self._settings_data(dseq)
+
+    def _settings_patch(self, url: Any, body: Any) -> Any:
+        dseq = self._settings_target(url)
+        if dseq not in self.settings:
+            return 404, {"message": "Deployment settings not found"}
+        self.settings[dseq]["autoTopUpEnabled"] = bool(body["data"]["autoTopUpEnabled"])
+        return self._settings_data(dseq)
+
+    def run_auto_top_up(self, usd: float = 5.0) -> list[str]:
+        """One Console top-up of each active deployment whose auto top-up is on; their dseqs."""
+        topped = []
+        for dseq, setting in self.settings.items():
+            if setting["autoTopUpEnabled"] and self.deployments[dseq]["state"] == "active":
+                self._deposit(None, {"data": {"dseq": dseq, "deposit": usd}})
+                topped.append(dseq)
+        return topped
 
     def _deposit(self, _url: Any, body: Any) -> dict[str, Any]:
         dseq = body["data"]["dseq"]

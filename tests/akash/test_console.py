@@ -83,6 +83,23 @@ def test_status_topup_and_close(mock: ConsoleMock, tmp_path: Path):
     assert api.deployment(done.dseq).state == "closed"
 
 
+def test_auto_top_up_is_created_then_switched_for_the_keys_user(mock: ConsoleMock):
+    """No settings yet: None, then created on; switched off by PATCH; the user asked once."""
+    dseq = mock.lease()
+    console = client(mock)
+    assert console.auto_top_up(dseq) is None
+    assert console.set_auto_top_up(dseq, True) is True
+    assert console.set_auto_top_up(dseq, True) is True  # idempotent
+    assert console.set_auto_top_up(dseq, False) is False
+    assert console.auto_top_up(dseq) is False
+    assert mock.settings[dseq]["autoTopUpEnabled"] is False
+    assert mock.calls.count("POST /v1/deployment-settings") == 1
+    assert mock.calls.count("GET /v1/user/me") == 1
+    mock.fail["settings_get"] = (500, "down")
+    with pytest.raises(ConsoleError, match="answered 500"):
+        console.auto_top_up(dseq)
+
+
 def test_unreachable_api_is_a_console_error():
     """A Console URL where nothing listens fails with the operation named."""
     api = ConsoleClient("k", base_url="http://127.0.0.1:9", timeout_s=2)

@@ -42,6 +42,12 @@ class DyingConsole(ConsoleClient):
         self._maybe_die("after_call")
         return status
 
+    def set_auto_top_up(self, dseq: str, enabled: bool) -> bool:
+        self._maybe_die("before_call")
+        now = super().set_auto_top_up(dseq, enabled)
+        self._maybe_die("after_call")
+        return now
+
     def _maybe_die(self, point: str) -> None:
         if self._point == point:
             die()
@@ -50,7 +56,11 @@ class DyingConsole(ConsoleClient):
 def main() -> None:
     point, args = sys.argv[1], json.loads(sys.argv[2])
     settings = load_settings(
-        landlord={"dir": Path(args["dir"]), "low_escrow_hours": args["low_hours"]}
+        landlord={
+            "dir": Path(args["dir"]),
+            "low_escrow_hours": args["low_hours"],
+            "auto_top_up": args.get("auto_top_up", False),
+        }
     )
     place = ChainPlace((args["rpc_url"],), args["stable_token"], args["landlord"])
     console = DyingConsole(args["api_key"], args["console_url"], point)

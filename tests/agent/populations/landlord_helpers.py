@@ -37,9 +37,16 @@ def place_of(arena: LocalArena) -> ChainPlace:
     return ChainPlace((info.rpc_url,), info.stable_token, info.landlord)
 
 
-def landlord(arena: LocalArena, folder: Path, console_url: str, api_key: str = API_KEY) -> Landlord:
+def landlord(
+    arena: LocalArena,
+    folder: Path,
+    console_url: str,
+    api_key: str = API_KEY,
+    auto_top_up: bool = False,
+) -> Landlord:
     """A landlord over `folder`'s book, as the CLI composes it."""
-    settings = load_settings(landlord={"dir": folder, "low_escrow_hours": LOW_HOURS})
+    section = {"dir": folder, "low_escrow_hours": LOW_HOURS, "auto_top_up": auto_top_up}
+    settings = load_settings(landlord=section)
     return build_landlord(settings, place_of(arena), ConsoleClient(api_key, console_url))
 
 

@@ -184,7 +184,9 @@ def test_rent_a_real_agent_paid_is_read_from_the_chain_and_its_lease_freed_when_
     assert calls(console, f"DELETE /v1/deployments/{dseq}") == 1
 
 
-def crash_at(point: str, arena: LocalArena, console: ConsoleMock, folder: Path) -> int:
+def crash_at(
+    point: str, arena: LocalArena, console: ConsoleMock, folder: Path, auto_top_up: bool = False
+) -> int:
     place = place_of(arena)
     args = {
         "rpc_url": place.rpc_urls[0],
@@ -194,6 +196,7 @@ def crash_at(point: str, arena: LocalArena, console: ConsoleMock, folder: Path) 
         "api_key": API_KEY,
         "dir": str(folder),
         "low_hours": str(LOW_HOURS),
+        "auto_top_up": auto_top_up,
     }
     done = subprocess.run(
         [
@@ -251,6 +254,70 @@ def test_kill_9_around_a_deposit_then_restart_deposits_exactly_once(
     assert owner.book.open_intents() == []
     (done,) = [line for line in owner.book.lines(dseq) if line.phase == "done"]
     assert done.data["recovered"] is True
+
+
+def test_with_auto_top_up_the_console_funds_a_paying_tenant_and_stops_when_it_falls_behind(
+    arena: LocalArena, console: ConsoleMock, agent: AgentStandIn, tmp_path: Path
+):
+    """A managed wallet's auto top-up: on while paid up (no deposit of ours), off as soon as a
+    period is unpaid (the Console funds it no more), the lease closed past its grace."""
+    payer = Payer(arena, tmp_path)
+    dseq = console.lease(price="1000")
+    add_tenant(arena, tmp_path, dseq, payer.address, state_url=agent.url)
+    payer.pay(periods=2)
+    advance(arena, PERIOD_S + 10)  # one period due, two paid; the escrow is low
+    owner = landlord(arena, tmp_path, console.url, auto_top_up=True)
+    (view,) = owner.run_pass()
+    assert (view.paid_through, view.auto_top_up, view.status) == (2, True, "active")
+    assert console.settings[dseq]["autoTopUpEnabled"] is True
+    assert calls(console, "POST /v1/deposit-deployment") == 0  # the Console's job now
+    assert console.run_auto_top_up() == [dseq]
+    owner.run_pass()  # already on: nothing set again
+    assert calls(console, "POST /v1/deployment-settings") == 1
+    assert not any(c.startswith("PATCH") for c in console.calls)
+    advance(arena, 2 * PERIOD_S)  # three periods due, two paid: behind, within grace
+    (view,) = owner.run_pass()
+    assert (view.periods_due, view.auto_top_up, view.status) == (3, False, "active")
+    assert console.settings[dseq]["autoTopUpEnabled"] is False
+    assert console.run_auto_top_up() == []  # nobody funds a tenant that owes rent
+    payer.pay(periods=1)  # it pays: on again
+    (view,) = owner.run_pass()
+    assert (view.paid_through, view.auto_top_up) == (3, True)
+    advance(arena, PERIOD_S + GRACE_S + 10)  # it stops paying: past its grace
+    (view,) = owner.run_pass()
+    assert (view.status, view.fate) == ("closed", "evicted")
+    assert console.deployments[dseq]["state"] == "closed"
+    settings = [line for line in owner.book.lines(dseq) if line.kind == "auto_top_up"]
+    assert [line.data["enabled"] for line in settings if line.phase == "done"] == [
+        True,
+        False,
+        True,
+    ]
+    assert console.violations == []
+
+
+@pytest.mark.parametrize("point", ["before_call", "after_call"])
+def test_kill_9_around_an_auto_top_up_setting_then_restart_sets_it_once(
+    arena: LocalArena, console: ConsoleMock, tmp_path: Path, point: str
+):
+    """SIGKILL between the intent and the setting, or after it: the restart leaves it on, made
+    once, and the intent answered."""
+    payer = Payer(arena, tmp_path)
+    dseq = console.lease(price="1000")
+    add_tenant(arena, tmp_path, dseq, payer.address)
+    payer.pay(periods=1)
+    assert crash_at(point, arena, console, tmp_path, auto_top_up=True) == -signal.SIGKILL
+    assert (dseq in console.settings) == (point == "after_call")
+    owner = landlord(arena, tmp_path, console.url, auto_top_up=True)
+    owner.run_pass()
+    owner.run_pass()
+    assert console.settings[dseq]["autoTopUpEnabled"] is True
+    assert calls(console, "POST /v1/deployment-settings") == 1
+    assert calls(console, "POST /v1/deposit-deployment") == 0
+    assert owner.book.open_intents() == []
+    (done,) = [line for line in owner.book.lines(dseq) if line.phase == "done"]
+    assert done.data == {"enabled": True, "recovered": True}
+    assert console.violations == []
 
 
 def _failing_pass(owner: Any) -> tuple[list[Any], list[Any]]:

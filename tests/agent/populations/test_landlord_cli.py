@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from eth_account import Account
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config import load_settings
 from agent.populations.landlord_book import Book, Tenant
@@ -70,7 +71,8 @@ def _forager(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 def test_the_cli_adds_a_tenant_runs_a_pass_and_serves_the_tenants(
     arena: LocalArena, console: ConsoleMock, tmp_path: Path
 ):
-    """`landlord add`, `run --once`, `show`, then `run --port 0`: /healthz and /tenants."""
+    """`landlord add`, `run --once`, `show`, then `run --port 0`: /healthz, /tenants and
+    /metrics."""
     info = arena.info
     assert info is not None
     arena_file = tmp_path / "arena.json"
@@ -107,6 +109,16 @@ def test_the_cli_adds_a_tenant_runs_a_pass_and_serves_the_tenants(
         _wait_event(proc, "landlord_pass_finished")
         (row,) = httpx.get(f"http://127.0.0.1:{port}/tenants", timeout=10).json()
         assert (row["dseq"], row["status"], row["bid"]) == (dseq, "active", "1000 uact/block")
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        samples = {
+            (s.name, s.labels.get("status") or s.labels.get("dseq")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("forager_landlord_tenants", "active")] == 1, text
+        assert samples[("forager_landlord_passes_total", None)] >= 1, text
+        assert samples[("forager_landlord_escrow_hours", dseq)] > 0, text
+        assert samples[("forager_landlord_periods_behind", dseq)] == 0, text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
