@@ -62,6 +62,11 @@ def _add_label(commands: Any) -> None:
         default="plain",
         help="the system prompt the rows carry (default: plain, no trading advice)",
     )
+    label.add_argument(
+        "--workers",
+        type=int,
+        help="visiting lives lived at once, each in its own process (default: one per core)",
+    )
     label.set_defaults(handler=_label)
 
 
@@ -71,10 +76,11 @@ def _label(args: argparse.Namespace) -> int:
     from agent.lab.standin import check_policy
     from agent.reports.progress import progress_for
 
-    counts = (args.seeds, args.ticks, args.every, args.horizon, args.futures)
+    counts = (args.seeds, args.ticks, args.every, args.horizon, args.futures, args.workers or 1)
     if min(counts) < 1:
         raise ConfigError(
-            f"--seeds, --ticks, --every, --horizon and --futures must be 1 or more (got {counts})"
+            "--seeds, --ticks, --every, --horizon, --futures and --workers must be 1 or more "
+            f"(got {counts[:5]}, --workers {args.workers})"
         )
     visitors = _names(args.visitors)
     for name in (*visitors, args.continuation):
@@ -87,7 +93,7 @@ def _label(args: argparse.Namespace) -> int:
     label = LabelParams(args.horizon, args.futures, args.every, args.continuation, args.prompt)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with progress_for() as progress:
-        labels = list(visit(settings, params, label, visitors, progress))
+        labels = list(visit(settings, params, label, visitors, progress, args.workers))
     with args.out.open("w") as out:
         rows = write_rows(labels, out, significant_only=args.significant_only)
     clear = sum(x.significant() for x in labels)

@@ -12,6 +12,9 @@ still pays rent for; a death counts only the ticks lived), with its standard err
 States are visited by lives of the rule teachers (and whatever deciders the caller passes) on
 training seeds only; the rows, one per state, are the (environment, action, fitness) table:
 the prompt the model would see, and every candidate's answer, value and error.
+
+Each visiting life is independent of the others (its own seeded world), so `visit` can live
+them in `workers` processes at once; the rows are the same, in the same order, however many.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from __future__ import annotations
 import copy
 import json
 import math
+import multiprocessing
+import os
 import statistics
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -249,16 +255,44 @@ def visit(
     label: LabelParams,
     visitors: Sequence[str],
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> Iterator[Label]:
     """Lives of each visitor (a rule strategy, or a generation's stand-in) on each of
     `params.seeds`; every `label.every`-th tick of each, the state is labelled before the
-    visitor acts on it."""
+    visitor acts on it. With `workers` > 1 (default: one per CPU core) the lives are lived in
+    that many processes at once and each life's labels come when it ends, in the same order."""
     progress = progress or Silent()
     states = sum(len(range(0, params.ticks, label.every)) for _ in params.seeds) * len(visitors)
     progress.phase("label", states)
-    for seed in params.seeds:
-        for visitor in visitors:
+    lives = [(seed, visitor) for seed in params.seeds for visitor in visitors]
+    workers = min(len(lives), workers if workers is not None else default_workers())
+    if workers < 2:
+        for seed, visitor in lives:
             yield from _visit_life(settings, params, label, visitor, seed, progress)
+        return
+    # spawn, not fork: the caller may hold a model and its threads
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_lived_labels, settings, params, label, visitor, seed)
+            for seed, visitor in lives
+        ]
+        for (seed, visitor), future in zip(lives, futures, strict=True):
+            for made in future.result():
+                progress.step(f"seed {seed} {visitor} tick {made.tick}")
+                yield made
+
+
+def default_workers() -> int:
+    """Processes that label at once: one per core this process may use."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _lived_labels(
+    settings: Settings, params: Params, label: LabelParams, visitor: str, seed: int
+) -> list[Label]:
+    """One visiting life's labels, in a worker process."""
+    return list(_visit_life(settings, params, label, visitor, seed, Silent()))
 
 
 def _visit_life(

@@ -96,10 +96,12 @@ def test_candidates_differ_and_a_clear_best_is_found(tmp_path: Path):
     rough = {"volatility": 0.01, "noise": 0.02}
     settings = settings.model_copy(update={"arena": settings.arena.model_copy(update=rough)})
     params = params_from(settings, [SEED, SEED + 1], 30, STEPS)
-    labels = list(visit(settings, params, LABEL, ["mean_reversion", "random"]))
+    labels = list(visit(settings, params, LABEL, ["mean_reversion", "random"], workers=2))
     assert len(labels) == 2 * 2 * 5  # seeds x visitors x every 6th of 30 ticks
     assert all(len(set(x.values)) > 1 for x in labels), "every answer worth the same"
     assert any(x.significant() for x in labels)
+    # lived in two processes or in this one: the same rows, in the same order
+    assert list(visit(settings, params, LABEL, ["mean_reversion", "random"], workers=1)) == labels
 
 
 def test_a_noisy_state_is_filtered_out():
