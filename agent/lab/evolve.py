@@ -32,6 +32,14 @@ With `objective="imitation"`, the older loop:
 
 `evolve.json` in the output dir lists every generation's verdict and paths as it goes.
 
+**Regret on held-out states.** Once per evolution, the teachers visit the held-out seeds and
+every `heldout_every`-th state is valued for every answer, as the labels are (with the teacher
+living on): `heldout/labels.jsonl`, never trained on. Each generation's answer distribution is
+scored there (`agent.lab.regret`): its mean regret (the best answer's value minus its expected
+value), how often its most likely answer is a best one, its timing — beside the base model's,
+a uniform choice's and the best answer's (`heldout/regret-gen0.json`, `gen<g>/regret.json`,
+the report's `regret`).
+
 **Resuming.** An evolution takes hours on a small machine; what it finished is kept. Every
 held-out life goes to `lives.jsonl` as it ends (`agent.lab.book`), a generation's labels are
 complete once `labels.json` (their summary) is written beside them, its adapter once its
@@ -45,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -65,6 +74,7 @@ from agent.lab.evaluate import (
     Evaluation,
     evaluate,
 )
+from agent.lab.regret import Choice, adapter_name, regret_of
 from agent.lab.report import write_report
 from agent.lab.standin import PREFIX, fit, lived_decisions
 from agent.lab.train import TrainSettings, train
@@ -107,6 +117,7 @@ class GenerationReport:
     continuation: str = ""  # "values": the policy the labels lived on with
     agreement: float | None = None  # "values": the stand-in's, on a life it was not fitted to
     significant: int = 0  # "values": labelled states with a significant best answer
+    regret: dict[str, Any] | None = None  # on the held-out labelled states (see `heldout_regret`)
 
 
 def population_seeds(generation: int, settings: EvolveSettings) -> list[int]:
@@ -203,6 +214,8 @@ def evolve(
             f"resuming {out}: {done} generation(s) finished, current {lineage.current.name}, "
             f"{len(run.book or ())} held-out lives in the book"
         )
+    heldout_labels(run)
+    backfill_regret(run, lineage)
     for g in range(done, evolve_settings.generations):
         generation(run, lineage, g)
     return lineage.reports
@@ -287,6 +300,9 @@ def generation(run: Evolution, lineage: Lineage, g: int) -> GenerationReport:
     clock = time.monotonic()
     result = evaluate_child(run, lineage, child, child_dir)
     seconds["evaluate"] = round(time.monotonic() - clock, 1)
+    clock = time.monotonic()
+    regret = heldout_regret(run, child, child_dir)
+    seconds["regret"] = round(time.monotonic() - clock, 1)
     report = GenerationReport(
         generation=g + 1,
         parent=lineage.current.name,
@@ -297,10 +313,93 @@ def generation(run: Evolution, lineage: Lineage, g: int) -> GenerationReport:
         differences={k: dataclasses.asdict(v) for k, v in result.differences.items()},
         evaluation=str(child_dir / "evaluation.md"),
         seconds=seconds,
+        regret=regret,
         **extra,
     )
     choose(run, lineage, child, result, report)
     return report
+
+
+def heldout_every(rent_period: int) -> int:
+    """The held-out labels' stride: the first from 13 up coprime with the rent period."""
+    every = 13
+    while math.gcd(every, rent_period) > 1:
+        every += 1
+    return every
+
+
+def heldout_labels(run: Evolution) -> Path:
+    """The held-out labelled states, made once per evolution (kept on resume)."""
+    folder = run.out / "heldout"
+    path, summary = folder / "labels.jsonl", folder / "labels.json"
+    if summary.is_file():
+        return path
+    es, seeds = run.es, run.eval_seeds
+    label = dataclasses.replace(es.label, every=heldout_every(run.settings.rent.period_ticks))
+    run.progress.say(
+        f"held-out labels: seeds {seeds}, every {label.every}th tick, visited by "
+        f"{', '.join(es.teachers)}, valued with {label.continuation} living on"
+    )
+    params = params_from(run.settings, seeds, es.eval_ticks, _steps(run))
+    states = list(visit(run.settings, params, label, list(es.teachers), run.progress))
+    folder.mkdir(parents=True, exist_ok=True)
+    part = folder / "labels.jsonl.part"
+    with part.open("w") as out:
+        rows = write_rows(states, out)
+    part.replace(path)
+    significant = sum(x.significant() for x in states)
+    summary.write_text(
+        json.dumps({"seeds": seeds, "rows": rows, "every": label.every, "significant": significant})
+        + "\n"
+    )
+    return path
+
+
+def heldout_regret(run: Evolution, child: Contestant, child_dir: Path) -> dict[str, Any] | None:
+    """The child's regret on the held-out states beside the base model's and the scale's (the
+    base measured once); None where no held-out state has a significant best answer."""
+    kept = child_dir / "regret.json"
+    if run.resume and kept.is_file():
+        figures: dict[str, Any] = json.loads(kept.read_text())
+        return figures
+    labels = heldout_labels(run)
+    if not json.loads((labels.parent / "labels.json").read_text())["significant"]:
+        run.progress.say(f"{child.name}: no held-out state has a significant best answer")
+        return None
+    assert child.adapter is not None  # a trained generation
+    base_file = labels.parent / "regret-gen0.json"
+    base = json.loads(base_file.read_text()) if base_file.is_file() else None
+    choices = regret_of(labels, run.model_path, [child.adapter.parent], run.progress, base is None)
+    named = {c.name: dataclasses.asdict(c) for c in choices}
+    if base is None:
+        base = {k: named.pop(k) for k in ("base", "uniform answer", "best answer")}
+        base_file.write_text(json.dumps(base, indent=2) + "\n")
+    figures = {"child": named[adapter_name(child.adapter.parent)], **base}
+    kept.write_text(json.dumps(figures, indent=2) + "\n")
+    c, b, u = (Choice(**figures[k]) for k in ("child", "base", "uniform answer"))
+    line = (
+        f"Regret on {c.states} held-out states (ticks of expected life, best answer's value "
+        f"minus the expected): {child.name} {c.regret:.2f}, base {b.regret:.2f}, uniform "
+        f"{u.regret:.2f}; its most likely answer is a best one on {c.argmax_best}/{c.states}."
+    )
+    with (child_dir / "evaluation.md").open("a") as report:
+        report.write(line + "\n")
+    run.progress.say(f"{child.name}: {line}")
+    return figures
+
+
+def backfill_regret(run: Evolution, lineage: Lineage) -> None:
+    """Generations finished before held-out regret was measured get it now (on resume)."""
+    missing = [r for r in lineage.reports if r.regret is None and r.adapter]
+    for report in missing:
+        adapter = Path(report.adapter)
+        child_dir = run.out / f"gen{report.generation}"
+        child = Contestant(f"gen{report.generation}", adapter=adapter)
+        report.regret = heldout_regret(run, child, child_dir)
+    if missing:
+        (run.out / "evolve.json").write_text(
+            json.dumps([dataclasses.asdict(r) for r in lineage.reports], indent=2) + "\n"
+        )
 
 
 def labels(

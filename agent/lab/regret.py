@@ -108,10 +108,15 @@ def for_scale(states: Sequence[State]) -> list[Choice]:
 
 
 def regret_of(
-    labels: Path, model_path: Path, adapters: Sequence[Path], progress: Progress = Silent()
+    labels: Path,
+    model_path: Path,
+    adapters: Sequence[Path],
+    progress: Progress = Silent(),
+    with_base: bool = True,
 ) -> list[Choice]:
-    """The base model, each adapter (its `peft/` folder beside `adapter.gguf`) and the scale,
-    on the significant states of `labels`."""
+    """The base model (unless `with_base` is False), each adapter (its `peft/` folder beside
+    `adapter.gguf`) and the scale, on the significant states of `labels`. An adapter is named
+    by its folder, or by the folder above where that is `adapter` (`gen2/adapter`: gen2)."""
     from agent.lab.train import library_notes_hidden, load_base, require_train_extra
 
     require_train_extra()
@@ -124,17 +129,24 @@ def regret_of(
         states = encode_states(tokenizer, rows, 1.0, MAX_TOKENS)
         if not states:
             raise ConfigError(f"labels {labels} have no state with a significant best answer")
-        progress.phase("regret", 1 + len(adapters))
-        out = [measure("base", base, states)]
-        progress.step("base")
+        progress.phase("regret", int(with_base) + len(adapters))
+        out = []
+        if with_base:
+            out.append(measure("base", base, states))
+            progress.step("base")
         for a in adapters:
             import peft
 
             tuned = peft.PeftModel.from_pretrained(base, str(a / "peft"))
-            out.append(measure(a.name, tuned, states))
+            out.append(measure(adapter_name(a), tuned, states))
             base = tuned.unload()  # the base again, for the next adapter
-            progress.step(a.name)
+            progress.step(adapter_name(a))
     return [*out, *for_scale(states)]
+
+
+def adapter_name(folder: Path) -> str:
+    """How a `forager train --out` folder is shown: its name, or its parent's for `adapter`."""
+    return folder.parent.name if folder.name == "adapter" else folder.name
 
 
 def _timing(c: Choice) -> str:

@@ -344,6 +344,14 @@ def test_evolve_refuses_a_start_it_cannot_train_from_and_pooling_without_values(
     assert "it needs --objective values" in capsys.readouterr().err
 
 
+def test_held_out_labels_take_a_stride_coprime_with_the_rent_period():
+    """Every 13th tick unless the rent period shares a factor with it: then the next stride
+    that does not (so the held-out states see every phase of the rent cycle)."""
+    from agent.lab.evolve import heldout_every
+
+    assert [heldout_every(p) for p in (10, 13, 26, 7)] == [13, 14, 15, 13]
+
+
 def test_evolve_labels_and_lives_with_the_prompt_it_is_given():
     """--prompt compact: the labels carry the compact prompt, so the generations trained on
     them live with it (their manifests name it); plain by default. Part of what a resumed run
@@ -383,11 +391,22 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     for r in reports:
         assert r["verdict"] in ("better", "worse", "no measurable difference")
         assert r["dataset_rows"] >= r["significant"] > 0
-        assert set(r["seconds"]) == {"labels", "train", "evaluate"}
+        assert set(r["seconds"]) == {"labels", "train", "evaluate", "regret"}
         evaluation = json.loads((out / f"gen{r['generation']}" / "evaluation.json").read_text())
         assert evaluation["child"] == f"gen{r['generation']}"
         assert evaluation["params"]["seeds"] == [1000]
         assert evaluation["controls"]["best_constant"]
+    # Held-out states, labelled once, never trained on: each generation's regret on them.
+    heldout = json.loads((out / "heldout" / "labels.json").read_text())
+    assert (heldout["seeds"], heldout["rows"], heldout["every"]) == ([1000], 2, 13)
+    for r in reports:
+        if not heldout["significant"]:
+            assert r["regret"] is None
+            continue
+        assert 0 < r["regret"]["child"]["states"] <= heldout["rows"]
+        assert r["regret"]["best answer"]["regret"] == 0
+        assert r["regret"]["child"]["regret"] >= 0
+        assert "held-out states" in (out / f"gen{r['generation']}" / "evaluation.md").read_text()
     first, second = reports
     assert first["continuation"] == "mean_reversion" and first["agreement"] is None
     # The second generation's labels lived on with a stand-in of the model chosen after the
