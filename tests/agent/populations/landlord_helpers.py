@@ -15,6 +15,7 @@ from agent.config import load_settings
 from agent.populations.landlord import Landlord, LeaseConsole
 from agent.populations.landlord_book import Book, Tenant
 from agent.populations.landlord_service import BOOK_FILE, ChainPlace, build_landlord
+from agent.populations.landlord_service import add_tenant as add_to_book
 from akash.console import ConsoleClient
 from arena.local import LocalArena
 from tests.loopback import LoopbackServer
@@ -24,6 +25,7 @@ from wallets.tokens import Erc20
 from wallets.transactions import TxSender
 
 RENT = 1_000  # stable base units per period
+STABLE_DECIMALS = 6  # the arena's stable token
 PERIOD_TICKS = 10
 INTERVAL_S = 100  # a period is 1 000 s of chain time: real seconds passing in a test are noise
 GRACE_TICKS = 5  # 500 s
@@ -82,23 +84,22 @@ class Payer:
 def add_tenant(
     arena: LocalArena, folder: Path, dseq: str, address: str, state_url: str | None = None
 ) -> Tenant:
-    """Put a tenant starting at the chain's head in `folder`'s book."""
-    head = Chain(place_of(arena).rpc_urls[0]).head()
-    tenant = Tenant(
-        dseq=dseq,
-        address=address,
-        amount=RENT,
-        period_ticks=PERIOD_TICKS,
-        interval_s=str(INTERVAL_S),
-        grace_ticks=GRACE_TICKS,
-        start_block=head.number,
-        start_ts=head.timestamp,
-        state_url=state_url,
-    )
+    """Put a tenant starting at the chain's head in `folder`'s book, as `landlord add` does."""
     book = Book(folder / BOOK_FILE)
-    book.add(tenant)
-    book.close()
-    return tenant
+    try:
+        return add_to_book(
+            book,
+            place_of(arena),
+            address=address,
+            dseq=dseq,
+            rent_amount=Decimal(RENT) / 10**STABLE_DECIMALS,
+            period_ticks=PERIOD_TICKS,
+            interval_s=Decimal(INTERVAL_S),
+            grace_ticks=GRACE_TICKS,
+            state_url=state_url,
+        )
+    finally:
+        book.close()
 
 
 def advance(arena: LocalArena, seconds: int) -> None:
