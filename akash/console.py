@@ -94,7 +94,6 @@ class ConsoleClient:
             timeout=timeout_s,
             transport=transport,
         )
-        self._user_id: str | None = None
 
     def create_deployment(self, sdl: str, deposit_usd: float | None = None) -> Created:
         body: dict[str, Any] = {"sdl": sdl}
@@ -125,16 +124,11 @@ class ConsoleClient:
         body = {"data": {"dseq": dseq, "deposit": usd}}
         return _status(self._call("POST", "/v1/deposit-deployment", body))
 
-    def user_id(self) -> str:
-        """The Console user the API key belongs to (`/v1/user/me`, its `id`); asked once."""
-        if self._user_id is None:
-            self._user_id = str(self._call("GET", "/v1/user/me")["id"])
-        return self._user_id
-
     def auto_top_up(self, dseq: str) -> bool | None:
-        """Whether the Console tops the deployment up by itself; None when it has no settings."""
+        """Whether the Console tops the deployment up by itself; None when it has no settings.
+        The settings are the API key's user's (`/v2/`: no user id to name)."""
         try:
-            data = self._call("GET", f"/v1/deployment-settings/{self.user_id()}/{dseq}")
+            data = self._call("GET", f"/v2/deployment-settings/{dseq}")
         except ConsoleError as exc:
             if exc.status == _NOT_FOUND:
                 return None
@@ -143,13 +137,12 @@ class ConsoleClient:
 
     def set_auto_top_up(self, dseq: str, enabled: bool) -> bool:
         """Turn the deployment's auto top-up on or off (idempotent); returns the setting now."""
-        user = self.user_id()
         if self.auto_top_up(dseq) is None:
-            body = {"data": {"userId": user, "dseq": dseq, "autoTopUpEnabled": enabled}}
-            data = self._call("POST", "/v1/deployment-settings", body)
+            body = {"data": {"dseq": dseq, "autoTopUpEnabled": enabled}}
+            data = self._call("POST", "/v2/deployment-settings", body)
         else:
             body = {"data": {"autoTopUpEnabled": enabled}}
-            data = self._call("PATCH", f"/v1/deployment-settings/{user}/{dseq}", body)
+            data = self._call("PATCH", f"/v2/deployment-settings/{dseq}", body)
         return bool(data["autoTopUpEnabled"])
 
     def provider_host(self, address: str) -> str:

@@ -375,15 +375,19 @@ def heldout_regret(run: Evolution, child: Contestant, child_dir: Path) -> dict[s
         base = {k: named.pop(k) for k in ("base", "uniform answer", "best answer")}
         base_file.write_text(json.dumps(base, indent=2) + "\n")
     figures = {"child": named[adapter_name(child.adapter.parent)], **base}
-    kept.write_text(json.dumps(figures, indent=2) + "\n")
     c, b, u = (Choice(**figures[k]) for k in ("child", "base", "uniform answer"))
     line = (
         f"Regret on {c.states} held-out states (ticks of expected life, best answer's value "
         f"minus the expected): {child.name} {c.regret:.2f}, base {b.regret:.2f}, uniform "
         f"{u.regret:.2f}; its most likely answer is a best one on {c.argmax_best}/{c.states}."
     )
-    with (child_dir / "evaluation.md").open("a") as report:
-        report.write(line + "\n")
+    # The report's line first and once, the figures last: a crash between them is answered on
+    # resume by measuring again, which finds the line already written.
+    report = child_dir / "evaluation.md"
+    if line not in (report.read_text() if report.is_file() else ""):
+        with report.open("a") as out:
+            out.write(line + "\n")
+    kept.write_text(json.dumps(figures, indent=2) + "\n")
     run.progress.say(f"{child.name}: {line}")
     return figures
 

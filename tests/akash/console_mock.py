@@ -23,7 +23,7 @@ from tests.loopback import LoopbackServer
 
 SPEC = json.loads((find_schema(REPO).parent / "console-api" / "openapi.json").read_text())
 OWNER = "akash1owner0000000000000000000000000000000"
-USER_ID = "0f6d2c8e-4a51-4b7e-9c3a-1d2e3f405162"  # the API key's user (`/v1/user/me`)
+USER_ID = "0f6d2c8e-4a51-4b7e-9c3a-1d2e3f405162"  # the API key's user
 
 
 def _fix(schema: Any) -> Any:
@@ -220,12 +220,10 @@ class ConsoleMock:
             return "/v1/create-jwt-token", "token", 201
         if method == "get" and re.fullmatch(r"/v1/providers/akash1\w+", path):
             return "/v1/providers/{address}", "provider", 200
-        if method == "get" and path == "/v1/user/me":
-            return "/v1/user/me", "me", 200
-        if method == "post" and path == "/v1/deployment-settings":
-            return "/v1/deployment-settings", "settings_create", 201
-        if re.fullmatch(r"/v1/deployment-settings/[\w-]+/\d+", path) and method in ("get", "patch"):
-            return "/v1/deployment-settings/{userId}/{dseq}", f"settings_{method}", 200
+        if method == "post" and path == "/v2/deployment-settings":
+            return "/v2/deployment-settings", "settings_create", 201
+        if re.fullmatch(r"/v2/deployment-settings/\d+", path) and method in ("get", "patch"):
+            return "/v2/deployment-settings/{dseq}", f"settings_{method}", 200
         if re.fullmatch(r"/v1/deployments/\d+", path):
             return "/v1/deployments/{dseq}", {"get": "get", "delete": "close"}[method], 200
         return None
@@ -324,20 +322,17 @@ class ConsoleMock:
         self.tokens.append(body["data"])
         return {"data": {"token": f"jwt-{len(self.tokens)}-secret"}}
 
-    def _me(self, _url: Any, _body: Any) -> dict[str, Any]:
-        user = example(_schema("/v1/user/me", "get", 200)["properties"]["data"])
-        return {"data": {**user, "id": USER_ID, "userId": "auth0|forager", "username": "forager"}}
-
     def _settings_data(self, dseq: str) -> dict[str, Any]:
         return {"data": self.settings[dseq]}
 
     def _settings_create(self, _url: Any, body: Any) -> dict[str, Any]:
         data = body["data"]
-        if data["userId"] != USER_ID or data["dseq"] in self.settings:
+        user = data.get("userId", USER_ID)  # the key's user unless named
+        if user != USER_ID or data["dseq"] in self.settings:
             self.violations.append(f"settings create: {data} (user {USER_ID}, exists?)")
         self.settings[data["dseq"]] = {
             "id": "7e1f0a52-0000-4000-8000-" + data["dseq"].rjust(12, "0"),
-            "userId": data["userId"],
+            "userId": user,
             "dseq": data["dseq"],
             "autoTopUpEnabled": bool(data.get("autoTopUpEnabled", False)),
             "estimatedTopUpAmount": 0,
@@ -348,7 +343,8 @@ class ConsoleMock:
         return self._settings_data(data["dseq"])
 
     def _settings_target(self, url: Any) -> str:
-        user, dseq = url.path.split("/")[-2:]
+        user = parse_qs(url.query).get("userId", [USER_ID])[0]  # the key's user unless named
+        dseq = url.path.rsplit("/", 1)[-1]
         if user != USER_ID:
             self.violations.append(f"settings of user {user}, not {USER_ID}")
         return str(dseq)

@@ -15,7 +15,7 @@ import pytest
 from akash.console import Bid, ConsoleClient, pick_bid
 from akash.deploy import deploy
 from akash.errors import ConsoleError, InsufficientFunds, NoBids, NotAuthorized
-from tests.akash.console_mock import ConsoleMock, manifest_of
+from tests.akash.console_mock import USER_ID, ConsoleMock, manifest_of
 
 SDL = "---\nversion: '2.0'\n"
 
@@ -84,7 +84,8 @@ def test_status_topup_and_close(mock: ConsoleMock, tmp_path: Path):
 
 
 def test_auto_top_up_is_created_then_switched_for_the_keys_user(mock: ConsoleMock):
-    """No settings yet: None, then created on; switched off by PATCH; the user asked once."""
+    """No settings yet: None, then created on; switched off by PATCH; all for the API key's own
+    user, never named (the mock flags any other user)."""
     dseq = mock.lease()
     console = client(mock)
     assert console.auto_top_up(dseq) is None
@@ -93,8 +94,9 @@ def test_auto_top_up_is_created_then_switched_for_the_keys_user(mock: ConsoleMoc
     assert console.set_auto_top_up(dseq, False) is False
     assert console.auto_top_up(dseq) is False
     assert mock.settings[dseq]["autoTopUpEnabled"] is False
-    assert mock.calls.count("POST /v1/deployment-settings") == 1
-    assert mock.calls.count("GET /v1/user/me") == 1
+    assert mock.calls.count("POST /v2/deployment-settings") == 1
+    assert mock.calls.count(f"PATCH /v2/deployment-settings/{dseq}") == 2
+    assert mock.settings[dseq]["userId"] == USER_ID and not mock.violations
     mock.fail["settings_get"] = (500, "down")
     with pytest.raises(ConsoleError, match="answered 500"):
         console.auto_top_up(dseq)

@@ -273,7 +273,7 @@ def test_with_auto_top_up_the_console_funds_a_paying_tenant_and_stops_when_it_fa
     assert calls(console, "POST /v1/deposit-deployment") == 0  # the Console's job now
     assert console.run_auto_top_up() == [dseq]
     owner.run_pass()  # already on: nothing set again
-    assert calls(console, "POST /v1/deployment-settings") == 1
+    assert calls(console, "POST /v2/deployment-settings") == 1
     assert not any(c.startswith("PATCH") for c in console.calls)
     advance(arena, 2 * PERIOD_S)  # three periods due, two paid: behind, within grace
     (view,) = owner.run_pass()
@@ -312,7 +312,7 @@ def test_kill_9_around_an_auto_top_up_setting_then_restart_sets_it_once(
     owner.run_pass()
     owner.run_pass()
     assert console.settings[dseq]["autoTopUpEnabled"] is True
-    assert calls(console, "POST /v1/deployment-settings") == 1
+    assert calls(console, "POST /v2/deployment-settings") == 1
     assert calls(console, "POST /v1/deposit-deployment") == 0
     assert owner.book.open_intents() == []
     (done,) = [line for line in owner.book.lines(dseq) if line.phase == "done"]
