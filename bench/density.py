@@ -56,7 +56,7 @@ def measure(
     return {
         "agents": agents,
         "mode": mode,
-        **_figures(members, interval),
+        **figures(members, interval),
         "wall_s": round(wall, 1),
     }
 
@@ -95,10 +95,11 @@ def _live(
         return lives(folder), wall
 
 
-def _figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, Any]:
+def figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, Any]:
     """Late ticks, decision latency, invalid decisions and throughput over all members."""
     late, gaps, invalid = 0, 0, 0
     decide: list[float] = []
+    ratios: list[float | None] = []
     for records in members:
         # From the second tick: the first decision evaluates the whole prompt (a warm-up).
         starts = [r["started_at"] for r in records[1:]]
@@ -106,6 +107,7 @@ def _figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, 
             gaps += 1
             late += b - a > 1.5 * interval
         decide.extend(r["decision"]["latency_s"] for r in records[1:])
+        ratios.extend(_evaluated_per_new(r["decision"]) for r in records[1:])
         invalid += sum(not r["decision"]["valid"] for r in records)
     decided = sum(len(r) for r in members)
     busy = max((r[-1]["finished_at"] - r[0]["started_at"]) for r in members if r) if decided else 0
@@ -116,8 +118,21 @@ def _figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, 
         "decision_median_s": round(statistics.median(decide), 3) if decide else None,
         "decision_p90_s": round(_p90(decide), 3) if decide else None,
         "invalid_decisions": invalid,
+        # None where the new tokens are not counted (llama-server)
+        "evaluated_per_new_median": _median([x for x in ratios if x is not None]),
         "decisions_per_s": round(decided / busy, 3) if busy else None,
     }
+
+
+def _evaluated_per_new(decision: dict[str, Any]) -> float | None:
+    """Prompt tokens evaluated over those new since the agent's previous prompt; None where
+    nothing counted the new ones."""
+    new = decision.get("new_tokens", 0)
+    return (decision["prompt_tokens"] - decision["cached_tokens"]) / new if new else None
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
 
 
 def _p90(values: list[float]) -> float:
@@ -181,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {n} agents, {row['mode']:>12}: {row['ticks_done']} ticks, late "
                 f"{row['late_ticks']} ({(row['late_share'] or 0):.0%}), decision median "
                 f"{row['decision_median_s']} s p90 {row['decision_p90_s']} s, "
-                f"{row['invalid_decisions']} invalid, {row['decisions_per_s']} decisions/s "
+                f"{row['invalid_decisions']} invalid, evaluated / new "
+                f"{row['evaluated_per_new_median']}, {row['decisions_per_s']} decisions/s "
                 f"({(row['decisions_per_s'] or 0) / limit:.2f}x the single-process limit)",
                 flush=True,
             )

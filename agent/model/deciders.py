@@ -488,7 +488,8 @@ class ServedDecider:
             choice = response["choices"][0]
             usage = response["usage"]
             content = choice["message"]["content"] or ""
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+            details = usage.get("prompt_tokens_details") or {}
+            cached, new = details.get("cached_tokens", 0), details.get("new_tokens", 0)
             prompt_tokens, completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
         except (self._httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             return self._unanswered(exc, messages, time.perf_counter() - started)
@@ -498,6 +499,7 @@ class ServedDecider:
             prompt_tokens=int(prompt_tokens),
             completion_tokens=int(completion_tokens),
             cached_tokens=int(cached or 0),
+            new_tokens=int(new or 0),  # our engine counts them; other servers do not
             latency_s=time.perf_counter() - started,
             messages=messages,
             model=self._name,

@@ -34,6 +34,8 @@ from agent.model.cache import check_model_files
 
 # A prompt plus its answer must fit in one slot's share of the context.
 DEFAULT_SLOT_CTX = 1536
+# Clients whose previous prompt is kept to count the new tokens of their next.
+MAX_CLIENTS = 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int  # prompt tokens found in the cache, not evaluated again
+    new_tokens: int  # from the first that differs from this client's previous prompt (0: none)
     queued_s: float  # waiting for a free slot
     latency_s: float  # from submission to the last token
 
@@ -57,6 +60,7 @@ class _Request:
     grammar: Any  # a checked LlamaGrammar, shared by requests with the same schema
     future: Future[Completion]
     tree: AnswerTree | None = None  # the schema's answers, when they are a finite list
+    new_tokens: int = 0
     submitted: float = field(default_factory=time.perf_counter)
 
 
@@ -161,6 +165,10 @@ class BatchEngine:
         self._waiting: list[_Request] = []
         self._grammars: dict[str, Any] = {}
         self._grammars_lock = threading.Lock()
+        # Each client's previous prompt, to count what is new in the next (the most recent
+        # MAX_CLIENTS clients; insertion order is recency).
+        self._previous: dict[str, list[int]] = {}
+        self._previous_lock = threading.Lock()
         self._stopping = False
         self.decode_calls = 0
         self.decoded_tokens = 0
@@ -232,13 +240,25 @@ class BatchEngine:
         tree = self._tree(schema)
         grammar = None if tree is not None else self._grammar(schema)
         prompt = self._prompt(messages, max_tokens)
-        future: Future[Completion] = Future()
-        self._queue.put(
-            _Request(
-                prompt, temperature, max_tokens, seed, client, grammar, future=future, tree=tree
-            )
+        request = _Request(
+            prompt, temperature, max_tokens, seed, client, grammar, future=Future(), tree=tree
         )
-        return future
+        request.new_tokens = self._new_since(client, prompt)
+        self._queue.put(request)
+        return request.future
+
+    def _new_since(self, client: str, prompt: list[int]) -> int:
+        """Tokens of `prompt` from the first that differs from the client's previous prompt:
+        what a cache that kept that prompt still has to evaluate (all of it for a newcomer; 0
+        for a request that names no client)."""
+        if not client:
+            return 0
+        with self._previous_lock:
+            before = self._previous.pop(client, [])
+            self._previous[client] = prompt
+            while len(self._previous) > MAX_CLIENTS:
+                del self._previous[next(iter(self._previous))]
+        return len(prompt) - _common_prefix(before, prompt)
 
     def _tree(self, schema: dict[str, Any]) -> AnswerTree | None:
         """The schema's answers as a token tree, built once; None when they are not a finite
@@ -511,6 +531,7 @@ class BatchEngine:
                 prompt_tokens=len(req.prompt),
                 completion_tokens=len(slot.generated),
                 cached_tokens=slot.cached,
+                new_tokens=req.new_tokens,
                 queued_s=slot.admitted - req.submitted,
                 latency_s=now - req.submitted,
             )

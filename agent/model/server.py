@@ -156,7 +156,12 @@ def _answer(model: str, done: Completion) -> dict[str, Any]:
             "prompt_tokens": done.prompt_tokens,
             "completion_tokens": done.completion_tokens,
             "total_tokens": done.prompt_tokens + done.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": done.cached_tokens},
+            # new_tokens is ours: from the first token that differs from the prompt this
+            # client (`user`) sent before
+            "prompt_tokens_details": {
+                "cached_tokens": done.cached_tokens,
+                "new_tokens": done.new_tokens,
+            },
         },
         "timings": {"queued_s": round(done.queued_s, 4), "latency_s": round(done.latency_s, 4)},
     }

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
+from bench.density import figures
 from bench.results import machine, record
 from bench.tick import run
 from tests.conftest import require_binary
@@ -44,3 +46,20 @@ def test_results_keep_other_sections_and_name_the_machine(tmp_path: Path):
     data = json.loads(out.read_text())
     assert data["machine"] == machine() and data["machine"]["cores"]
     assert data["sections"]["a"]["x"] == 1 and data["sections"]["b"]["y"] == 2
+
+
+def test_density_figures_count_late_ticks_and_tokens_evaluated_per_new():
+    """Late is a start more than 1.5 intervals after the one before; the first tick (the whole
+    prompt) is left out; evaluated / new only where the new tokens were counted."""
+
+    def tick(started: float, evaluated: int, new: int) -> dict[str, Any]:
+        decision = {"latency_s": 0.5, "valid": True, "prompt_tokens": 900}
+        decision |= {"cached_tokens": 900 - evaluated, "new_tokens": new}
+        return {"started_at": started, "finished_at": started + 1, "decision": decision}
+
+    counted = [tick(0, 900, 900), tick(2, 21, 20), tick(5.5, 30, 30), tick(7, 22, 20)]
+    uncounted = [tick(0, 900, 0), tick(2, 25, 0), tick(4, 25, 0)]
+    both = figures([counted, uncounted], interval=2.0)
+    assert (both["late_ticks"], both["ticks_done"]) == (1, 7)  # 2 → 5.5
+    assert both["evaluated_per_new_median"] == 1.05  # 1.05, 1.0, 1.1
+    assert figures([uncounted], interval=2.0)["evaluated_per_new_median"] is None

@@ -145,6 +145,13 @@ def test_an_agent_reuses_its_own_cache_and_a_newcomer_copies_the_shared_prefix(
     assert first.prompt_tokens > 700
     assert again.cached_tokens > 0.75 * again.prompt_tokens
     assert newcomer.cached_tokens > 0.75 * newcomer.prompt_tokens
+    # New tokens are counted against the client's own previous prompt: all of a first prompt's,
+    # the observation's on the next; what its own slot evaluated is no more than those.
+    assert first.new_tokens == first.prompt_tokens and newcomer.new_tokens == newcomer.prompt_tokens
+    assert 0 < again.new_tokens < again.prompt_tokens
+    assert again.prompt_tokens - again.cached_tokens <= again.new_tokens + 1
+    unnamed = engine.complete(messages(4), schema=DECISION_SCHEMA)
+    assert unnamed.new_tokens == 0  # no client named: nothing to count against
 
 
 def test_more_agents_than_slots_wait_their_turn(engine: BatchEngine):
@@ -169,9 +176,13 @@ def test_an_agent_decides_through_the_server(server: str):
     try:
         obs, recent = SAMPLES[6]
         decision = decider.decide(obs, recent)
+        later = decider.decide(*SAMPLES[7])
     finally:
         decider.close()
     assert decision.valid, decision.error
+    # the server counts the new tokens against this agent's previous prompt (`user`)
+    assert decision.new_tokens == decision.prompt_tokens
+    assert 0 < later.new_tokens < later.prompt_tokens
     assert decision.model.endswith(".gguf")
     assert decision.prompt_tokens > 700 and decision.completion_tokens > 0
     assert decision.prompt == tuple(build_messages(obs, SYSTEM_PROMPT, recent))
