@@ -37,8 +37,9 @@ every `heldout_every`-th state is valued for every answer, as the labels are (wi
 living on): `heldout/labels.jsonl`, never trained on. Each generation's answer distribution is
 scored there (`agent.lab.regret`): its mean regret (the best answer's value minus its expected
 value), how often its most likely answer is a best one, its timing — beside the base model's,
-a uniform choice's and the best answer's (`heldout/regret-gen0.json`, `gen<g>/regret.json`,
-the report's `regret`).
+a uniform choice's, the best answer's and the best answer per situation's (a bound for any
+policy that sees only the situation) (`heldout/regret-gen0.json`, `gen<g>/regret.json`, the
+report's `regret`).
 
 **Resuming.** An evolution takes hours on a small machine; what it finished is kept. Every
 held-out life goes to `lives.jsonl` as it ends (`agent.lab.book`), a generation's labels are
@@ -74,7 +75,7 @@ from agent.lab.evaluate import (
     Evaluation,
     evaluate,
 )
-from agent.lab.regret import Choice, adapter_name, regret_of
+from agent.lab.regret import SCALE, Choice, adapter_name, regret_of
 from agent.lab.report import write_report
 from agent.lab.standin import PREFIX, fit, lived_decisions
 from agent.lab.train import TrainSettings, train
@@ -372,14 +373,21 @@ def heldout_regret(run: Evolution, child: Contestant, child_dir: Path) -> dict[s
     choices = regret_of(labels, run.model_path, [child.adapter.parent], run.progress, base is None)
     named = {c.name: dataclasses.asdict(c) for c in choices}
     if base is None:
-        base = {k: named.pop(k) for k in ("base", "uniform answer", "best answer")}
+        base = {k: named[k] for k in ("base", *SCALE)}
         base_file.write_text(json.dumps(base, indent=2) + "\n")
-    figures = {"child": named[adapter_name(child.adapter.parent)], **base}
-    c, b, u = (Choice(**figures[k]) for k in ("child", "base", "uniform answer"))
+    # the scale from this measure (cheap, and newer than a kept base's), the base from the file
+    figures = {
+        "child": named[adapter_name(child.adapter.parent)],
+        "base": base["base"],
+        **{k: named[k] for k in SCALE},
+    }
+    c, b, u, s = (Choice(**figures[k]) for k in ("child", "base", SCALE[0], SCALE[2]))
     line = (
         f"Regret on {c.states} held-out states (ticks of expected life, best answer's value "
         f"minus the expected): {child.name} {c.regret:.2f}, base {b.regret:.2f}, uniform "
-        f"{u.regret:.2f}; its most likely answer is a best one on {c.argmax_best}/{c.states}."
+        f"{u.regret:.2f}, the best answer per situation {s.regret:.2f} (a bound for what sees "
+        f"only the situation); its most likely answer is a best one on "
+        f"{c.argmax_best}/{c.states}."
     )
     # The report's line first and once, the figures last: a crash between them is answered on
     # resume by measuring again, which finds the line already written.

@@ -10,8 +10,14 @@ softmax of each answer's log-likelihood after the prompt, as training sees it â€
 - its **timing** where the rows carry their situation: on the states whose price stood well below
   its recent median, how often its most likely answer buys, and well above, how often it sells.
 
-A uniform choice among the answers and the best answer are printed for scale. Only states with a
-significantly best answer count (elsewhere every answer is worth the same, within noise).
+A uniform choice among the answers and the best answer are printed for scale, and the best
+answer per situation: one answer for all the states of a situation (`agent.lab.standin`: the
+price's gap bin, the RISK share, the pool share, the rent), the one worth most on them. It is
+fitted on the very states it is scored on, so it is a bound no policy that sees only the
+situation can beat there; what a chooser's regret exceeds it by is what the situation still
+offers, and what lies below it needs more than the situation (or is the labels' noise). Only
+states with a significantly best answer count (elsewhere every answer is worth the same, within
+noise).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from agent.reports.progress import Progress, Silent
 from agent.reports.tables import Table, table
 
 MAX_TOKENS = 4096  # every labelled state of the bundled model's prompts fits
+SCALE = ("uniform answer", "best answer", "best answer per situation")  # for_scale's names
 TOP = 3  # most liked answers shown
 
 
@@ -89,8 +96,9 @@ def scored(
 
 
 def for_scale(states: Sequence[State]) -> list[Choice]:
-    """A uniform choice among the answers, and the best answer, on the same states (the
-    uniform chooser's "most likely" answer is the first; its hits count ties in expectation)."""
+    """A uniform choice among the answers, the best answer and the best answer per situation,
+    on the same states (the uniform chooser's "most likely" answer is the first; its hits count
+    ties in expectation)."""
     uniform = [[1 / len(s.values)] * len(s.values) for s in states]
     firsts = [0] * len(states)
     ties = sum(s.values.count(max(s.values)) / len(s.values) for s in states)
@@ -104,7 +112,25 @@ def for_scale(states: Sequence[State]) -> list[Choice]:
             plain, argmax_best=round(ties), liked={}, below=0, buys_below=0, above=0, sells_above=0
         ),
         scored("best answer", states, best, onehot),
+        per_situation(states),
     ]
+
+
+def per_situation(states: Sequence[State]) -> Choice:
+    """One answer per situation (rows without theirs are one group), the one with the highest
+    total value over that situation's states: fitted on the states it is scored on."""
+    groups: dict[tuple[int, ...] | None, list[State]] = {}
+    for s in states:
+        groups.setdefault(s.situation, []).append(s)
+    chosen = {
+        key: max(range(len(group[0].values)), key=lambda i: sum(s.values[i] for s in group))
+        for key, group in groups.items()
+    }
+    tops = [chosen[s.situation] for s in states]
+    onehot = [
+        [float(i == t) for i in range(len(s.values))] for s, t in zip(states, tops, strict=True)
+    ]
+    return scored(SCALE[2], states, tops, onehot)
 
 
 def regret_of(

@@ -33,10 +33,21 @@ def test_a_chooser_that_always_sells_has_its_timing_counted_by_the_gap():
 
 
 def test_the_best_answer_times_perfectly_and_the_uniform_answer_has_no_timing():
-    uniform, best = for_scale(STATES)
+    uniform, best, _ = for_scale(STATES)
     assert (best.buys_below, best.below, best.sells_above, best.above) == (1, 1, 2, 2)
     assert best.regret == 0 and best.argmax_best == 5
     assert best.liked == {"buy_risk 50": 2, "sell_risk 50": 2, "hold 10": 1}
     assert (uniform.below, uniform.above) == (0, 0) and uniform.argmax_best == round(1 / 3 * 4 + 1)
     text = markdown(regret_table([uniform, best]))
     assert "buys 1/1 below, sells 2/2 above" in text
+
+
+def test_the_best_answer_per_situation_is_one_answer_for_all_states_of_a_situation():
+    """Two states of one situation that want different answers: the bound takes the answer worth
+    most over both (buying: 14 + 9 against selling's 8 + 12), so the second state's regret stays."""
+    split = [state([10.0, 14.0, 8.0], 0), state([10.0, 9.0, 12.0], 0), *STATES[1:]]
+    bound = for_scale(split)[2]
+    assert bound.name == "best answer per situation"
+    assert bound.liked == {"buy_risk 50": 3, "sell_risk 50": 2, "hold 10": 1}
+    assert bound.regret == round(3 / 6, 3) and bound.argmax_best == 5
+    assert for_scale(STATES)[2].regret == 0  # one state per situation: the best answer itself
