@@ -405,6 +405,8 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
             continue
         assert 0 < r["regret"]["child"]["states"] <= heldout["rows"]
         assert r["regret"]["best answer"]["regret"] == 0
+        bound = r["regret"]["best answer per situation"]["regret"]
+        assert 0 <= bound <= r["regret"]["uniform answer"]["regret"]
         assert r["regret"]["child"]["regret"] >= 0
         assert "held-out states" in (out / f"gen{r['generation']}" / "evaluation.md").read_text()
     first, second = reports
