@@ -103,15 +103,12 @@ def for_scale(states: Sequence[State]) -> list[Choice]:
     firsts = [0] * len(states)
     ties = sum(s.values.count(max(s.values)) / len(s.values) for s in states)
     best = [s.values.index(max(s.values)) for s in states]
-    onehot = [
-        [float(i == b) for i in range(len(s.values))] for s, b in zip(states, best, strict=True)
-    ]
     plain = scored("uniform answer", states, firsts, uniform)
     return [
         dataclasses.replace(
             plain, argmax_best=round(ties), liked={}, below=0, buys_below=0, above=0, sells_above=0
         ),
-        scored("best answer", states, best, onehot),
+        scored("best answer", states, best, _onehot(states, best)),
         per_situation(states),
     ]
 
@@ -127,10 +124,14 @@ def per_situation(states: Sequence[State]) -> Choice:
         for key, group in groups.items()
     }
     tops = [chosen[s.situation] for s in states]
-    onehot = [
+    return scored(SCALE[2], states, tops, _onehot(states, tops))
+
+
+def _onehot(states: Sequence[State], tops: Sequence[int]) -> list[list[float]]:
+    """A chooser that always gives `tops` (one answer per state), as distributions."""
+    return [
         [float(i == t) for i in range(len(s.values))] for s, t in zip(states, tops, strict=True)
     ]
-    return scored(SCALE[2], states, tops, onehot)
 
 
 def regret_of(
