@@ -246,11 +246,12 @@ def test_training_on_values_makes_answers_worth_more_on_held_out_states(
     argv = ["regret", "--labels", str(unseen), "--adapter", str(out), "--json", str(report)]
     assert main(argv) == 0
     assert "| gen1 |" in capsys.readouterr().out
-    base, tuned, uniform, best = json.loads(report.read_text())
-    assert [c["name"] for c in (base, tuned, uniform, best)] == [
-        "base", "gen1", "uniform answer", "best answer"
+    base, tuned, uniform, best, per_situation = json.loads(report.read_text())
+    assert [c["name"] for c in (base, tuned, uniform, best, per_situation)] == [
+        "base", "gen1", "uniform answer", "best answer", "best answer per situation"
     ]  # fmt: skip
     assert base["states"] == len(_significant(held_out)) and best["regret"] == 0
+    assert 0 <= per_situation["regret"] <= uniform["regret"]
     assert tuned["expected_value"] > base["expected_value"], (base, tuned)
     assert tuned["regret"] < base["regret"]
 
