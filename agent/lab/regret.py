@@ -103,12 +103,12 @@ def for_scale(states: Sequence[State]) -> list[Choice]:
     firsts = [0] * len(states)
     ties = sum(s.values.count(max(s.values)) / len(s.values) for s in states)
     best = [s.values.index(max(s.values)) for s in states]
-    plain = scored("uniform answer", states, firsts, uniform)
+    plain = scored(SCALE[0], states, firsts, uniform)
     return [
         dataclasses.replace(
             plain, argmax_best=round(ties), liked={}, below=0, buys_below=0, above=0, sells_above=0
         ),
-        scored("best answer", states, best, _onehot(states, best)),
+        scored(SCALE[1], states, best, _onehot(states, best)),
         per_situation(states),
     ]
 
