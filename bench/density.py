@@ -31,6 +31,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from bench.cpu import CpuByRole
 from bench.results import record
 
 
@@ -52,19 +53,21 @@ def measure(
     agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str = "advice"
 ) -> dict[str, Any]:
     """One fleet of `agents` model agents, as processes or sharing a server, and its figures."""
-    members, wall = _live(agents, interval, ticks, threads, mode, prompt)
+    members, cpu = _live(agents, interval, ticks, threads, mode, prompt)
     return {
         "agents": agents,
         "mode": mode,
         **figures(members, interval),
-        "wall_s": round(wall, 1),
+        "wall_s": round(cpu.wall_s, 1),
+        "cpu_s": cpu.seconds,
+        "cpu": cpu.shares(),
     }
 
 
 def _live(
     agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str
-) -> tuple[list[list[dict[str, Any]]], float]:
-    """Run the fleet; every member's tick records and the wall time it took."""
+) -> tuple[list[list[dict[str, Any]]], CpuByRole]:
+    """Run the fleet; every member's tick records, and the wall time and CPU time it took."""
     from agent.config import load_settings
     from agent.populations.fleet import run_fleet
 
@@ -77,22 +80,21 @@ def _live(
     with TemporaryDirectory() as tmp:
         folder = Path(tmp) / "fleet"
         settings = load_settings(data_dir=Path(tmp) / "unused")
-        started = time.monotonic()
-        run_fleet(
-            folder,
-            agents=agents,
-            strategies=["llm"],
-            ticks=ticks,
-            settings=settings,
-            interval_s=interval,
-            seed=5,
-            stagger_s=interval / max(agents, 1),
-            extra_env=env,
-            model_server=mode != "processes",
-            model_engine="forager" if mode == "processes" else mode,
-        )
-        wall = time.monotonic() - started
-        return lives(folder), wall
+        with CpuByRole() as cpu:
+            run_fleet(
+                folder,
+                agents=agents,
+                strategies=["llm"],
+                ticks=ticks,
+                settings=settings,
+                interval_s=interval,
+                seed=5,
+                stagger_s=interval / max(agents, 1),
+                extra_env=env,
+                model_server=mode != "processes",
+                model_engine="forager" if mode == "processes" else mode,
+            )
+        return lives(folder), cpu
 
 
 def figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, Any]:
@@ -198,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['decision_median_s']} s p90 {row['decision_p90_s']} s, "
                 f"{row['invalid_decisions']} invalid, evaluated / new "
                 f"{row['evaluated_per_new_median']}, {row['decisions_per_s']} decisions/s "
-                f"({(row['decisions_per_s'] or 0) / limit:.2f}x the single-process limit)",
+                f"({(row['decisions_per_s'] or 0) / limit:.2f}x the single-process limit)\n"
+                f"    CPU: {row['cpu']}",
                 flush=True,
             )
         base = fleets[0]["decisions_per_s"] or 1

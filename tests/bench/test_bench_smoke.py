@@ -5,6 +5,8 @@ asserted here."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 import structlog
 
+from bench.cpu import CpuByRole, role
 from bench.density import figures
 from bench.results import machine, record
 from bench.tick import run
@@ -63,3 +66,29 @@ def test_density_figures_count_late_ticks_and_tokens_evaluated_per_new():
     assert (both["late_ticks"], both["ticks_done"]) == (1, 7)  # 2 → 5.5
     assert both["evaluated_per_new_median"] == 1.05  # 1.05, 1.0, 1.1
     assert figures([uncounted], interval=2.0)["evaluated_per_new_median"] is None
+
+
+def test_cpu_by_role_counts_a_childs_cpu_under_its_role():
+    # The child spins until it has used 0.6 s of CPU (however busy the machine), then idles so
+    # that the poller reads its final time before it exits.
+    spin = "import time\nwhile time.process_time() < 0.6: pass\ntime.sleep(1.0)\n"
+    with CpuByRole(every_s=0.1) as cpu:
+        subprocess.run([sys.executable, "-c", spin, "anvil-like"], check=True)
+    assert cpu.seconds["other"] >= 0.55
+    assert cpu.seconds["other"] <= 0.6 + 0.5  # interpreter start-up and exit on top
+    assert cpu.seconds["agents"] == cpu.seconds["model server"] == cpu.seconds["chain"] == 0
+    assert "other" in cpu.shares()
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        ("/usr/bin/python -m agent.cli run --data-dir d", "agents"),
+        ("/usr/bin/python -m agent.cli model serve --engine forager", "model server"),
+        ("/x/.tools/bin/llama-server -m model.gguf --port 1", "model server"),
+        ("/x/.tools/bin/anvil --port 8545", "chain"),
+        ("/usr/bin/python -c print('anvil')", "other"),
+    ],
+)
+def test_processes_are_named_by_their_role(cmdline: str, expected: str):
+    assert role(cmdline) == expected
