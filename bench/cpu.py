@@ -28,7 +28,7 @@ def role(cmdline: str) -> str:
     return "other"
 
 
-def _children() -> dict[int, int]:
+def _parents() -> dict[int, int]:
     """Every process's parent, by pid."""
     parents = {}
     for entry in Path("/proc").iterdir():
@@ -104,7 +104,7 @@ class CpuByRole:
                 return
 
     def _sample(self, me: int) -> None:
-        parents = _children()
+        parents = _parents()
         family = {me}
         grew = True
         while grew:  # descendants, to any depth
