@@ -122,12 +122,14 @@ class CpuByRole:
             self._latest[pid] = (name, seconds)
 
     def shares(self) -> str:
-        """'model server 61 %, agents 30 %, ...' of all CPU seconds, and cores busy on average."""
-        total = sum(self.seconds.values()) or 1.0
-        parts = ", ".join(
-            f"{name} {seconds:.0f} s ({seconds / total:.0%})"
-            for name, seconds in self.seconds.items()
-            if seconds
-        )
-        busy = total / self.wall_s if self.wall_s else 0.0
-        return f"{parts}; {busy:.2f} cores busy on average"
+        return shares(self.seconds, self.wall_s)
+
+
+def shares(seconds: dict[str, float], wall_s: float) -> str:
+    """'model server 61 s (61%), agents ...' of all CPU seconds, and cores busy on average."""
+    total = sum(seconds.values()) or 1.0
+    parts = ", ".join(
+        f"{name} {used:.0f} s ({used / total:.0%})" for name, used in seconds.items() if used
+    )
+    busy = total / wall_s if wall_s else 0.0
+    return f"{parts}; {busy:.2f} cores busy on average"

@@ -31,7 +31,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from bench.cpu import CpuByRole
+from bench.cpu import CpuByRole, shares
 from bench.results import record
 
 
@@ -60,7 +60,6 @@ def measure(
         **figures(members, interval),
         "wall_s": round(cpu.wall_s, 1),
         "cpu_s": cpu.seconds,
-        "cpu": cpu.shares(),
     }
 
 
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['invalid_decisions']} invalid, evaluated / new "
                 f"{row['evaluated_per_new_median']}, {row['decisions_per_s']} decisions/s "
                 f"({(row['decisions_per_s'] or 0) / limit:.2f}x the single-process limit)\n"
-                f"    CPU: {row['cpu']}",
+                f"    CPU: {shares(row['cpu_s'], row['wall_s'])}",
                 flush=True,
             )
         base = fleets[0]["decisions_per_s"] or 1
