@@ -12,7 +12,8 @@ constant). Twins the guard turns into the same action are worth the same and sha
 (the stand-in's key), so the target says what an answer is worth there, not at one state's few
 futures.
 
-A state costs one pass over the prompt and one over its candidate answers, batched against the
+A state costs one pass over the prompt and one over its candidate answers, run as the tree they
+form (the tokens all of them start with, each action's stem, each size's tail) against the
 prompt's cached keys and values. The prefix every state shares (the system prompt, the
 template's head) runs without gradient, once per optimizer step; the state's own observation
 and its answers run with it, so the adapter learns how the observation is read as well as how
@@ -179,20 +180,86 @@ def answer_logprobs(
     if fixed < len(state.prompt):
         rest = torch.tensor([state.prompt[fixed:]], device=device)
         head = model(input_ids=rest, cache=head.cache, use_cache=True)
-    cache = head.cache
-    n, width = len(state.answers), max(map(len, state.answers))
-    cache.batch_repeat_interleave(n)
-    ids = torch.tensor([a + [0] * (width - len(a)) for a in state.answers], device=device)
-    seen = [[1] * (len(state.prompt) + len(a)) + [0] * (width - len(a)) for a in state.answers]
-    mask = torch.tensor(seen, device=device)
-    out = model(input_ids=ids, attention_mask=mask, cache=cache)
-    # Each answer token after the first is predicted by the answer's own previous position;
-    # the first (`{"`, the same for every answer) by the prompt's last.
-    logp = torch.log_softmax(out.logits[:, :-1].float(), -1)
-    tail = logp.gather(-1, ids[:, 1:, None])[..., 0]
-    real = [[1.0] * (len(a) - 1) + [0.0] * (width - len(a)) for a in state.answers]
-    lead = torch.log_softmax(head.logits[0, -1].float(), -1)[ids[:, 0]]
-    return lead + (tail * torch.tensor(real, device=device)).sum(-1)
+    return _answers_after(model, head, len(state.prompt), state.answers, torch, device)
+
+
+def _answers_after(
+    model: Any, head: Any, past: int, answers: list[list[int]], torch: Any, device: str
+) -> Any:
+    """Each answer's log-likelihood after a prompt of `past` tokens whose cache and logits
+    `head` holds (the cache is consumed). The answers are run as the tree they form, not one
+    by one: the tokens every answer starts with once, then each group of answers that begin
+    alike (one action) its common stem once, then each answer's own tail on its stem's cache.
+    The candidates' ~400 padded tokens become ~150 (`{"action": "buy_risk", "amount_pct": `
+    is run once for four sizes)."""
+    n = len(answers)
+    # 1. the head every answer shares (at least one token of each answer left after it)
+    h = _common(answers, min(map(len, answers)) - 1)
+    lead = torch.log_softmax(head.logits[0, -1].float(), -1)  # predicts each answer's first
+    shared = lead[answers[0][0]] if h else lead.new_zeros(())
+    cache, before = head.cache, lead
+    if h:
+        ids = torch.tensor([answers[0][:h]], device=device)
+        out = model(input_ids=ids, cache=cache, use_cache=True)
+        logp = torch.log_softmax(out.logits[0].float(), -1)
+        shared = shared + logp[torch.arange(h - 1), ids[0, 1:]].sum() if h > 1 else shared
+        cache, before = out.cache, logp[h - 1]
+    past += h
+    # 2. each group's stem: the answers that begin with the same token after the head
+    groups: dict[int, list[int]] = {}
+    for i, a in enumerate(answers):
+        groups.setdefault(a[h], []).append(i)
+    members = list(groups.values())
+    stems = [
+        answers[g[0]][h:]
+        if len(g) == 1
+        else answers[g[0]][h : h + _common([answers[i][h:] for i in g])]
+        for g in members
+    ]
+    width = max(map(len, stems))
+    ids = torch.tensor([s + [0] * (width - len(s)) for s in stems], device=device)
+    seen = [[1] * (past + len(s)) + [0] * (width - len(s)) for s in stems]
+    cache.batch_repeat_interleave(len(stems))
+    out = model(input_ids=ids, attention_mask=torch.tensor(seen, device=device), cache=cache)
+    logp = torch.log_softmax(out.logits.float(), -1)
+    real = torch.tensor(
+        [[1.0] * (len(s) - 1) + [0.0] * (width - len(s)) for s in stems], device=device
+    )
+    stem = before[ids[:, 0]] + (logp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0] * real).sum(-1)
+    # 3. each answer's own tail, on its stem's cache (pads in between masked, positions given)
+    group_of = {i: k for k, g in enumerate(members) for i in g}
+    tails = [answers[i][h + len(stems[group_of[i]]) :] for i in range(n)]
+    total = [shared + stem[group_of[i]] for i in range(n)]
+    rows = [i for i in range(n) if tails[i]]
+    if rows:
+        w = max(len(tails[i]) for i in rows)
+        tids = torch.tensor([tails[i] + [0] * (w - len(tails[i])) for i in rows], device=device)
+        mask = [seen[group_of[i]] + [1] * len(tails[i]) + [0] * (w - len(tails[i])) for i in rows]
+        start = [past + len(stems[group_of[i]]) for i in rows]
+        positions = torch.tensor([[s + k for k in range(w)] for s in start], device=device)
+        out.cache.batch_select_indices(torch.tensor([group_of[i] for i in rows], device=device))
+        tout = model(
+            input_ids=tids,
+            attention_mask=torch.tensor(mask, device=device),
+            position_ids=positions,
+            cache=out.cache,
+        )
+        tlogp = torch.log_softmax(tout.logits.float(), -1)
+        for r, i in enumerate(rows):
+            g, t = group_of[i], tails[i]
+            first = logp[g, len(stems[g]) - 1, t[0]]
+            rest = tlogp[r, torch.arange(len(t) - 1), tids[r, 1 : len(t)]].sum()
+            total[i] = total[i] + first + rest
+    return torch.stack(total)
+
+
+def _common(seqs: Sequence[list[int]], limit: int | None = None) -> int:
+    """How many leading tokens every sequence of `seqs` shares (at most `limit`)."""
+    n = min(map(len, seqs)) if limit is None else limit
+    for k in range(n):
+        if any(s[k] != seqs[0][k] for s in seqs[1:]):
+            return k
+    return n
 
 
 @dataclass
@@ -215,11 +282,17 @@ def answer_distributions(
 
     model.eval()
     progress.phase("anchor", len(states))
-    out = []
-    for state in states:
-        with torch.no_grad():
-            out.append(torch.softmax(answer_logprobs(model, state, torch, device), 0).tolist())
-        progress.step()
+    out: list[list[float]] = []
+    if not states:
+        return out
+    with torch.no_grad():
+        # The prefix every state shares, run once (each state continues from a copy of it).
+        frozen = shared_prefix(states)
+        prefix = run_prefix(model, states[0].prompt[:frozen], torch, device) if frozen else None
+        for state in states:
+            logps = answer_logprobs(model, state, torch, device, frozen or None, prefix)
+            out.append(torch.softmax(logps, 0).tolist())
+            progress.step()
     return out
 
 

@@ -39,6 +39,7 @@ from agent.core.records import (
     SentTx,
     TickRecord,
     Veto,
+    plain,
     verdict_dict,
 )
 from agent.core.survival import (
@@ -242,7 +243,7 @@ class Agent:
         with tracer.start_as_current_span("sense"):
             obs = self._sensor.sense(n, self.rent_status(), tuple(self._recent))
         span.set_attribute("chain.block", obs.block)
-        opened = {"mark": self._executor.mark(), "observation": dataclasses.asdict(obs)}
+        opened = {"mark": self._executor.mark(), "observation": plain(obs)}
         self._store.open_tick(n, started, "sensed", opened)
         with tracer.start_as_current_span("decide"):
             decision = self._decide(obs)
@@ -250,12 +251,12 @@ class Agent:
             verdict = guard(decision, obs, self._limits, self._spent(), self._reference())
             self._sensor.thought_for(decision.latency_s)
             verdict = self._at_act_time(decision, verdict)
-            decided = {"decision": dataclasses.asdict(decision), "verdict": verdict_dict(verdict)}
+            decided = {"decision": plain(decision), "verdict": verdict_dict(verdict)}
             self._store.open_tick(n, started, "decided", decided)
         with tracer.start_as_current_span("act") as act_span:
             outcome = self._act(verdict)
             act_span.set_attributes(outcome_attributes(verdict, outcome))
-            self._store.open_tick(n, started, "acted", {"outcome": dataclasses.asdict(outcome)})
+            self._store.open_tick(n, started, "acted", {"outcome": plain(outcome)})
         with tracer.start_as_current_span("survive"):
             rent_outcome = self._collect_rent(n, started)
         with tracer.start_as_current_span("record"):

@@ -210,6 +210,29 @@ def _reading_the_observation_changes_no_answer(
     assert torch.allclose(copies[0], split, atol=1e-5) and torch.allclose(copies[1], own, atol=1e-5)
 
 
+def _each_answer_is_what_it_reads_run_whole(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]]
+) -> None:
+    """The answers are run as the tree they form (their common head once, each action's stem
+    once, each size's tail on it); here each answer is run whole after the prompt instead, one
+    sequence at a time, and its tokens' log-likelihoods summed: the same figure."""
+    import torch
+
+    from agent.lab.value_fit import answer_logprobs
+
+    state = encode_states(tokenizer, rows, 1.0, 4096)[0]
+    assert len({a[0] for a in state.answers}) == 1 < len({a[4] for a in state.answers})
+    with torch.no_grad():
+        tree = answer_logprobs(model.eval(), state, torch, "cpu")
+        whole = []
+        for answer in state.answers:
+            ids = torch.tensor([state.prompt + answer])
+            logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+            at = len(state.prompt) - 1  # the position that predicts the answer's first token
+            whole.append(sum(float(logp[at + k, t]) for k, t in enumerate(answer)))
+    assert torch.allclose(tree, torch.tensor(whole), atol=1e-3), (tree, whole)
+
+
 def _significant(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["significant"]]
 
@@ -259,6 +282,7 @@ def test_training_on_values_makes_answers_worth_more_on_held_out_states(
     with library_notes_hidden():  # transformers' and peft's deprecation notes
         tokenizer, model = load_base(model_path)
         _reading_the_observation_changes_no_answer(model, tokenizer, held_out)
+        _each_answer_is_what_it_reads_run_whole(model, tokenizer, held_out)
         before = _expected_values(model, tokenizer, held_out)
         after = _expected_values(
             peft.PeftModel.from_pretrained(model, str(out / "peft")), tokenizer, held_out
