@@ -219,7 +219,7 @@ def _add_standin(commands: Any) -> None:
 
 
 def _standin(args: argparse.Namespace) -> int:
-    from agent.lab.standin import fit, labelled_decisions, lived_decisions
+    from agent.lab.standin import ceiling, fit, labelled_decisions, lived_decisions
 
     groups = lived_decisions(args.lives) if args.lives else labelled_decisions(args.labels)
     checked = round(len(groups) * args.check_share)
@@ -242,8 +242,13 @@ def _standin(args: argparse.Namespace) -> int:
         print(
             f"agreement with {args.name} on {len(held)} decisions of {checked} other {what}: "
             f"{standin.agreement(held):.1%} (its most frequent answer alone, "
-            f"{standin.default}: {constant.agreement(held):.1%})"
+            f"{standin.default}: {constant.agreement(held):.1%}); the same action "
+            f"{standin.agreement(held, action_only=True):.1%}"
         )
+    print(
+        f"a table of situations matches at most {ceiling(fitted):.1%} of the decisions it is "
+        "fitted to (where one situation gets several answers, no stand-in matches them all)"
+    )
     if args.try_seeds:
         _try_standin(standin, args.try_seeds)
     return 0

@@ -77,7 +77,7 @@ from agent.lab.evaluate import (
 )
 from agent.lab.regret import SCALE, Choice, adapter_name, regret_of
 from agent.lab.report import write_report
-from agent.lab.standin import PREFIX, fit, lived_decisions
+from agent.lab.standin import PREFIX, ceiling, fit, lived_decisions
 from agent.lab.train import TrainSettings, train
 from agent.reports.progress import Progress, Silent
 from agent.runtime.experience import read_experience
@@ -117,6 +117,8 @@ class GenerationReport:
     seconds: dict[str, float]
     continuation: str = ""  # "values": the policy the labels lived on with
     agreement: float | None = None  # "values": the stand-in's, on a life it was not fitted to
+    agreement_action: float | None = None  # ... the same action, whatever the size
+    agreement_ceiling: float | None = None  # the most any table of situations matches (`ceiling`)
     significant: int = 0  # "values": labelled states with a significant best answer
     regret: dict[str, Any] | None = None  # on the held-out labelled states (see `heldout_regret`)
 
@@ -426,9 +428,10 @@ def labels(
         run.progress.say(f"gen{g + 1}: labels kept from before ({kept['rows']} states)")
         lineage.seen_seeds += seeds
         return seeds, kept["rows"], kept["extra"]
-    continuation, visitors, agreement = es.label.continuation, list(es.teachers), None
+    continuation, visitors = es.label.continuation, list(es.teachers)
+    fidelity: dict[str, float | None] = {"agreement": None}
     if lineage.current.adapter is not None:
-        continuation, agreement = standin(run, lineage, g)
+        continuation, fidelity = standin(run, lineage, g)
         visitors = [continuation, *visitors]
     run.progress.say(
         f"gen{g + 1}: labels on seeds {seeds}, visited by {', '.join(visitors)}, valued with "
@@ -445,7 +448,7 @@ def labels(
     if not significant:
         raise ConfigError(f"gen{g + 1}: no labelled state has a significant best answer")
     lineage.seen_seeds += seeds
-    extra = {"continuation": continuation, "agreement": agreement, "significant": significant}
+    extra = {"continuation": continuation, **fidelity, "significant": significant}
     summary.write_text(json.dumps({"seeds": seeds, "rows": rows, "extra": extra}) + "\n")
     return seeds, rows, extra
 
@@ -454,26 +457,36 @@ def _steps(run: Evolution) -> int:
     return weather_steps_per_tick(run.settings)
 
 
-def standin(run: Evolution, lineage: Lineage, g: int) -> tuple[str, float | None]:
+def standin(run: Evolution, lineage: Lineage, g: int) -> tuple[str, dict[str, float | None]]:
     """The current generation lives generation g's seeds (kept); a stand-in is fitted to all
     but the last life and its agreement measured on the last (with one life: fitted to it, no
-    agreement measured); its name as a policy."""
+    agreement measured); its name as a policy, and how well it stands in (the report's
+    `agreement`, `agreement_action`, `agreement_ceiling`)."""
     where = population(run, lineage, g, ("llm",))
     pairs = lived_decisions(list(where.glob("llm-seed*")))
     fitted = pairs[:-1] if len(pairs) > 1 else pairs
-    table = fit(lineage.current.name, [p for ps in fitted for p in ps])
+    flat = [p for ps in fitted for p in ps]
+    table = fit(lineage.current.name, flat)
     path = run.out / f"gen{g}" / "standin.json"
     table.save(path)
-    agreement = round(table.agreement(pairs[-1]), 4) if len(pairs) > 1 else None
+    held = pairs[-1] if len(pairs) > 1 else None
+    fidelity = {
+        "agreement": round(table.agreement(held), 4) if held else None,
+        "agreement_action": round(table.agreement(held, action_only=True), 4) if held else None,
+        "agreement_ceiling": round(ceiling(flat), 4),
+    }
     run.progress.say(
         f"gen{g}: stand-in of {lineage.current.name}, {len(table.table)} situations; agreement "
         + (
-            f"on a life it was not fitted to {agreement:.1%}"
-            if agreement is not None
+            f"on a life it was not fitted to {fidelity['agreement']:.1%} (the same action "
+            f"{fidelity['agreement_action']:.1%})"
+            if held
             else "not measured (one life)"
         )
+        + f"; a table of situations matches at most {fidelity['agreement_ceiling']:.1%} of "
+        "the decisions it is fitted to"
     )
-    return f"{PREFIX}{path}", agreement
+    return f"{PREFIX}{path}", fidelity
 
 
 def population(run: Evolution, lineage: Lineage, g: int, strategies: tuple[str, ...]) -> Path:

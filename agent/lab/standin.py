@@ -124,10 +124,13 @@ class StandIn:
             or self.default
         )
 
-    def agreement(self, pairs: Sequence[tuple[Situation, str]]) -> float:
-        """The share of `pairs` it answers the same as the model did."""
+    def agreement(self, pairs: Sequence[tuple[Situation, str]], action_only: bool = False) -> float:
+        """The share of `pairs` it answers the same as the model did (with `action_only`: the
+        same action, whatever the size)."""
         if not pairs:
             raise ConfigError("agreement needs decisions to compare with")
+        if action_only:
+            return sum(_action(self.answer(s)) == _action(a) for s, a in pairs) / len(pairs)
         return sum(self.answer(s) == a for s, a in pairs) / len(pairs)
 
     def save(self, path: Path) -> None:
@@ -162,6 +165,23 @@ def _key(where: Situation) -> str:
 def _holding(where: Situation) -> str:
     """The situation without the pool share: what a policy never seen in the pool falls back on."""
     return _key((where[0], where[1], where[3]))  # type: ignore[arg-type]
+
+
+def _action(answer: str) -> str:
+    return answer.split(maxsplit=1)[0]
+
+
+def ceiling(pairs: Sequence[tuple[Situation, str]]) -> float:
+    """The most of `pairs` any table of situations agrees with: each situation's most frequent
+    answer, counted on the very decisions it is taken from. Where a model gives several answers
+    in one situation (a size that varies, sampled or led by what the situation does not show),
+    no stand-in of this kind matches it more often."""
+    if not pairs:
+        raise ConfigError("a ceiling needs decisions")
+    cells: dict[Situation, Counter[str]] = {}
+    for where, answer in pairs:
+        cells.setdefault(where, Counter())[answer] += 1
+    return sum(max(c.values()) for c in cells.values()) / len(pairs)
 
 
 def _mode(answers: Iterable[str]) -> str:

@@ -418,7 +418,8 @@ def test_evolve_runs_the_loop_and_writes_a_report_per_generation(
     if parent == "gen1":
         standin = out / "gen1" / "standin.json"
         assert second["continuation"] == f"standin:{standin}"
-        assert 0 <= second["agreement"] <= 1
+        assert 0 <= second["agreement"] <= second["agreement_action"] <= 1
+        assert 0 < second["agreement_ceiling"] <= 1
         assert json.loads(standin.read_text())["name"] == "gen1"
         lives = sorted(p.name for p in (out / "gen1" / "population").iterdir())
         assert lives == ["llm-seed2", "llm-seed3"]

@@ -13,7 +13,7 @@ import structlog
 
 from agent.cli.main import main
 from agent.errors import ConfigError
-from agent.lab.standin import EDGES, StandIn, check_policy, fit, gap_bin
+from agent.lab.standin import EDGES, StandIn, ceiling, check_policy, fit, gap_bin
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +41,7 @@ def test_the_table_answers_its_situations_and_falls_back_from_the_pool_to_the_ga
         ((0, 1, False, 0), "buy_risk 25"),
         ((0, 1, False, 0), "buy_risk 25"),
         ((0, 1, False, 0), "hold 10"),
+        ((0, 1, False, 0), "buy_risk 50"),
         ((0, 2, False, 0), "sell_risk 25"),
         ((6, 1, False, 0), "sell_risk 25"),
         ((3, 0, False, 1), "pay_rent 100"),
@@ -50,7 +51,11 @@ def test_the_table_answers_its_situations_and_falls_back_from_the_pool_to_the_ga
     assert s.answer((0, 1, True, 0)) == "buy_risk 25"  # never in the pool: as without it
     assert s.answer((6, 2, True, 1)) == "sell_risk 25"  # only the gap is known
     assert s.answer((5, 0, False, 0)) == s.default == "buy_risk 25"  # nothing is known
-    assert s.agreement(pairs) == 5 / 6
+    assert s.agreement(pairs) == 5 / 7
+    assert s.agreement(pairs, action_only=True) == 6 / 7  # buy_risk 50 is a buy, of another size
+    # in (0, 1, False, 0) the model answered three ways: no table matches more than 2 of those 4
+    assert ceiling(pairs) == (2 + 3) / 7
+    assert ceiling([(where, "hold 10") for where, _ in pairs]) == 1
     path = tmp_path / "standin.json"
     s.save(path)
     assert StandIn.load(path) == s
