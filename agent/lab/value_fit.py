@@ -210,12 +210,7 @@ def _answers_after(
     for i, a in enumerate(answers):
         groups.setdefault(a[h], []).append(i)
     members = list(groups.values())
-    stems = [
-        answers[g[0]][h:]
-        if len(g) == 1
-        else answers[g[0]][h : h + _common([answers[i][h:] for i in g])]
-        for g in members
-    ]
+    stems = [answers[g[0]][h : h + _common([answers[i][h:] for i in g])] for g in members]
     width = max(map(len, stems))
     ids = torch.tensor([s + [0] * (width - len(s)) for s in stems], device=device)
     seen = [[1] * (past + len(s)) + [0] * (width - len(s)) for s in stems]
