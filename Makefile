@@ -35,6 +35,9 @@ bench: setup
 	python -m bench.footprint
 	python -m bench.density
 	python -m bench.density --prompt compact
+	python -m bench.decision --threads 2 --prompts compact --weights q4_1,q8_0 --trades 0.3
+	python -m bench.density --prompt compact --weights q8_0 --agents 4,6,8 --modes forager
+	python -m bench.weights
 	python -m bench.swaps
 
 fix: setup

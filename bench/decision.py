@@ -19,13 +19,18 @@ llama.cpp's own prompt-processing and generation rates on a long prompt from an 
 Each configuration runs under each prompt (`--prompts`): the advice prompt is answered with a
 reason, the plain one with only what acts; the ratio of their medians is printed.
 
+Each of the bundled model's encodings in `--weights` (q4_1 as shipped, q8_0 re-encoded) runs
+every configuration in turn. `--trades` is the share of ticks whose wallet changes: 1.0 (every
+tick, ~50 new tokens under the compact prompt) or ~0.3 (a real life's ~24).
+
     python -m bench.decision [--model GGUF] [--ticks N] [--threads 1,2] [--n-gpu-layers 0,-1]
-                             [--prompts advice,plain]
+                             [--prompts advice,plain] [--weights q4_1,q8_0] [--trades 0.3]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -41,16 +46,20 @@ from agent.model.deciders import LlamaDecider
 from bench.results import record
 
 
-def observations(count: int, seed: int = 0) -> list[tuple[Observation, tuple[float, ...]]]:
-    """A deterministic random walk of market and wallet, one observation per tick."""
+def observations(
+    count: int, seed: int = 0, trades: float = 1.0
+) -> list[tuple[Observation, tuple[float, ...]]]:
+    """A deterministic random walk of market and wallet, one observation per tick; the wallet
+    changes on a `trades` share of the ticks."""
     rng = random.Random(seed)  # noqa: S311 -- a reproducible market, not a secret
     price, stable, risk = 2.0, 480_000_000, 10 * 10**18
     prices: list[float] = []
     out = []
     for tick in range(count):
         price = max(0.05, price * (1 + rng.gauss(0, 0.03)))
-        stable = max(0, stable + rng.randint(-20, 20) * 10**6)
-        risk = max(0, risk + rng.randint(-2, 2) * 10**18)
+        if trades >= 1.0 or rng.random() < trades:
+            stable = max(0, stable + rng.randint(-20, 20) * 10**6)
+            risk = max(0, risk + rng.randint(-2, 2) * 10**18)
         obs = Observation(
             tick=tick,
             block=100 + tick,
@@ -117,6 +126,7 @@ def run_config(
     ticks: int,
     style: str = "advice",
     decode: str = "grammar",
+    trades: float = 1.0,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     decider = LlamaDecider(
@@ -129,7 +139,7 @@ def run_config(
         style=style,
     )
     load_s = time.perf_counter() - started
-    series = observations(2 * ticks + 4)
+    series = observations(2 * ticks + 4, trades=trades)
     for obs, recent in series[:2]:  # warm-up: the first call builds the grammar and fills the cache
         decider.decide(obs, recent)
     runtime, raw, reuse, tokens, new, ratio = [], [], [], [], [], []
@@ -149,6 +159,7 @@ def run_config(
     decider.close()
     med_runtime, med_raw = statistics.median(runtime), statistics.median(raw)
     return {
+        "model": model.name,
         "prompt": style,
         "decode": decider.decode,
         "threads": threads,
@@ -168,11 +179,12 @@ def run_config(
     }
 
 
-def default_model() -> Path:
+def default_model(weights: str | None = None) -> Path:
+    """The bundled model in `weights` (derived once if need be)."""
+    from agent.config import default_cache_dir
     from agent.model.cache import locate_default
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openforager"
-    return locate_default(Path(os.environ.get("FORAGER_CACHE_DIR", cache)))
+    return locate_default(default_cache_dir(), weights=weights)
 
 
 def ints(text: str) -> list[int]:
@@ -192,9 +204,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prompts", default="advice,plain,compact", help="prompt styles to compare"
     )
+    parser.add_argument(
+        "--weights",
+        default="q4_1",
+        help="the bundled model's encodings to compare, e.g. q4_1,q8_0 (not with --model)",
+    )
+    parser.add_argument(
+        "--trades",
+        type=float,
+        default=1.0,
+        help="share of ticks whose wallet changed (1.0: every tick; a real life ~0.3)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    model = args.model or default_model()
+    weights = [w for w in args.weights.split(",") if w]
+    models = [args.model] if args.model else [default_model(w) for w in weights]
     threads = args.threads or [min(8, os.cpu_count() or 1)]
     styles = [p for p in args.prompts.split(",") if p]
     if unknown := [p for p in styles if p not in PROMPTS]:
@@ -202,34 +226,36 @@ def main(argv: list[str] | None = None) -> int:
     import llama_cpp
 
     print(
-        f"decision: {model.name}, llama-cpp-python {llama_cpp.__version__}, "
+        f"decision: {', '.join(m.name for m in models)}, wallet changed on "
+        f"{args.trades:.0%} of ticks, llama-cpp-python {llama_cpp.__version__}, "
         f"gpu offload supported: {bool(llama_cpp.llama_supports_gpu_offload())}, "
         f"{os.cpu_count()} cores",
         flush=True,
     )
     results = []
-    for gpu_layers in args.n_gpu_layers:
-        for n in threads:
-            by_style = {}
-            for style in styles:
-                # an answer with a reason is always generated; the plain one either way
-                for decode in ("grammar",) if style == "advice" else ("grammar", "answers"):
-                    row = run_config(model, n, gpu_layers, args.ticks, style, decode)
-                    by_style[f"{style}/{row['decode']}"] = row
-                    results.append(row)
-                    print_row(row)
-            if len(by_style) > 1:
-                medians = {k: v["runtime_median_s"] for k, v in by_style.items()}
-                first, *rest = medians
-                for other in rest:
-                    print(
-                        f"  threads={n:<2} gpu_layers={gpu_layers:<3} {other} / {first} decide "
-                        f"median: {medians[other] / medians[first]:.2f}",
-                        flush=True,
-                    )
+    for gpu_layers, n in itertools.product(args.n_gpu_layers, threads):
+        by_style = {}
+        for model, style in itertools.product(models, styles):
+            # an answer with a reason is always generated; the plain one either way
+            for decode in ("grammar",) if style == "advice" else ("grammar", "answers"):
+                row = run_config(model, n, gpu_layers, args.ticks, style, decode, args.trades)
+                by_style[f"{model.name} {style}/{row['decode']}"] = row
+                results.append(row)
+                print_row(row)
+        if len(by_style) > 1:
+            medians = {k: v["runtime_median_s"] for k, v in by_style.items()}
+            first, *rest = medians
+            for other in rest:
+                print(
+                    f"  threads={n:<2} gpu_layers={gpu_layers:<3} {other} / {first} decide "
+                    f"median: {medians[other] / medians[first]:.2f}",
+                    flush=True,
+                )
+    names = [m.name for m in models]
+    summary = {"models": names, "trades": args.trades, "results": results}
     if args.json:
-        args.json.write_text(json.dumps({"model": model.name, "results": results}, indent=2))
-    record("decision", {"model": model.name, "results": results})
+        args.json.write_text(json.dumps(summary, indent=2))
+    record("decision", summary)
     return 0
 
 
@@ -237,7 +263,8 @@ def print_row(row: dict[str, Any]) -> None:
     n, gpu_layers = row["threads"], row["n_gpu_layers"]
     versus = "raw llama.cpp" if row["decode"] == "grammar" else "generating"
     print(
-        f"  {row['prompt'] + '/' + row['decode']:<14} threads={n:<2} gpu_layers={gpu_layers:<3} "
+        f"  {row['model']} {row['prompt'] + '/' + row['decode']:<14} threads={n:<2} "
+        f"gpu_layers={gpu_layers:<3} "
         f"{row['completion_tokens_median']:.0f} tokens | load {row['load_s']:.2f} s | "
         f"decide median {row['runtime_median_s'] * 1000:.0f} ms "
         f"(p90 {row['runtime_p90_s'] * 1000:.0f}) vs {versus} "

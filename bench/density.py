@@ -29,8 +29,9 @@ import statistics
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import Any, get_args
 
+from agent.config import ModelWeights
 from bench.cpu import CpuByRole, shares
 from bench.results import record
 
@@ -50,13 +51,20 @@ MODES = ("processes", "forager", "llama-server")
 
 
 def measure(
-    agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str = "advice"
+    agents: int,
+    interval: float,
+    ticks: int,
+    threads: int,
+    mode: str,
+    prompt: str = "advice",
+    weights: str = "q4_1",
 ) -> dict[str, Any]:
     """One fleet of `agents` model agents, as processes or sharing a server, and its figures."""
-    members, cpu = _live(agents, interval, ticks, threads, mode, prompt)
+    members, cpu = _live(agents, interval, ticks, threads, mode, prompt, weights)
     return {
         "agents": agents,
         "mode": mode,
+        "weights": weights,
         **figures(members, interval),
         "wall_s": round(cpu.wall_s, 1),
         "cpu_s": cpu.seconds,
@@ -64,7 +72,7 @@ def measure(
 
 
 def _live(
-    agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str
+    agents: int, interval: float, ticks: int, threads: int, mode: str, prompt: str, weights: str
 ) -> tuple[list[list[dict[str, Any]]], CpuByRole]:
     """Run the fleet; every member's tick records, and the wall time and CPU time it took."""
     from agent.config import load_settings
@@ -75,6 +83,7 @@ def _live(
         "OTEL_SDK_DISABLED": "true",
         "FORAGER_TELEMETRY__LOG_LEVEL": "warning",
         "FORAGER_MODEL__PROMPT": prompt,
+        "FORAGER_MODEL__WEIGHTS": weights,
     }
     with TemporaryDirectory() as tmp:
         folder = Path(tmp) / "fleet"
@@ -97,8 +106,12 @@ def _live(
 
 
 def figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, Any]:
-    """Late ticks, decision latency, invalid decisions and throughput over all members."""
+    """Late ticks, decision latency, invalid decisions and throughput over all members. Late
+    ticks are also counted once the fleet is *settled*: after every member's first tick, when
+    none is still starting (a start costs a few CPU-seconds, taken from the others' ticks)."""
     late, gaps, invalid = 0, 0, 0
+    late_settled, gaps_settled = 0, 0
+    settled = max((r[0]["finished_at"] for r in members if r), default=0.0)
     decide: list[float] = []
     ratios: list[float | None] = []
     for records in members:
@@ -107,6 +120,9 @@ def figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, A
         for a, b in itertools.pairwise(starts):
             gaps += 1
             late += b - a > 1.5 * interval
+            if a >= settled:
+                gaps_settled += 1
+                late_settled += b - a > 1.5 * interval
         decide.extend(r["decision"]["latency_s"] for r in records[1:])
         ratios.extend(_evaluated_per_new(r["decision"]) for r in records[1:])
         invalid += sum(not r["decision"]["valid"] for r in records)
@@ -116,6 +132,8 @@ def figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, A
         "ticks_done": decided,
         "late_ticks": late,
         "late_share": round(late / gaps, 3) if gaps else None,
+        "late_ticks_settled": late_settled,
+        "late_share_settled": round(late_settled / gaps_settled, 3) if gaps_settled else None,
         "decision_median_s": round(statistics.median(decide), 3) if decide else None,
         "decision_p90_s": round(_p90(decide), 3) if decide else None,
         "invalid_decisions": invalid,
@@ -141,13 +159,15 @@ def _p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def single_limit(threads: int, prompt: str = "advice", decisions: int = 10) -> float:
+def single_limit(
+    threads: int, prompt: str = "advice", decisions: int = 10, weights: str = "q4_1"
+) -> float:
     """Decisions per second of one agent deciding back to back (no interval)."""
     from agent.config import load_settings
     from agent.daemon.wiring import build_decider
     from bench.decision import observations
 
-    settings = load_settings(model={"n_threads": threads, "prompt": prompt})
+    settings = load_settings(model={"n_threads": threads, "prompt": prompt, "weights": weights})
     decider = build_decider(settings)
     try:
         samples = observations(decisions + 2)
@@ -171,16 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prompt", default="advice", choices=("advice", "plain", "compact"), help="the agents'"
     )
+    parser.add_argument(
+        "--weights",
+        default="q4_1",
+        choices=get_args(ModelWeights),
+        help="the bundled model's encoding (q8_0: re-encoded, faster prompts on CPUs without "
+        "Q4_1's fast kernels)",
+    )
     args = parser.parse_args(argv)
     from telemetry.logs import configure_logging
 
     configure_logging("warning")  # the fleet's arena runs in this process: its weather is chatty
     cores = os.cpu_count() or 1
-    limit = single_limit(args.threads, args.prompt)
+    limit = single_limit(args.threads, args.prompt, weights=args.weights)
     print(
         f"density: {cores} cores, tick every {args.interval:g} s, {args.ticks} ticks per agent, "
-        f"{args.threads} thread(s) per agent, {args.prompt} prompt; one agent back to back: "
-        f"{limit:.2f} decisions/s"
+        f"{args.threads} thread(s) per agent, {args.prompt} prompt, {args.weights} weights; one "
+        f"agent back to back: {limit:.2f} decisions/s"
     )
     modes = [m for m in args.modes.split(",") if m]
     unknown = sorted(set(modes) - set(MODES))
@@ -189,13 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in (int(x) for x in args.agents.split(",")):
         fleets = [
-            measure(n, args.interval, args.ticks, args.threads, mode, args.prompt) for mode in modes
+            measure(n, args.interval, args.ticks, args.threads, mode, args.prompt, args.weights)
+            for mode in modes
         ]
         rows += fleets
         for row in fleets:
             print(
                 f"  {n} agents, {row['mode']:>12}: {row['ticks_done']} ticks, late "
-                f"{row['late_ticks']} ({(row['late_share'] or 0):.0%}), decision median "
+                f"{row['late_ticks']} ({(row['late_share'] or 0):.0%}; once all had started "
+                f"{row['late_ticks_settled']} ({(row['late_share_settled'] or 0):.0%})), "
+                f"decision median "
                 f"{row['decision_median_s']} s p90 {row['decision_p90_s']} s, "
                 f"{row['invalid_decisions']} invalid, evaluated / new "
                 f"{row['evaluated_per_new_median']}, {row['decisions_per_s']} decisions/s "
@@ -224,11 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{m} {sustained[m]} agents" for m in modes)
         + f"; faster at {largest} agents: {faster}"
     )
+    section = "density" if args.prompt == "advice" else f"density-{args.prompt}"
     record(
-        "density" if args.prompt == "advice" else f"density-{args.prompt}",
+        section if args.weights == "q4_1" else f"{section}-{args.weights}",
         {
             "interval_s": args.interval,
             "prompt": args.prompt,
+            "weights": args.weights,
             "threads_per_agent": args.threads,
             "single_process_decisions_per_s": round(limit, 3),
             "fleets": rows,

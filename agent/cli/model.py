@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from agent.config import default_cache_dir, load_settings
+from agent.config import ModelWeights, default_cache_dir, load_settings
 from agent.errors import ConfigError
 
 ENGINES = ("llama-server", "forager")
+WEIGHTS = get_args(ModelWeights)
 DEFAULT_ENGINE = "forager"
 
 
@@ -17,10 +18,17 @@ def add(commands: Any) -> None:
     model = commands.add_parser("model", help="the default model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
     fetch = model_commands.add_parser("fetch", help="download and verify the default model")
-    fetch.add_argument("--cache-dir", type=Path, default=None)
-    fetch.set_defaults(handler=_fetch)
     path = model_commands.add_parser("path", help="print the verified default model's path")
-    path.add_argument("--cache-dir", type=Path, default=None)
+    for command in (fetch, path):
+        command.add_argument("--cache-dir", type=Path, default=None)
+        command.add_argument(
+            "--weights",
+            choices=WEIGHTS,
+            default=None,
+            help="its encoding, derived once from the bundled file (default: "
+            "FORAGER_MODEL__WEIGHTS, else q4_1, as shipped)",
+        )
+    fetch.set_defaults(handler=_fetch)
     path.set_defaults(handler=_path)
     serve = model_commands.add_parser(
         "serve", help="one model for this node's agents, their decisions decoded in one batch"
@@ -49,17 +57,23 @@ def add(commands: Any) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from agent.model.cache import fetch_default
+    from agent.model.cache import fetch_default, locate_default
 
-    print(fetch_default(args.cache_dir or default_cache_dir()))
+    cache_dir = args.cache_dir or default_cache_dir()
+    fetch_default(cache_dir)
+    print(locate_default(cache_dir, weights=_weights(args)))
     return 0
 
 
 def _path(args: argparse.Namespace) -> int:
     from agent.model.cache import locate_default
 
-    print(locate_default(args.cache_dir or default_cache_dir()))
+    print(locate_default(args.cache_dir or default_cache_dir(), weights=_weights(args)))
     return 0
+
+
+def _weights(args: argparse.Namespace) -> str:
+    return str(args.weights or load_settings().model.weights)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -92,11 +106,11 @@ def _serve_llama_server(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from agent.model.cache import locate_default
+    from agent.daemon.wiring import model_file
     from agent.model.llama_server import ServerSpec, SupervisedServer
 
     settings = load_settings()
-    model = args.model or settings.model.path or locate_default(default_cache_dir())
+    model = args.model or model_file(settings)
     threads = args.threads or settings.model.n_threads
     lora = args.lora or ([settings.model.lora] if settings.model.lora else [])
     spec = ServerSpec(

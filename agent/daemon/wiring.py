@@ -214,7 +214,14 @@ def model_name(settings: Settings) -> str:
     """The model's file name (or the rule's name), known before it is loaded."""
     if settings.strategy != "llm":
         return f"rule:{settings.strategy}"
-    return settings.model.path.name if settings.model.path else DEFAULT_MODEL.filename
+    m = settings.model
+    return m.path.name if m.path else DEFAULT_MODEL.filename_as(m.weights)
+
+
+def model_file(settings: Settings) -> Path:
+    """The model's GGUF file: the one set, else the bundled model in the settings' encoding."""
+    m = settings.model
+    return m.path or locate_default(settings.cache_dir, weights=m.weights)
 
 
 def build_engine(settings: Settings, *, slots: int) -> BatchEngine:
@@ -223,7 +230,7 @@ def build_engine(settings: Settings, *, slots: int) -> BatchEngine:
 
     m = settings.model
     return BatchEngine(
-        m.path or locate_default(settings.cache_dir),
+        model_file(settings),
         slots=slots,
         slot_ctx=m.n_ctx,
         n_batch=m.n_batch,
@@ -271,7 +278,7 @@ def prompt_style(m: ModelSettings) -> str:
 def _llama_decider(settings: Settings) -> LlamaDecider:
     m = settings.model
     return LlamaDecider(
-        m.path or locate_default(settings.cache_dir),
+        model_file(settings),
         n_ctx=m.n_ctx,
         n_batch=m.n_batch,
         flash_attn=m.flash_attn,

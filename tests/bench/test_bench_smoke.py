@@ -66,6 +66,22 @@ def test_density_figures_count_late_ticks_and_tokens_evaluated_per_new():
     assert (both["late_ticks"], both["ticks_done"]) == (1, 7)  # 2 → 5.5
     assert both["evaluated_per_new_median"] == 1.05  # 1.05, 1.0, 1.1
     assert figures([uncounted], interval=2.0)["evaluated_per_new_median"] is None
+    assert (both["late_ticks_settled"], both["late_share_settled"]) == (1, 0.333)  # all from 1 s
+
+
+def test_density_figures_count_late_ticks_once_every_member_has_started():
+    """A member still starting takes CPU from the others: ticks before every member's first
+    tick has finished are left out of the settled count."""
+
+    def tick(started: float) -> dict[str, Any]:
+        decision = {"latency_s": 0.5, "valid": True, "prompt_tokens": 900, "cached_tokens": 0}
+        return {"started_at": started, "finished_at": started + 1, "decision": decision}
+
+    early = [tick(0), tick(2), tick(6), tick(8), tick(12)]  # late: 2 → 6 and 8 → 12
+    last = [tick(5), tick(7), tick(9)]  # settled from 6 s, its first tick's end
+    both = figures([early, last], interval=2.0)
+    assert (both["late_ticks"], both["late_share"]) == (2, 0.5)  # 4 gaps
+    assert (both["late_ticks_settled"], both["late_share_settled"]) == (1, round(1 / 3, 3))
 
 
 def test_cpu_by_role_counts_a_childs_cpu_under_its_role():
