@@ -61,9 +61,6 @@ DEFAULT_MODEL = ModelSpec(
     renditions=(("q8_0", "7b46609d11703c058397e5cfe4cc6e4b2508cb1eb4c80ddc472a5d421fbdb508"),),
 )
 
-# llama.cpp's file types (`enum llama_ftype`) of the encodings a rendition may take
-_FTYPES = {"q8_0": 7}
-
 
 def check_model_files(model_path: Path, lora_path: Path | None = None) -> None:
     """A GGUF model (and adapter, if any) must exist before llama.cpp is asked to load it."""
@@ -144,7 +141,7 @@ def rendition(source: Path, weights: str, spec: ModelSpec = DEFAULT_MODEL) -> Pa
         return target
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         partial = Path(tmp) / target.name
-        _quantize(source, partial, _FTYPES[weights])
+        _quantize(source, partial, weights)
         actual = sha256_of(partial)
         if actual != expected:
             raise ModelError(
@@ -156,13 +153,13 @@ def rendition(source: Path, weights: str, spec: ModelSpec = DEFAULT_MODEL) -> Pa
     return target
 
 
-def _quantize(source: Path, target: Path, ftype: int) -> None:
+def _quantize(source: Path, target: Path, weights: str) -> None:
     import llama_cpp
     from llama_cpp._logger import set_verbose
 
     set_verbose(False)  # its loader logs every tensor
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftype
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{weights.upper()}")  # enum llama_ftype
     params.allow_requantize = True  # from the bundled, already quantized, weights
     params.nthread = min(os.cpu_count() or 1, 8)
     status = llama_cpp.llama_model_quantize(
