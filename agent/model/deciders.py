@@ -62,6 +62,8 @@ class LlamaDecider:
             n_batch=n_batch,
             flash_attn=flash_attn,
             n_threads=n_threads,
+            # llama-cpp-python evaluates prompts on every core unless told otherwise
+            n_threads_batch=n_threads,
             n_gpu_layers=n_gpu_layers,
             seed=seed,
         )
