@@ -118,11 +118,10 @@ def figures(members: list[list[dict[str, Any]]], interval: float) -> dict[str, A
         # From the second tick: the first decision evaluates the whole prompt (a warm-up).
         starts = [r["started_at"] for r in records[1:]]
         for a, b in itertools.pairwise(starts):
-            gaps += 1
-            late += b - a > 1.5 * interval
+            is_late = b - a > 1.5 * interval
+            gaps, late = gaps + 1, late + is_late
             if a >= settled:
-                gaps_settled += 1
-                late_settled += b - a > 1.5 * interval
+                gaps_settled, late_settled = gaps_settled + 1, late_settled + is_late
         decide.extend(r["decision"]["latency_s"] for r in records[1:])
         ratios.extend(_evaluated_per_new(r["decision"]) for r in records[1:])
         invalid += sum(not r["decision"]["valid"] for r in records)

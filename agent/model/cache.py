@@ -88,7 +88,7 @@ def locate_default(
     """The verified cached default model (in `weights`, derived once if need be); `ModelError`
     if absent or corrupt."""
     if weights is not None and weights != spec.weights:
-        return rendition(locate_default(cache_dir, spec), weights, spec)
+        return rendition(cache_dir, weights, spec)
     path = cached_path(cache_dir, spec)
     if not path.is_file():
         raise ModelError(
@@ -130,15 +130,17 @@ def fetch_default(cache_dir: Path, spec: ModelSpec = DEFAULT_MODEL) -> Path:
     return target
 
 
-def rendition(source: Path, weights: str, spec: ModelSpec = DEFAULT_MODEL) -> Path:
-    """The verified bundled model `source` in another encoding, derived beside it once."""
+def rendition(cache_dir: Path, weights: str, spec: ModelSpec = DEFAULT_MODEL) -> Path:
+    """The bundled model in another encoding, verified by its own pinned hash; derived once,
+    beside it, from the verified bundled file (which is read only then)."""
     expected = dict(spec.renditions).get(weights)
     if expected is None:
         known = ", ".join([spec.weights, *dict(spec.renditions)])
         raise ModelError(f"model weights {weights!r}: expected one of {known}")
-    target = source.with_name(spec.filename_as(weights))
+    target = cached_path(cache_dir, spec).with_name(spec.filename_as(weights))
     if target.is_file() and sha256_of(target) == expected:
         return target
+    source = locate_default(cache_dir, spec)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         partial = Path(tmp) / target.name
         _quantize(source, partial, weights)

@@ -64,7 +64,7 @@ def test_an_unknown_encoding_or_a_missing_bundled_file_is_refused(tmp_path: Path
     with pytest.raises(ModelError, match=r"default model .*Q4_1.gguf is missing"):
         locate_default(tmp_path, weights="q8_0")  # derived from the bundled file only
     with pytest.raises(ModelError, match=r"model weights 'q2_k': expected one of q4_1, q8_0"):
-        rendition(tmp_path / DEFAULT_MODEL.filename, "q2_k")
+        rendition(tmp_path, "q2_k")
 
 
 def test_the_settings_choose_the_encoding_and_refuse_it_with_a_file_of_their_own(
