@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from math import isqrt
 from typing import Any
 
-from web3.contract.contract import ContractFunction
-
-from wallets.chain import Chain, calldata, checksum, rpc_errors
+from wallets.chain import Call, Chain, calldata, checksum, rpc_errors
 from wallets.tokens import Erc20
 
 # The pool fee, 0.3 %, written as the contracts write it (Router.vy: amountIn * 997 over
@@ -171,22 +169,20 @@ class UniswapV2:
         self._router = chain.contract(self.router, ROUTER_ABI)
         self._pair = chain.contract(self.pair, PAIR_ABI)
         self.shares = Erc20(chain, self.pair)  # the pair is its own liquidity token
+        self._chain = chain
         self._token0: str | None = None
 
     def reserves(self, token_a: str, token_b: str) -> Reserves:
         """Current reserves of the pair, by token."""
-        with rpc_errors(f"getReserves on {self.pair}"):
-            raw = self.reserves_call().call()
-        return self.decode_reserves(raw, token_a, token_b)
+        return self.decode_reserves(self._chain.read(self.reserves_call()), token_a, token_b)
 
-    def reserves_call(self) -> ContractFunction:
-        """The getReserves call, unexecuted (to batch it with others)."""
-        return self._pair.functions.getReserves()
+    def reserves_call(self) -> Call:
+        """The getReserves call, encoded (to send alone or batched with others)."""
+        return Call.of(self._pair, "getReserves")
 
     def decode_reserves(self, raw: Sequence[int], token_a: str, token_b: str) -> Reserves:
         if self._token0 is None:
-            with rpc_errors(f"token0 on {self.pair}"):
-                self._token0 = checksum(self._pair.functions.token0().call())
+            self._token0 = checksum(self._chain.read(Call.of(self._pair, "token0"))[0])
         a, b = checksum(token_a), checksum(token_b)
         other = b if self._token0 == a else a
         return Reserves({self._token0: int(raw[0]), other: int(raw[1])})

@@ -6,9 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from web3 import Web3
-from web3.contract.contract import ContractFunction
 
-from wallets.chain import Chain, calldata, checksum, rpc_errors
+from wallets.chain import Call, Chain, calldata, checksum, rpc_errors
 
 ERC20_ABI: list[dict[str, Any]] = [
     {
@@ -94,30 +93,25 @@ class Erc20:
         return total
 
     def balance_of(self, owner: str) -> int:
-        with rpc_errors(f"balanceOf on {self.address}"):
-            return int(self.balance_call(owner).call())
+        return int(self._chain.read(self.balance_call(owner))[0])
 
-    def balance_call(self, owner: str) -> ContractFunction:
-        """The balanceOf call, unexecuted (to batch it with others)."""
-        return self._contract.functions.balanceOf(checksum(owner))
+    def balance_call(self, owner: str) -> Call:
+        """The balanceOf call, encoded (to send alone or batched with others)."""
+        return Call.of(self._contract, "balanceOf", checksum(owner))
 
-    def supply_call(self) -> ContractFunction:
-        """The totalSupply call, unexecuted (a pair's supply is its liquidity shares)."""
-        return self._contract.functions.totalSupply()
+    def supply_call(self) -> Call:
+        """The totalSupply call, encoded (a pair's supply is its liquidity shares)."""
+        return Call.of(self._contract, "totalSupply")
 
     def total_supply(self) -> int:
-        with rpc_errors(f"totalSupply on {self.address}"):
-            return int(self.supply_call().call())
+        return int(self._chain.read(self.supply_call())[0])
 
     def allowance(self, owner: str, spender: str) -> int:
-        with rpc_errors(f"allowance on {self.address}"):
-            return int(
-                self._contract.functions.allowance(checksum(owner), checksum(spender)).call()
-            )
+        call = Call.of(self._contract, "allowance", checksum(owner), checksum(spender))
+        return int(self._chain.read(call)[0])
 
     def decimals(self) -> int:
-        with rpc_errors(f"decimals on {self.address}"):
-            return int(self._contract.functions.decimals().call())
+        return int(self._chain.read(Call.of(self._contract, "decimals"))[0])
 
     def transfer_data(self, to: str, amount: int) -> bytes:
         return calldata(self._contract.encode_abi("transfer", args=[checksum(to), amount]))

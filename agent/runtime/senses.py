@@ -21,6 +21,14 @@ class Sensor:
         self._owner = owner
         self.stable_decimals = stable.decimals()
         self.risk_decimals = risk.decimals()
+        # the same five reads every tick, encoded once
+        self._calls = [
+            stable.balance_call(owner),
+            risk.balance_call(owner),
+            dex.reserves_call(),
+            dex.shares.balance_call(owner),
+            dex.shares.supply_call(),
+        ]
 
     def balances(self) -> Balances:
         return Balances(
@@ -69,16 +77,8 @@ class Sensor:
         )
 
     def _read(self) -> tuple[Head, int, Balances, int, int, int]:
-        calls = [
-            self._stable.balance_call(self._owner),
-            self._risk.balance_call(self._owner),
-            self._dex.reserves_call(),
-            self._dex.shares.balance_call(self._owner),
-            self._dex.shares.supply_call(),
-        ]
-        head, gas_price, native, (stable, risk, raw_reserves, lp, supply) = self._chain.read_state(
-            self._owner, calls
-        )
+        head, gas_price, native, results = self._chain.read_state(self._owner, self._calls)
+        (stable,), (risk,), raw_reserves, (lp,), (supply,) = results
         reserves = self._dex.decode_reserves(raw_reserves, self._stable.address, self._risk.address)
         balances = Balances(native=native, stable=int(stable), risk=int(risk), lp=int(lp))
         return (

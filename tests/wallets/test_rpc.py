@@ -13,10 +13,11 @@ from agent.core.records import RentStatus
 from agent.runtime.senses import Sensor
 from arena.anvil import free_port
 from arena.local import LocalArena
+from tests.conftest import cast
 from tests.fault_proxy import FaultProxy
-from wallets.chain import Chain
-from wallets.dex import UniswapV2
-from wallets.errors import ChainUnavailable, WrongChain
+from wallets.chain import Call, Chain
+from wallets.dex import ROUTER_ABI, UniswapV2
+from wallets.errors import ChainError, ChainUnavailable, TxReverted, WrongChain
 from wallets.journal import Journal
 from wallets.tokens import Erc20
 from wallets.transactions import TxSender
@@ -133,3 +134,48 @@ def test_reading_after_a_tick_is_one_round_trip_and_calls_ask_no_chain_id(
     before = proxy.posts
     assert stable.balance_of(info.faucet) == balances.stable
     assert proxy.posts - before == 1
+
+
+def test_encoded_reads_agree_with_cast_and_name_what_failed(arena: LocalArena):
+    """The tick's reads go out as raw JSON-RPC and are decoded here: they agree with an
+    independent client, and a call that reverts or returns nothing names itself."""
+    info = arena.info
+    assert info is not None
+    chain = Chain([arena.anvil.url], chain_id=info.chain_id)
+    stable, risk = Erc20(chain, info.stable_token), Erc20(chain, info.risk_token)
+    dex = UniswapV2(chain, info.router, info.pool)
+    owner = Account.create().address
+    arena.fund(owner, native_wei=3 * 10**18, stable=7 * 10**9, risk=5 * 10**18)
+    head, gas_price, native, results = chain.read_state(
+        owner, [stable.balance_call(owner), dex.reserves_call()]
+    )
+    (balance,), (reserve0, reserve1, _) = results
+    url = ["--rpc-url", arena.anvil.url]
+    said = cast("call", info.stable_token, "balanceOf(address)(uint256)", owner, *url)
+    assert balance == int(said.split()[0]) == 7 * 10**9
+    assert native == int(cast("balance", owner, *url).split()[0]) == 3 * 10**18
+    assert head.number == int(cast("block-number", *url).split()[0])
+    assert gas_price == int(cast("gas-price", *url).split()[0])
+    lines = cast("call", info.pool, "getReserves()(uint112,uint112,uint32)", *url).split("\n")
+    assert [reserve0, reserve1] == [int(line.split()[0]) for line in lines[:2]]
+
+    router = chain.contract(info.router, ROUTER_ABI)
+    doomed = Call.of(router, "getAmountsOut", 0, [stable.address, risk.address])
+    with pytest.raises(TxReverted, match=r"getAmountsOut on 0x\w+: reverted: .*INPUT_AMOUNT"):
+        chain.read_state(owner, [stable.balance_call(owner), doomed])
+    nothing_there = Erc20(chain, owner)  # an account, not a contract: no bytes back
+    with pytest.raises(ChainError, match=r"balanceOf on 0x\w+: returned '0x', not \(uint256\)"):
+        nothing_there.balance_of(owner)
+
+
+def test_signatures_use_libsecp256k1():
+    """eth-keys signs with coincurve when it is installed, and pure Python (about 100 times
+    slower, measured by `bench.tick`) when it is not: the dependency must be there."""
+    from eth_keys.backends import get_backend_class
+
+    assert get_backend_class().__name__ == "CoinCurveECCBackend"
+    signed = Account.from_key(b"\x01" * 32).sign_transaction(
+        {"to": "0x" + "22" * 20, "value": 1, "gas": 21000, "gasPrice": 1, "nonce": 0, "chainId": 1}
+    )
+    sender = Account.recover_transaction(signed.raw_transaction)
+    assert sender == Account.from_key(b"\x01" * 32).address
