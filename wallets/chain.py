@@ -155,10 +155,7 @@ class Chain:
     def head(self, block_id: int | str = "latest") -> Head:
         """The latest block, or the block numbered `block_id`."""
         tag = hex(block_id) if isinstance(block_id, int) else block_id
-        block = self._request("eth_getBlockByNumber", [tag, False])
-        if not isinstance(block, dict):
-            raise ChainError(f"eth_getBlockByNumber: no block {block_id}")
-        return _raw_head(block)
+        return _raw_head(self._request("eth_getBlockByNumber", [tag, False]))
 
     def _request(self, method: str, params: list[Any], what: str | None = None) -> Any:
         """One raw JSON-RPC request's result (web3's formatters skipped: the few fields read
@@ -182,8 +179,6 @@ class Chain:
             replies = self.provider.make_batch_request(batch)
         names = ["eth_getBlockByNumber", "eth_gasPrice", "eth_getBalance"]
         block, gas_price, native, *rest = _results(replies, [*names, *(c.what for c in calls)])
-        if not isinstance(block, dict):
-            raise ChainError(f"eth_getBlockByNumber: expected a block, got {str(block)[:80]!r}")
         decoded = [call.decode(result) for call, result in zip(calls, rest, strict=True)]
         return _raw_head(block), _quantity(gas_price), _quantity(native), decoded
 
@@ -212,8 +207,6 @@ class Chain:
         with rpc_errors("nonce and head"):
             replies = self.provider.make_batch_request(batch)
         nonce, block = _results(replies, ["eth_getTransactionCount", "eth_getBlockByNumber"])
-        if not isinstance(block, dict):
-            raise ChainError(f"eth_getBlockByNumber: expected a block, got {str(block)[:80]!r}")
         return _quantity(nonce), _raw_head(block)
 
     def nonce(self, address: str, block: str = "pending") -> int:
@@ -283,9 +276,12 @@ def _rpc_transaction(tx: dict[str, Any]) -> dict[str, Any]:
     for key, value in tx.items():
         if isinstance(value, bool) or not isinstance(value, int | bytes | str):
             raise ChainError(f"transaction field {key!r}: cannot send {type(value).__name__}")
-        out[key] = "0x" + value.hex() if isinstance(value, bytes) else value
-        if isinstance(value, int):
+        if isinstance(value, bytes):
+            out[key] = "0x" + value.hex()
+        elif isinstance(value, int):
             out[key] = hex(value)
+        else:
+            out[key] = value
     return out
 
 
@@ -297,7 +293,10 @@ def _quantity(value: object) -> int:
         raise ChainError(f"expected a hex quantity, got {str(value)[:80]!r}") from None
 
 
-def _raw_head(block: dict[str, Any]) -> Head:
+def _raw_head(block: object) -> Head:
+    """The head from a raw eth_getBlockByNumber result (null for a block not there)."""
+    if not isinstance(block, dict):
+        raise ChainError(f"eth_getBlockByNumber: expected a block, got {str(block)[:80]!r}")
     return Head(
         number=_quantity(block.get("number")),
         timestamp=_quantity(block.get("timestamp")),
